@@ -1,0 +1,66 @@
+/** Client and server connection records, as kept on every flow (mitmproxy's `connection.py`). */
+
+/** A network address: [host, port]. */
+export type Address = [string, number];
+
+/** Fields both sides share. */
+export abstract class Connection {
+  id: string = crypto.randomUUID();
+  peername: Address | null = null;
+  sockname: Address | null = null;
+  transportProtocol: "tcp" | "udp" = "tcp";
+  /** Set to a message to mark the connection failed (on a client in `client_connected`: kill it). */
+  error: string | null = null;
+  tls = false;
+  certificateList: string[] = [];
+  alpn: string | null = null;
+  alpnOffers: string[] = [];
+  cipher: string | null = null;
+  cipherList: string[] = [];
+  tlsVersion: string | null = null;
+  sni: string | null = null;
+  timestampStart: number | null = null;
+  timestampEnd: number | null = null;
+  timestampTlsSetup: number | null = null;
+
+  /** Whether the connection is currently open. */
+  get connected(): boolean {
+    return this.timestampStart !== null && this.timestampEnd === null;
+  }
+}
+
+/** The client side of a proxied connection. */
+export class Client extends Connection {
+  /** The proxy mode spec the client came in through, e.g. "regular" or "reverse:http://x:80". */
+  proxyMode = "regular";
+  /** The certificate we presented (PEM), if TLS was intercepted. */
+  mitmcert: string | null = null;
+
+  constructor(init: Partial<Pick<Client, "peername" | "sockname" | "proxyMode">> = {}) {
+    super();
+    Object.assign(this, init);
+    this.timestampStart = Date.now() / 1000;
+  }
+
+  override toString(): string {
+    return this.peername ? `${this.peername[0]}:${this.peername[1]}` : "client";
+  }
+}
+
+/** The server side of a proxied connection. */
+export class Server extends Connection {
+  /** Where we connect (or would connect): [host, port]. */
+  address: Address | null;
+  timestampTcpSetup: number | null = null;
+  /** An upstream proxy this connection goes through: [scheme, [host, port]]. */
+  via: [string, Address] | null = null;
+
+  constructor(address: Address | null = null) {
+    super();
+    this.address = address;
+  }
+
+  override toString(): string {
+    return this.address ? `${this.address[0]}:${this.address[1]}` : "server";
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * HTTP header multidict: ordered, case-insensitive, keeps duplicates.
+ *
+ * Names and values are "binary strings" (each char is one byte, latin1), which is what travels on the wire.
+ *
+ * @example
+ * ```ts
+ * import { Headers } from "mitmdeno";
+ * const h = new Headers([["Set-Cookie", "a=1"], ["set-cookie", "b=2"]]);
+ * h.get("SET-COOKIE"); // "a=1, b=2"
+ * h.getAll("set-cookie"); // ["a=1", "b=2"]
+ * ```
+ */
+export class Headers {
+  /** The header fields in wire order. Mutate through the methods; read freely. */
+  fields: [string, string][];
+
+  constructor(init?: Iterable<[string, string]> | Record<string, string>) {
+    this.fields = [];
+    if (!init) return;
+    if (Symbol.iterator in Object(init)) {
+      for (const [k, v] of init as Iterable<[string, string]>) this.fields.push([String(k), String(v)]);
+    } else {
+      for (const [k, v] of Object.entries(init as Record<string, string>)) this.fields.push([k, String(v)]);
+    }
+  }
+
+  /** All values of `name` joined with ", " (cookies with "; "), or undefined if absent. */
+  get(name: string): string | undefined {
+    const all = this.getAll(name);
+    if (all.length === 0) return undefined;
+    if (all.length === 1) return all[0];
+    return all.join(name.toLowerCase() === "cookie" ? "; " : ", ");
+  }
+
+  /** Every value of `name`, in order. */
+  getAll(name: string): string[] {
+    const lower = name.toLowerCase();
+    const out: string[] = [];
+    for (const [k, v] of this.fields) if (k.length === lower.length && k.toLowerCase() === lower) out.push(v);
+    return out;
+  }
+
+  /** Whether a field called `name` exists. */
+  has(name: string): boolean {
+    return this.indexOf(name) !== -1;
+  }
+
+  /** Replace all fields called `name` by one with `value`, at the position of the first one. */
+  set(name: string, value: string): void {
+    this.setAll(name, [value]);
+  }
+
+  /** Replace all fields called `name` by one field per value, at the position of the first one. */
+  setAll(name: string, values: string[]): void {
+    const lower = name.toLowerCase();
+    let pos = -1;
+    const kept: [string, string][] = [];
+    for (const f of this.fields) {
+      if (f[0].toLowerCase() === lower) {
+        if (pos === -1) pos = kept.length;
+      } else kept.push(f);
+    }
+    if (pos === -1) pos = kept.length;
+    kept.splice(pos, 0, ...values.map((v): [string, string] => [name, String(v)]));
+    this.fields = kept;
+  }
+
+  /** Add a field at the end, keeping existing ones. */
+  append(name: string, value: string): void {
+    this.fields.push([name, String(value)]);
+  }
+
+  /** Alias of {@link append}, as in mitmproxy. */
+  add(name: string, value: string): void {
+    this.append(name, value);
+  }
+
+  /** Insert a field at position `index`. */
+  insert(index: number, name: string, value: string): void {
+    this.fields.splice(index, 0, [name, String(value)]);
+  }
+
+  /** Remove every field called `name`. Returns whether any was removed. */
+  delete(name: string): boolean {
+    const lower = name.toLowerCase();
+    const before = this.fields.length;
+    this.fields = this.fields.filter(([k]) => k.toLowerCase() !== lower);
+    return this.fields.length !== before;
+  }
+
+  /** Number of fields (duplicates counted). */
+  get size(): number {
+    return this.fields.length;
+  }
+
+  /** Distinct header names (first spelling seen). */
+  keys(): string[] {
+    const seen = new Map<string, string>();
+    for (const [k] of this.fields) if (!seen.has(k.toLowerCase())) seen.set(k.toLowerCase(), k);
+    return [...seen.values()];
+  }
+
+  /** `[name, value]` pairs; with `multi` every field, else one per name with joined values. */
+  items(multi = false): [string, string][] {
+    if (multi) return this.fields.map(([k, v]) => [k, v]);
+    return this.keys().map((k) => [k, this.get(k)!]);
+  }
+
+  [Symbol.iterator](): Iterator<[string, string]> {
+    return this.fields[Symbol.iterator]();
+  }
+
+  /** A deep copy. */
+  copy(): Headers {
+    return new Headers(this.fields);
+  }
+
+  /** The header block as on the wire ("Name: value\r\n" lines, no final blank line). */
+  toString(): string {
+    let s = "";
+    for (const [k, v] of this.fields) s += `${k}: ${v}\r\n`;
+    return s;
+  }
+
+  /** A plain object (later duplicates joined), handy for logging and JSON. */
+  toJSON(): Record<string, string> {
+    const o: Record<string, string> = {};
+    for (const [k, v] of this.items()) o[k] = v;
+    return o;
+  }
+
+  private indexOf(name: string): number {
+    const lower = name.toLowerCase();
+    return this.fields.findIndex(([k]) => k.toLowerCase() === lower);
+  }
+}

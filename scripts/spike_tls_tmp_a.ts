@@ -1,0 +1,12 @@
+import forge from "node-forge";
+import crypto from "node:crypto";
+let t=performance.now();
+const kp = forge.pki.rsa.generateKeyPair(2048);
+console.log("forge rsa", performance.now()-t);
+t=performance.now();
+const k2 = crypto.generateKeyPairSync("rsa",{modulusLength:2048});
+console.log("node rsa", performance.now()-t);
+t=performance.now();
+const k3 = crypto.generateKeyPairSync("ec",{namedCurve:"P-256"});
+console.log("node ec", performance.now()-t);
+console.log(k3.privateKey.export({type:"pkcs8",format:"pem"}));
