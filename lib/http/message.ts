@@ -286,7 +286,9 @@ export class Request extends Message {
 
   /** The full URL built from scheme, host, port and path. Setting it updates them and the Host header. */
   get url(): string {
-    if (this.method === "CONNECT" || this.path === "*") return this.authority || hostPort(this.host, this.port);
+    if (this.method === "CONNECT" || this.path === "*") {
+      return this.authority || hostPort(this.host, this.port);
+    }
     const hp = this.port === defaultPort(this.scheme) ? bracket(this.host) : hostPort(this.host, this.port);
     return `${this.scheme}://${hp}${this.path}`;
   }
@@ -530,4 +532,3 @@ export class Response extends Message {
     };
   }
 }
-

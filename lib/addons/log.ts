@@ -1,0 +1,79 @@
+/** Log entries and the logger addons use through `ctx.log` (levels as mitmproxy: error warn info alert debug). */
+
+/** Log levels, most severe first. */
+export const LOG_LEVELS = ["error", "warn", "info", "alert", "debug"] as const;
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** One logged line. */
+export interface LogEntry {
+  level: LogLevel;
+  msg: string;
+  /** Who logged it, e.g. a script's name. */
+  source?: string;
+  timestamp: number;
+}
+
+/** Severity rank: lower is more severe. "alert" ranks with info for filtering, as in mitmproxy. */
+export function levelRank(level: LogLevel): number {
+  return { error: 0, warn: 1, alert: 2, info: 2, debug: 3 }[level];
+}
+
+function format(args: unknown[]): string {
+  return args.map((a) => (typeof a === "string" ? a : a instanceof Error ? a.message : Deno.inspect(a))).join(
+    " ",
+  );
+}
+
+/** Where log entries go. The master installs one; without it entries go to stderr. */
+export type LogSink = (entry: LogEntry) => void;
+
+/** A logger bound to a sink and an optional source tag. */
+export class Logger {
+  sink: LogSink;
+  source?: string;
+  constructor(sink: LogSink, source?: string) {
+    this.sink = sink;
+    this.source = source;
+  }
+  log(level: LogLevel, ...args: unknown[]): void {
+    this.sink({ level, msg: format(args), source: this.source, timestamp: Date.now() / 1000 });
+  }
+  error(...args: unknown[]): void {
+    this.log("error", ...args);
+  }
+  warn(...args: unknown[]): void {
+    this.log("warn", ...args);
+  }
+  info(...args: unknown[]): void {
+    this.log("info", ...args);
+  }
+  alert(...args: unknown[]): void {
+    this.log("alert", ...args);
+  }
+  debug(...args: unknown[]): void {
+    this.log("debug", ...args);
+  }
+  /** A logger whose entries carry `source`. */
+  child(source: string): Logger {
+    return new Logger(this.sink, source);
+  }
+}
+
+/** Where in user code an error happened: "file:line:col" of the first stack frame outside mitmdeno's core. */
+export function errorLocation(e: unknown): string | undefined {
+  const stack = e instanceof Error ? e.stack ?? "" : "";
+  const frames = stack.split("\n").slice(1);
+  const locs = frames.map((f) => /\(?((?:file|https?|ext):\/\/[^\s)]+?:\d+:\d+)\)?\s*$/.exec(f)?.[1]).filter(
+    (x): x is string => !!x,
+  );
+  const user = locs.find((l) => !/\/lib\/(addons|proxy|http|http1|flow)\//.test(l)) ?? locs[0];
+  return user?.replace(/^file:\/\//, "");
+}
+
+/** Format an error for the log: message plus its location. */
+export function describeError(e: unknown): string {
+  const msg = e instanceof Error ? `${e.name === "Error" ? "" : e.name + ": "}${e.message}` : String(e);
+  const loc = errorLocation(e);
+  return loc ? `${msg} (at ${loc})` : msg;
+}

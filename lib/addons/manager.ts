@@ -1,0 +1,288 @@
+/**
+ * The addon manager: keeps the addon chain and dispatches events (mitmproxy's `addonmanager.py`).
+ *
+ * Handlers run in chain order, each addon before its children (`addon.addons`), depth first.
+ * A handler may be async; it is awaited before the next one runs. A throwing handler is logged with its
+ * file:line and the next addon still runs; {@link AddonHalt} stops the event for the rest of the chain.
+ */
+import { describeError, type Logger } from "./log.ts";
+import { OptionsError, type OptionSpec, type OptionType } from "./options.ts";
+import type { Options } from "./options.ts";
+import type { Flow } from "../flow/flow.ts";
+
+/** Every event an addon can handle, with mitmproxy's names. */
+export const EVENTS = [
+  "load",
+  "running",
+  "configure",
+  "done",
+  "client_connected",
+  "client_disconnected",
+  "server_connect",
+  "server_connected",
+  "server_disconnected",
+  "server_connect_error",
+  "requestheaders",
+  "request",
+  "responseheaders",
+  "response",
+  "error",
+  "http_connect",
+  "http_connect_upstream",
+  "http_connected",
+  "http_connect_error",
+  "dns_request",
+  "dns_response",
+  "dns_error",
+  "tcp_start",
+  "tcp_message",
+  "tcp_end",
+  "tcp_error",
+  "udp_start",
+  "udp_message",
+  "udp_end",
+  "udp_error",
+  "tls_clienthello",
+  "tls_start_client",
+  "tls_start_server",
+  "tls_established_client",
+  "tls_established_server",
+  "tls_failed_client",
+  "tls_failed_server",
+  "websocket_start",
+  "websocket_message",
+  "websocket_end",
+  "socks5_auth",
+  "next_layer",
+  "update",
+] as const;
+
+/** An event name. */
+export type EventName = typeof EVENTS[number];
+
+/** Throw this from a handler to stop the event reaching the addons after it. */
+export class AddonHalt extends Error {
+  constructor() {
+    super("addon halt");
+    this.name = "AddonHalt";
+  }
+}
+
+/** Raised for misuse of the manager (duplicate names, non-callable handlers). */
+export class AddonManagerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AddonManagerError";
+  }
+}
+
+/** An addon: any object with handler methods named after events, optionally `name` and child `addons`. */
+export type Addon = Record<string, any>;
+
+/** A command handler. */
+export type CommandFn = (...args: any[]) => unknown;
+
+/** What `load(loader)` receives: declare options and commands. */
+export interface Loader {
+  /**
+   * Declare an option.
+   * @example loader.addOption("addheader", "bool", false, "Add a count header to responses")
+   */
+  addOption(
+    name: string,
+    type: OptionType,
+    defaultValue: unknown,
+    help: string,
+    choices?: readonly string[],
+  ): void;
+  /** Declare a command, e.g. `loader.addCommand("myaddon.clear", () => ...)`. */
+  addCommand(path: string, fn: CommandFn, help?: string): void;
+}
+
+/** The name of an addon: its `name`, else its lower-cased class name. */
+export function addonName(addon: Addon): string {
+  if (typeof addon.name === "string" && addon.name) return addon.name;
+  const ctor = Object.getPrototypeOf(addon)?.constructor;
+  if (ctor && ctor !== Object && ctor.name) return ctor.name.toLowerCase();
+  return "addon";
+}
+
+const LEGACY = ["clientconnect", "clientdisconnect", "serverconnect", "serverdisconnect", "add_log"];
+
+type Handler = [Addon, (...args: unknown[]) => unknown];
+
+/** Host services the manager needs. */
+export interface ManagerHost {
+  options: Options;
+  log: Logger;
+  commands: { add(path: string, fn: CommandFn, help?: string): void };
+}
+
+/** The addon chain and event dispatch. */
+export class AddonManager {
+  readonly chain: Addon[] = [];
+  readonly #byName = new Map<string, Addon>();
+  readonly #host: ManagerHost;
+  #cache = new Map<string, Handler[]>();
+
+  constructor(host: ManagerHost) {
+    this.#host = host;
+  }
+
+  /** The addon called `name`, if loaded. */
+  get(name: string): Addon | undefined {
+    return this.#byName.get(name);
+  }
+
+  /** Every addon in dispatch order: each addon, then its children, depth first. */
+  *walk(addons: Addon[] = this.chain): Generator<Addon> {
+    for (const a of addons) {
+      yield a;
+      const kids = a.addons;
+      if (Array.isArray(kids) && kids.length) yield* this.walk(kids);
+    }
+  }
+
+  /** A loader that declares options/commands for `addon`. */
+  loader(addon: Addon): Loader {
+    const host = this.#host;
+    return {
+      addOption(name, type, defaultValue, help, choices) {
+        const spec: OptionSpec = { name, type, default: defaultValue, help, choices };
+        const old = host.options.spec(name);
+        if (old && (old.type !== type || JSON.stringify(old.default) !== JSON.stringify(defaultValue))) {
+          host.log.warn(`Over-riding existing option ${name} (from ${addonName(addon)})`);
+        }
+        host.options.add(spec);
+      },
+      addCommand(path, fn, help) {
+        host.commands.add(path, fn.bind(addon), help);
+      },
+    };
+  }
+
+  /**
+   * Register an addon (and its children) without adding it to the chain: checks names, fires `load`.
+   */
+  async register(addon: Addon): Promise<void> {
+    for (const a of this.walk([addon])) {
+      const name = addonName(a);
+      if (this.#byName.has(name)) throw new AddonManagerError(`An addon called '${name}' already exists.`);
+      for (const legacy of LEGACY) {
+        if (typeof a[legacy] === "function") {
+          this.#host.log.warn(`Addon ${name}: the "${legacy}" event has been removed, see the event table`);
+        }
+      }
+      this.#byName.set(name, a);
+      await this.#invoke(a, "load", [this.loader(a)]);
+    }
+    await this.#host.options.processDeferred();
+    this.#cache.clear();
+  }
+
+  /** Register and append addons to the chain (fires `load` for each). */
+  async add(...addons: Addon[]): Promise<void> {
+    for (const a of addons) {
+      await this.register(a);
+      this.chain.push(a);
+      this.#cache.clear();
+    }
+  }
+
+  /** Remove an addon (fires `done` on it and its children). */
+  async remove(addon: Addon): Promise<void> {
+    const i = this.chain.indexOf(addon);
+    if (i === -1) throw new AddonManagerError(`No such addon: ${addonName(addon)}`);
+    for (const a of this.walk([addon])) {
+      await this.#invoke(a, "done", []);
+      this.#byName.delete(addonName(a));
+    }
+    this.chain.splice(i, 1);
+    this.#cache.clear();
+  }
+
+  /** Replace `old` by `next` at the same chain position: `done` on the old, `load` on the new. */
+  async replace(old: Addon, next: Addon): Promise<void> {
+    const i = this.chain.indexOf(old);
+    if (i === -1) throw new AddonManagerError(`No such addon: ${addonName(old)}`);
+    for (const a of this.walk([old])) {
+      await this.#invoke(a, "done", []);
+      this.#byName.delete(addonName(a));
+    }
+    await this.register(next);
+    this.chain[i] = next;
+    this.#cache.clear();
+  }
+
+  /** Forget cached handler lists (call after changing an addon's children). */
+  invalidate(): void {
+    this.#cache.clear();
+  }
+
+  /** The handlers for `event`, in dispatch order. */
+  handlers(event: string): Handler[] {
+    let hs = this.#cache.get(event);
+    if (hs) return hs;
+    hs = [];
+    for (const a of this.walk()) {
+      const fn = a[event];
+      if (fn === undefined || fn === null) continue;
+      if (typeof fn !== "function") {
+        throw new AddonManagerError(`Addon handler ${event} (${addonName(a)}) not callable`);
+      }
+      hs.push([a, fn]);
+    }
+    this.#cache.set(event, hs);
+    return hs;
+  }
+
+  /** Whether any addon handles `event`. */
+  has(event: string): boolean {
+    return this.handlers(event).length > 0;
+  }
+
+  /**
+   * Fire `event` on every addon in order, awaiting async handlers. Errors are logged; OptionsError
+   * from `configure` is re-thrown so option updates can roll back.
+   */
+  async trigger(event: string, ...args: unknown[]): Promise<void> {
+    const hs = this.handlers(event);
+    for (let i = 0; i < hs.length; i++) {
+      const [addon, fn] = hs[i];
+      try {
+        const r = fn.apply(addon, args);
+        if (r && typeof (r as Promise<unknown>).then === "function") await r;
+      } catch (e) {
+        if (e instanceof AddonHalt) return;
+        if (e instanceof OptionsError && event === "configure") throw e;
+        this.#host.log.error(`Addon error in ${addonName(addon)}.${event}: ${describeError(e)}`);
+      }
+    }
+  }
+
+  /** Fire an event on one addon (and its children) only. */
+  async invokeAddon(addon: Addon, event: string, ...args: unknown[]): Promise<void> {
+    for (const a of this.walk([addon])) await this.#invoke(a, event, args);
+  }
+
+  async #invoke(a: Addon, event: string, args: unknown[]): Promise<void> {
+    const fn = a[event];
+    if (typeof fn !== "function") return;
+    try {
+      await fn.apply(a, args);
+    } catch (e) {
+      if (e instanceof OptionsError || e instanceof AddonManagerError) throw e;
+      this.#host.log.error(`Addon error in ${addonName(a)}.${event}: ${describeError(e)}`);
+    }
+  }
+
+  /**
+   * Run a flow hook as the proxy does: the event, then `update([flow])`, then wait while the flow is
+   * intercepted. Fast when nobody listens.
+   */
+  async handleLifecycle(event: EventName, flow: Flow): Promise<void> {
+    if (this.handlers(event).length) await this.trigger(event, flow);
+    if (this.handlers("update").length) await this.trigger("update", [flow]);
+    if (flow.intercepted) await flow.waitForResume();
+  }
+}

@@ -1,0 +1,318 @@
+/**
+ * The command line: `mitmdeno [dump] [options] [filter]`. Flags are generated from the declared
+ * options like mitmproxy's (`foo_bar` -> `--foo-bar`, bools get `--no-foo-bar`, lists repeat), plus
+ * mitmproxy's short aliases. Precedence: `--set` first, then `<confdir>/config.yaml`, then flags.
+ */
+import { parseArgs } from "node:util";
+import { parse as parseYaml } from "yaml";
+import { Master } from "./master.ts";
+import { OptionsError, type OptionSpec } from "./addons/options.ts";
+import { ProxyServer } from "./proxy/server.ts";
+import { TermLog } from "../addons/termlog.ts";
+import { Dumper } from "../addons/dumper.ts";
+import { VERSION } from "./version.ts";
+
+/** Short flags, as mitmdump has them. */
+const SHORT: Record<string, string> = {
+  listen_port: "p",
+  mode: "m",
+  rfile: "r",
+  scripts: "s",
+  save_stream_file: "w",
+  ssl_insecure: "k",
+  client_replay: "C",
+  server_replay: "S",
+  map_remote: "M",
+  modify_body: "B",
+  modify_headers: "H",
+};
+
+/** Options with a dedicated flag (the rest are reached with --set), as in mitmdump. */
+const FLAGGED = new Set([
+  "mode",
+  "anticache",
+  "showhost",
+  "show_ignored_hosts",
+  "rfile",
+  "scripts",
+  "stickycookie",
+  "stickyauth",
+  "save_stream_file",
+  "anticomp",
+  "listen_host",
+  "listen_port",
+  "server",
+  "ignore_hosts",
+  "allow_hosts",
+  "tcp_hosts",
+  "upstream_auth",
+  "proxyauth",
+  "store_streamed_bodies",
+  "rawtcp",
+  "http2",
+  "certs",
+  "cert_passphrase",
+  "ssl_insecure",
+  "client_replay",
+  "server_replay",
+  "server_replay_extra",
+  "server_replay_reuse",
+  "server_replay_refresh",
+  "map_remote",
+  "map_local",
+  "modify_body",
+  "modify_headers",
+  "flow_detail",
+  "confdir",
+  "script_allow",
+  "hardump",
+]);
+
+const flag = (name: string) => name.replaceAll("_", "-");
+
+/** The built-in addons of the dump tool, in chain order. */
+export function dumpAddons(master: Master): object[] {
+  return [new ProxyServer(master), new Dumper()];
+}
+
+function usage(specs: OptionSpec[]): string {
+  const lines = [
+    `mitmdeno ${VERSION}: an intercepting HTTP proxy (mitmdump-compatible options)`,
+    "",
+    "Usage: mitmdeno [dump] [options] [filter expression]",
+    "       mitmdeno --version | --options | --commands",
+    "",
+    "Options:",
+    "  -h, --help             Show this help.",
+    "  --version              Show the version.",
+    "  --options              Show all options and their current values (YAML).",
+    "  --commands             Show all commands.",
+    "  --set option[=value]   Set any option (repeat for lists). A bare bool option means true.",
+    "  -q, --quiet            Quiet: flow_detail=0, termlog_verbosity=error.",
+    "  -v, --verbose          Verbose: flow_detail=2, termlog_verbosity=debug.",
+    "  -n, --no-server        Do not start a proxy server.",
+  ];
+  for (const s of specs.filter((s) => FLAGGED.has(s.name))) {
+    const short = SHORT[s.name] ? `-${SHORT[s.name]}, ` : "";
+    let f = `${short}--${flag(s.name)}`;
+    if (s.type === "bool") f = `${short}--${flag(s.name)} / --no-${flag(s.name)}`;
+    else f += s.type.includes("int") ? " N" : " VALUE";
+    const def = s.type === "strs" ? "" : ` (default: ${JSON.stringify(s.default)})`;
+    lines.push(`  ${f.padEnd(40)} ${s.help}${def}`);
+  }
+  lines.push("", "All options (use --set name=value): run `mitmdeno --options`.");
+  return lines.join("\n");
+}
+
+function optionsYaml(master: Master): string {
+  const lines: string[] = [];
+  for (const s of master.options.specs()) {
+    lines.push(
+      `# ${s.help}${s.choices ? ` Valid values are: ${s.choices.join(", ")}.` : ""} Type ${s.type}.`,
+    );
+    lines.push(`${s.name}: ${JSON.stringify(master.options.get(s.name))}`, "");
+  }
+  return lines.join("\n");
+}
+
+/** Expand a leading ~ to the home directory. */
+export function expandHome(p: string): string {
+  if (p === "~" || p.startsWith("~/")) return (Deno.env.get("HOME") ?? "") + p.slice(1);
+  return p;
+}
+
+/** Read `<confdir>/config.yaml` and `config.yml` (later wins) into `--set`-style strings. */
+async function readConfigFile(confdir: string): Promise<{ file: string; sets: string[] }[]> {
+  const out: { file: string; sets: string[] }[] = [];
+  for (const name of ["config.yaml", "config.yml"]) {
+    const file = `${expandHome(confdir)}/${name}`;
+    let text: string;
+    try {
+      text = await Deno.readTextFile(file);
+    } catch {
+      continue;
+    }
+    let data: unknown;
+    try {
+      data = parseYaml(text);
+    } catch (e) {
+      throw new OptionsError(`Error reading ${file}: ${(e as Error).message}`);
+    }
+    if (data === null || data === undefined) continue;
+    if (typeof data !== "object" || Array.isArray(data)) {
+      throw new OptionsError(`${file}: expected a mapping of options`);
+    }
+    const sets: string[] = [];
+    for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
+      if (Array.isArray(v)) {
+        if (v.length === 0) sets.push(k);
+        for (const x of v) {
+          sets.push(
+            `${k}=${k === "scripts" && !String(x).startsWith("/") ? `${expandHome(confdir)}/${x}` : x}`,
+          );
+        }
+      } else if (v === null) sets.push(k);
+      else sets.push(`${k}=${v}`);
+    }
+    out.push({ file, sets });
+  }
+  return out;
+}
+
+/** Result of parsing the command line. */
+export interface CliResult {
+  master: Master;
+  /** Exit code if the CLI already finished (help, version, error), else null: run the master. */
+  exit: number | null;
+}
+
+/** Build a master from `args` (not started). Prints help/errors itself. */
+export async function setupDump(args: string[], extraAddons: object[] = []): Promise<CliResult> {
+  const master = new Master();
+  const termlog = new TermLog();
+  master.onLog((e) => termlog.log(e));
+  try {
+    await master.addAddons(termlog, ...dumpAddons(master), ...extraAddons);
+  } catch (e) {
+    console.error(`mitmdeno: ${(e as Error).message}`);
+    return { master, exit: 1 };
+  }
+  const specs = master.options.specs();
+  const config: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {
+    help: { type: "boolean", short: "h" },
+    version: { type: "boolean" },
+    options: { type: "boolean" },
+    commands: { type: "boolean" },
+    set: { type: "string", multiple: true },
+    quiet: { type: "boolean", short: "q" },
+    verbose: { type: "boolean", short: "v" },
+    "no-server": { type: "boolean", short: "n" },
+  };
+  for (const s of specs) {
+    if (!FLAGGED.has(s.name)) continue;
+    const f = flag(s.name);
+    if (s.type === "bool") {
+      config[f] = { type: "boolean" };
+      if (!config[`no-${f}`]) config[`no-${f}`] = { type: "boolean" };
+      if (SHORT[s.name]) config[f].short = SHORT[s.name];
+    } else {
+      config[f] = { type: "string", multiple: s.type === "strs" };
+      if (SHORT[s.name]) config[f].short = SHORT[s.name];
+    }
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args, options: config, allowPositionals: true, strict: true });
+  } catch (e) {
+    console.error(`mitmdeno: ${(e as Error).message}\nRun 'mitmdeno --help' for the list of options.`);
+    return { master, exit: 2 };
+  }
+  const v = parsed.values as Record<string, unknown>;
+  if (v.help) {
+    console.log(usage(specs));
+    return { master, exit: 0 };
+  }
+  if (v.version) {
+    console.log(
+      `mitmdeno ${VERSION}\nDeno ${Deno.version.deno}, V8 ${Deno.version.v8}, TypeScript ${Deno.version.typescript}`,
+    );
+    return { master, exit: 0 };
+  }
+  try {
+    // 1. --set
+    await master.options.set((v.set as string[] | undefined) ?? []);
+    // 2. config file
+    const confdir = (v.confdir as string | undefined) ?? master.options.confdir;
+    for (const { file, sets } of await readConfigFile(confdir)) {
+      try {
+        await master.options.set(sets);
+      } catch (e) {
+        throw new OptionsError(`${file}: ${(e as Error).message}`);
+      }
+    }
+    // 3. dedicated flags
+    const updates: Record<string, unknown> = {};
+    const sets: string[] = [];
+    for (const s of specs) {
+      if (!FLAGGED.has(s.name)) continue;
+      const f = flag(s.name);
+      if (s.type === "bool") {
+        if (v[f]) updates[s.name] = true;
+        if (v[`no-${f}`]) updates[s.name] = false;
+      } else if (v[f] !== undefined) {
+        const val = v[f];
+        if (Array.isArray(val)) { for (const x of val) sets.push(`${s.name}=${x}`); }
+        else sets.push(`${s.name}=${val}`);
+      }
+    }
+    if (v["no-server"]) updates.server = false;
+    if (v.quiet) {
+      updates.flow_detail = 0;
+      updates.termlog_verbosity = "error";
+    }
+    if (v.verbose) {
+      updates.flow_detail = 2;
+      updates.termlog_verbosity = "debug";
+    }
+    const filter = parsed.positionals.filter((p) => p !== "dump").join(" ");
+    for (const name of ["dumper_filter", "save_stream_filter", "readfile_filter"]) {
+      if (filter && master.options.has(name)) updates[name] = filter;
+    }
+    if (sets.length) await master.options.set(sets, false);
+    await master.options.update(updates);
+    if (master.options.deferredNames.length && !master.options.has("scripts")) {
+      throw new OptionsError(`Unknown option(s): ${master.options.deferredNames.join(", ")}`);
+    }
+  } catch (e) {
+    if (e instanceof OptionsError) {
+      console.error(`mitmdeno: ${e.message}`);
+      return { master, exit: 1 };
+    }
+    throw e;
+  }
+  if (v.options) {
+    console.log(optionsYaml(master));
+    return { master, exit: 0 };
+  }
+  if (v.commands) {
+    for (const c of master.commands.list()) console.log(`${c.path.padEnd(40)} ${c.help}`);
+    return { master, exit: 0 };
+  }
+  return { master, exit: null };
+}
+
+/** Run the dump tool until SIGINT/SIGTERM. Returns the exit code. */
+export async function runDump(args: string[]): Promise<number> {
+  const { master, exit } = await setupDump(args);
+  if (exit !== null) return exit;
+  const stop = () => master.shutdown();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  try {
+    await master.run();
+  } catch (e) {
+    if (e instanceof OptionsError) {
+      console.error(`mitmdeno: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+  }
+  return master.exitCode;
+}
+
+/** Entry point: dispatch subcommands. */
+export async function main(args: string[]): Promise<number> {
+  const [cmd, ...rest] = args;
+  switch (cmd) {
+    case "dump":
+      return await runDump(rest);
+    case "web":
+      console.error("mitmdeno: the web UI is not available yet; use `mitmdeno dump`.");
+      return 2;
+    default:
+      return await runDump(args);
+  }
+}

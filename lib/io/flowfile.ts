@@ -1,0 +1,257 @@
+/**
+ * Flow files (`.mitm`, `-w`/`-r`): a plain concatenation of tnetstring dicts, one per flow (§6.2).
+ *
+ * @example
+ * ```ts
+ * const w = await FlowWriter.open("out.mitm");      // "+out.mitm" appends
+ * await w.add(flow);
+ * w.close();
+ * for await (const f of readFlows("out.mitm")) console.log(f.request.url);
+ * ```
+ * @module
+ */
+import type { HTTPFlow } from "../flow/flow.ts";
+import type { Filter } from "../flow/filter.ts";
+import { dumps, type TNetDict, TnetstringError, TnetstringReader } from "./tnetstring.ts";
+import { FLOW_FORMAT_VERSION, migrateFlow, MigrationContext } from "./compat.ts";
+import { flowFromState, flowToState } from "./state.ts";
+
+/** A flow file could not be read; `offset` is the byte offset of the bad item (null if unknown). */
+export class FlowReadError extends Error {
+  /** Byte offset in the file where the problem starts, or null. */
+  offset: number | null;
+  constructor(message: string, offset: number | null = null) {
+    super(message);
+    this.name = "FlowReadError";
+    this.offset = offset;
+  }
+}
+
+/** Anything flows can be read from: a path, an open file, a byte stream or an async iterable of chunks. */
+export type FlowSource = string | URL | Deno.FsFile | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+
+async function* chunksOf(src: FlowSource): AsyncGenerator<Uint8Array> {
+  if (typeof src === "string" || src instanceof URL) {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(src, { read: true });
+    } catch (e) {
+      throw new FlowReadError(`cannot open flow file ${String(src)}: ${(e as Error).message}`);
+    }
+    try {
+      yield* readFile(file);
+    } finally {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+    }
+    return;
+  }
+  if (src instanceof Deno.FsFile) {
+    yield* readFile(src);
+    return;
+  }
+  yield* src as AsyncIterable<Uint8Array>;
+}
+
+async function* readFile(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
+  // read() directly instead of file.readable: the stream would close the file when done
+  for (;;) {
+    const buf = new Uint8Array(1 << 20);
+    const n = await file.read(buf);
+    if (n === null) return;
+    if (n > 0) yield n === buf.length ? buf : buf.subarray(0, n);
+  }
+}
+
+/** A migrated (current-version) flow state and where it was in the file. */
+export interface FlowStateItem {
+  state: TNetDict;
+  /** Byte offset of the flow in the file. */
+  offset: number;
+  /** Format version the flow was stored with. */
+  storedVersion: unknown;
+}
+
+/**
+ * Stream the raw flow states of a file, migrated to the current version, for every flow type.
+ * Skips a UTF-8 BOM. Every complete flow is yielded; bad or truncated data then raises one
+ * {@link FlowReadError} naming the byte offset.
+ */
+export async function* readFlowStates(src: FlowSource): AsyncGenerator<FlowStateItem> {
+  const reader = new TnetstringReader(chunksOf(src));
+  const ctx = new MigrationContext();
+  try {
+    const head = await reader.peek(3);
+    if (head.length >= 3 && head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) reader.skip(3);
+    const first = await reader.peek(1);
+    if (first.length && first[0] === 0x7b) {
+      throw new FlowReadError("HAR import not supported yet (the file starts with '{')", reader.offset);
+    }
+  } catch (e) {
+    if (e instanceof FlowReadError) throw e;
+    throw new FlowReadError(`cannot read flow file: ${(e as Error).message}`, 0);
+  }
+  for (;;) {
+    let item;
+    try {
+      item = await reader.next();
+    } catch (e) {
+      if (e instanceof TnetstringError) {
+        throw new FlowReadError(`Invalid flow file: ${e.message}`, e.offset);
+      }
+      throw new FlowReadError(`cannot read flow file: ${(e as Error).message}`, reader.offset);
+    }
+    if (!item) return;
+    const v = item.value;
+    if (v === null || typeof v !== "object" || Array.isArray(v) || v instanceof Uint8Array) {
+      throw new FlowReadError(
+        `Invalid flow file: expected a flow dict at byte offset ${item.offset}, got another value`,
+        item.offset,
+      );
+    }
+    const storedVersion = (v as TNetDict).version;
+    let state: TNetDict;
+    try {
+      state = migrateFlow(v as TNetDict, ctx) as TNetDict;
+    } catch (e) {
+      throw new FlowReadError(`flow at byte offset ${item.offset}: ${(e as Error).message}`, item.offset);
+    }
+    yield { state, offset: item.offset, storedVersion };
+  }
+}
+
+/** Options for {@link readFlows}. */
+export interface ReadFlowsOptions {
+  /**
+   * What to do with flow types mitmdeno cannot load yet (tcp, udp, dns): "skip" them (default, after
+   * calling `onSkip`) or "error".
+   */
+  unsupported?: "skip" | "error";
+  /** Called for each skipped flow. */
+  onSkip?: (type: string, offset: number) => void;
+  /** Only yield flows matching this filter. */
+  filter?: Filter | null;
+}
+
+/**
+ * Stream the flows of a flow file (path, open file, or byte stream), oldest format versions included.
+ * Every complete flow is yielded; then bad or truncated data raises one {@link FlowReadError} naming the
+ * byte offset. A file starting with `{` (HAR) is rejected for now.
+ */
+export async function* readFlows(src: FlowSource, options: ReadFlowsOptions = {}): AsyncGenerator<HTTPFlow> {
+  for await (const { state, offset } of readFlowStates(src)) {
+    if (state.type !== "http") {
+      if (options.unsupported === "error") {
+        throw new FlowReadError(
+          `flow at byte offset ${offset}: unsupported flow type ${String(state.type)}`,
+          offset,
+        );
+      }
+      options.onSkip?.(String(state.type), offset);
+      continue;
+    }
+    let flow: HTTPFlow;
+    try {
+      flow = flowFromState(state);
+    } catch (e) {
+      throw new FlowReadError(`flow at byte offset ${offset}: ${(e as Error).message}`, offset);
+    }
+    if (options.filter && !options.filter(flow)) continue;
+    yield flow;
+  }
+}
+
+/** Read every flow of a file into an array (stops with the error on bad data). */
+export async function readFlowsToArray(src: FlowSource, options: ReadFlowsOptions = {}): Promise<HTTPFlow[]> {
+  const out: HTTPFlow[] = [];
+  for await (const f of readFlows(src, options)) out.push(f);
+  return out;
+}
+
+/** Something bytes can be written to. */
+export interface ByteSink {
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** Options for {@link FlowWriter}. */
+export interface FlowWriterOptions {
+  /** Flow format version to write (17..21; 17 for mitmproxy 8.x). Default 21. */
+  version?: number;
+  /** Only write flows matching this filter (mitmproxy's FilteredFlowWriter). */
+  filter?: Filter | null;
+}
+
+/**
+ * Writes flows to a file or sink, one tnetstring per flow. Each {@link add} writes the whole flow before
+ * returning (no user-space buffering), so the file is always a valid prefix.
+ */
+export class FlowWriter {
+  #sink: ByteSink;
+  #file: Deno.FsFile | null;
+  #version: number;
+  #filter: Filter | null;
+  #chain: Promise<unknown> = Promise.resolve();
+  /** Number of flows written. */
+  count = 0;
+
+  constructor(sink: ByteSink | Deno.FsFile, options: FlowWriterOptions = {}) {
+    this.#sink = sink;
+    this.#file = sink instanceof Deno.FsFile ? sink : null;
+    this.#version = options.version ?? FLOW_FORMAT_VERSION;
+    this.#filter = options.filter ?? null;
+  }
+
+  /**
+   * Open `path` for writing (truncating), or for appending when `append` is set or the path starts with
+   * "+" (mitmproxy's `-w +file`).
+   */
+  static async open(
+    path: string,
+    options: FlowWriterOptions & { append?: boolean } = {},
+  ): Promise<FlowWriter> {
+    let append = options.append ?? false;
+    if (path.startsWith("+")) {
+      append = true;
+      path = path.slice(1);
+    }
+    const file = await Deno.open(path, { write: true, create: true, append, truncate: !append });
+    return new FlowWriter(file, options);
+  }
+
+  /** Serialize one flow (to bytes) without writing it. */
+  encode(flow: HTTPFlow): Uint8Array {
+    return dumps(flowToState(flow, this.#version));
+  }
+
+  /** Append a flow (if it passes the filter). Calls are serialized, so they can be fired concurrently. */
+  add(flow: HTTPFlow): Promise<void> {
+    if (this.#filter && !this.#filter(flow)) return Promise.resolve();
+    const data = this.encode(flow);
+    const p = this.#chain.then(() => this.#writeAll(data));
+    this.#chain = p.catch(() => {});
+    this.count++;
+    return p;
+  }
+
+  async #writeAll(data: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < data.length) off += await this.#sink.write(data.subarray(off));
+  }
+
+  /** Wait for pending writes. */
+  async flush(): Promise<void> {
+    await this.#chain;
+  }
+
+  /** Wait for pending writes and close the file if this writer opened/was given one. */
+  async close(): Promise<void> {
+    await this.#chain;
+    if (this.#file) {
+      try {
+        this.#file.close();
+      } catch { /* already closed */ }
+      this.#file = null;
+    }
+  }
+}

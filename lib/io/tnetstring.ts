@@ -1,0 +1,570 @@
+/**
+ * tnetstrings as mitmproxy writes them (`mitmproxy/io/tnetstring.py`): `<length>:<payload><tag>`.
+ *
+ * JS representation:
+ * - `,` bytes <-> `Uint8Array`
+ * - `;` str <-> `string`
+ * - `#` int <-> `number` (or `bigint` when outside the safe integer range; `bigint` always encodes as `#`)
+ * - `^` float <-> `number`. An integer-valued `number` encodes as `#`; wrap it with {@link tfloat} to force
+ *   `^`. Floats are written as Python's `repr()` (`1.0`, `1e-05`, `1e+16`, `inf`, `nan`).
+ * - `!` bool <-> `boolean`, `~` null <-> `null` (`undefined` also encodes as null)
+ * - `]` list <-> `Array` (tuples come back as arrays)
+ * - `}` dict <-> plain object. Keys decode to strings (bytes keys, from Python 2 era files, as UTF-8).
+ *   On encode, a plain object's keys are written as `;` strings; a `Map` may have any serializable keys.
+ *
+ * @module
+ */
+
+/** A value that can be written as a tnetstring. */
+export type TNetValue =
+  | null
+  | undefined
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | TFloat
+  | TNetValue[]
+  | Map<TNetValue, TNetValue>
+  | { [key: string]: TNetValue };
+
+/** A decoded tnetstring dict. */
+export type TNetDict = { [key: string]: TNetValue };
+
+/** Error for malformed tnetstring data; `offset` is the byte offset (in the file/stream) of the problem. */
+export class TnetstringError extends Error {
+  /** Byte offset of the problem, counted from the start of the input. */
+  offset: number;
+  constructor(message: string, offset: number) {
+    super(`${message} (at byte offset ${offset})`);
+    this.name = "TnetstringError";
+    this.offset = offset;
+  }
+}
+
+/** Marks a number to be encoded as a float (`^`) even when it is integer-valued. */
+export class TFloat {
+  /** The wrapped value. */
+  readonly value: number;
+  constructor(value: number) {
+    this.value = value;
+  }
+}
+
+/** Wrap `x` so it encodes as a float; null/undefined stay null. */
+export function tfloat(x: number): TFloat;
+export function tfloat(x: number | null | undefined): TFloat | null;
+export function tfloat(x: number | null | undefined): TFloat | null {
+  return x == null ? null : new TFloat(Number(x));
+}
+
+/**
+ * Python's `repr(float)`: shortest round-trip digits, scientific notation when the decimal exponent is
+ * < -4 or >= 16, always with a ".0" or exponent so it reads back as a float.
+ */
+export function pyFloatRepr(x: number): string {
+  if (Number.isNaN(x)) return "nan";
+  if (x === Infinity) return "inf";
+  if (x === -Infinity) return "-inf";
+  if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
+  const sign = x < 0 ? "-" : "";
+  const exp = Math.abs(x).toExponential(); // shortest round-trip digits, e.g. "1.2345e+3"
+  const e = exp.indexOf("e");
+  const digits = exp.slice(0, e).replace(".", "");
+  const decpt = Number(exp.slice(e + 1)) + 1; // position of the decimal point relative to the digits
+  if (decpt > -4 && decpt <= 16) {
+    if (decpt <= 0) return `${sign}0.${"0".repeat(-decpt)}${digits}`;
+    if (decpt >= digits.length) return `${sign}${digits}${"0".repeat(decpt - digits.length)}.0`;
+    return `${sign}${digits.slice(0, decpt)}.${digits.slice(decpt)}`;
+  }
+  const mant = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+  const ex = decpt - 1;
+  const abs = Math.abs(ex);
+  return `${sign}${mant}e${ex < 0 ? "-" : "+"}${abs < 10 ? "0" : ""}${abs}`;
+}
+
+const FLOAT_RE = /^[+-]?(?:(?:\d[\d_]*)?(?:\.\d*)?(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)$/i;
+
+/** Parse a float literal the way Python's `float()` does (enough for what Python writes). */
+export function parsePyFloat(s: string): number {
+  const t = s.trim();
+  if (!FLOAT_RE.test(t) || !/[\dinfa]/i.test(t)) return NaN;
+  const low = t.toLowerCase().replace(/_/g, "");
+  const neg = low.startsWith("-");
+  const body = low.replace(/^[+-]/, "");
+  if (body === "inf" || body === "infinity") return neg ? -Infinity : Infinity;
+  if (body === "nan") return NaN;
+  return Number(low);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Encoding: like Python's implementation we write back to front, so each length prefix is known when written.
+
+const encoder = new TextEncoder();
+
+class ReverseWriter {
+  buf: Uint8Array;
+  pos: number;
+  constructor(size = 4096) {
+    this.buf = new Uint8Array(size);
+    this.pos = size;
+  }
+  ensure(n: number): void {
+    if (this.pos >= n) return;
+    const used = this.buf.length - this.pos;
+    let size = this.buf.length * 2;
+    while (size - used < n) size *= 2;
+    const nb = new Uint8Array(size);
+    nb.set(this.buf.subarray(this.pos), size - used);
+    this.buf = nb;
+    this.pos = size - used;
+  }
+  byte(b: number): void {
+    if (this.pos < 1) this.ensure(1);
+    this.buf[--this.pos] = b;
+  }
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.pos -= b.length;
+    this.buf.set(b, this.pos);
+  }
+  /** Writes an ASCII/Latin1-free string; returns false if it has non-ASCII chars (nothing written then). */
+  ascii(s: string): boolean {
+    const n = s.length;
+    this.ensure(n);
+    const start = this.pos - n;
+    const buf = this.buf;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) return false;
+      buf[start + i] = c;
+    }
+    this.pos = start;
+    return true;
+  }
+  /** Write the decimal digits of a non-negative integer. */
+  uint(n: number): number {
+    const s = String(n);
+    this.ascii(s);
+    return s.length;
+  }
+  get size(): number {
+    return this.buf.length - this.pos;
+  }
+  result(): Uint8Array {
+    return this.buf.slice(this.pos);
+  }
+}
+
+const COLON = 0x3a;
+
+function isPlainObject(v: object): v is Record<string, TNetValue> {
+  const p = Object.getPrototypeOf(v);
+  return p === Object.prototype || p === null;
+}
+
+function writeValue(w: ReverseWriter, value: TNetValue): void {
+  const before = w.size;
+  if (value === null || value === undefined) {
+    w.byte(0x7e); // ~
+    w.byte(COLON);
+    w.byte(0x30);
+    return;
+  }
+  switch (typeof value) {
+    case "boolean":
+      if (value) {
+        w.ascii("4:true!");
+      } else {
+        w.ascii("5:false!");
+      }
+      return;
+    case "number":
+      if (Number.isInteger(value) && Number.isSafeInteger(value)) {
+        w.byte(0x23); // #
+        const len = w.uint(Math.abs(value));
+        if (value < 0) w.byte(0x2d);
+        w.byte(COLON);
+        w.uint(len + (value < 0 ? 1 : 0));
+      } else if (Number.isInteger(value)) {
+        // a huge integer-valued double: Python would have an int here only if it was one; keep it exact.
+        writeValue(w, BigInt(value));
+      } else {
+        writeFloat(w, value);
+      }
+      return;
+    case "bigint": {
+      const s = value.toString();
+      w.byte(0x23);
+      w.ascii(s);
+      w.byte(COLON);
+      w.uint(s.length);
+      return;
+    }
+    case "string": {
+      w.byte(0x3b); // ;
+      if (!w.ascii(value)) w.bytes(encoder.encode(value));
+      w.byte(COLON);
+      w.uint(w.size - before - 2);
+      return;
+    }
+    case "object":
+      break;
+    default:
+      throw new TypeError(`cannot serialize ${typeof value} as tnetstring`);
+  }
+  if (value instanceof Uint8Array) {
+    w.byte(0x2c); // ,
+    w.bytes(value);
+    w.byte(COLON);
+    w.uint(value.length);
+    return;
+  }
+  if (value instanceof TFloat) return writeFloat(w, value.value);
+  if (Array.isArray(value)) {
+    w.byte(0x5d); // ]
+    for (let i = value.length - 1; i >= 0; i--) writeValue(w, value[i]);
+    w.byte(COLON);
+    w.uint(w.size - before - 2);
+    return;
+  }
+  if (value instanceof Map) {
+    w.byte(0x7d); // }
+    const entries = [...value.entries()];
+    for (let i = entries.length - 1; i >= 0; i--) {
+      writeValue(w, entries[i][1]);
+      writeValue(w, entries[i][0]);
+    }
+    w.byte(COLON);
+    w.uint(w.size - before - 2);
+    return;
+  }
+  if (isPlainObject(value)) {
+    w.byte(0x7d);
+    const keys = Object.keys(value);
+    for (let i = keys.length - 1; i >= 0; i--) {
+      writeValue(w, value[keys[i]]);
+      writeValue(w, keys[i]);
+    }
+    w.byte(COLON);
+    w.uint(w.size - before - 2);
+    return;
+  }
+  throw new TypeError(`cannot serialize ${Object.prototype.toString.call(value)} as tnetstring`);
+}
+
+function writeFloat(w: ReverseWriter, x: number): void {
+  const s = pyFloatRepr(x);
+  w.byte(0x5e); // ^
+  w.ascii(s);
+  w.byte(COLON);
+  w.uint(s.length);
+}
+
+/** Encode a value as one tnetstring. */
+export function dumps(value: TNetValue): Uint8Array {
+  const w = new ReverseWriter();
+  writeValue(w, value);
+  return w.result();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Decoding
+
+const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+function decodeUtf8(buf: Uint8Array, start: number, end: number, offset: number): string {
+  // ASCII fast path for short strings
+  if (end - start < 64) {
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      if (buf[i] > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
+  }
+  try {
+    return utf8Strict.decode(buf.subarray(start, end));
+  } catch {
+    throw new TnetstringError("not a tnetstring: invalid UTF-8 in str value", offset);
+  }
+}
+
+function latin1(buf: Uint8Array, start: number, end: number): string {
+  let s = "";
+  for (let i = start; i < end; i += 8192) {
+    s += String.fromCharCode.apply(null, buf.subarray(i, Math.min(end, i + 8192)) as unknown as number[]);
+  }
+  return s;
+}
+
+function parseInt10(buf: Uint8Array, start: number, end: number, offset: number): number | bigint {
+  const s = latin1(buf, start, end).trim().replace(/_/g, "");
+  if (!/^[+-]?\d+$/.test(s)) {
+    throw new TnetstringError(`not a tnetstring: invalid integer literal: ${JSON.stringify(s)}`, offset);
+  }
+  if (s.length < 16) return Number(s);
+  const b = BigInt(s);
+  return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+}
+
+/** Where the length prefix of a tnetstring at `pos` ends; result `{len, dataStart}` or a negative code. */
+function readPrefix(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  base: number,
+): { len: number; dataStart: number } | null {
+  let len = 0;
+  let i = pos;
+  for (; i < end; i++) {
+    const c = buf[i];
+    if (c >= 0x30 && c <= 0x39) {
+      if (i - pos >= 12) {
+        throw new TnetstringError("not a tnetstring: absurdly large length prefix", base + pos);
+      }
+      len = len * 10 + (c - 0x30);
+    } else break;
+  }
+  if (i >= end) return null; // need more data
+  if (buf[i] !== COLON || i === pos) {
+    throw new TnetstringError("not a tnetstring: missing or invalid length prefix", base + pos);
+  }
+  return { len, dataStart: i + 1 };
+}
+
+/**
+ * Decode the tnetstring starting at `pos` in `buf` (which must contain all of it).
+ * `base` is added to offsets in error messages. Returns the value and the offset just after it.
+ */
+export function decodeAt(buf: Uint8Array, pos = 0, end = buf.length, base = 0): [TNetValue, number] {
+  const p = readPrefix(buf, pos, end, base);
+  if (!p) throw new TnetstringError("not a tnetstring: truncated length prefix", base + pos);
+  const { len, dataStart } = p;
+  const dataEnd = dataStart + len;
+  if (dataEnd >= end) {
+    throw new TnetstringError(
+      `not a tnetstring: truncated value, length prefix says ${len} bytes but only ${
+        Math.max(0, end - dataStart - 1)
+      } follow`,
+      base + pos,
+    );
+  }
+  const tag = buf[dataEnd];
+  const next = dataEnd + 1;
+  switch (tag) {
+    case 0x2c: // ,
+      return [buf.slice(dataStart, dataEnd), next];
+    case 0x3b: // ;
+      return [decodeUtf8(buf, dataStart, dataEnd, base + pos), next];
+    case 0x23: // #
+      return [parseInt10(buf, dataStart, dataEnd, base + pos), next];
+    case 0x5e: { // ^
+      const s = latin1(buf, dataStart, dataEnd);
+      const f = parsePyFloat(s);
+      if (Number.isNaN(f) && s.trim().toLowerCase().replace(/^[+-]/, "") !== "nan") {
+        throw new TnetstringError(
+          `not a tnetstring: invalid float literal: ${JSON.stringify(s)}`,
+          base + pos,
+        );
+      }
+      return [f, next];
+    }
+    case 0x21: { // !
+      const s = latin1(buf, dataStart, dataEnd);
+      if (s === "true") return [true, next];
+      if (s === "false") return [false, next];
+      throw new TnetstringError(
+        `not a tnetstring: invalid boolean literal: ${JSON.stringify(s)}`,
+        base + pos,
+      );
+    }
+    case 0x7e: // ~
+      if (len !== 0) throw new TnetstringError("not a tnetstring: invalid null literal", base + pos);
+      return [null, next];
+    case 0x5d: { // ]
+      const out: TNetValue[] = [];
+      let i = dataStart;
+      while (i < dataEnd) {
+        const [v, n] = decodeAt(buf, i, dataEnd, base);
+        out.push(v);
+        i = n;
+      }
+      return [out, next];
+    }
+    case 0x7d: { // }
+      const out: TNetDict = {};
+      let i = dataStart;
+      while (i < dataEnd) {
+        const keyPos = i;
+        const [k, n] = decodeAt(buf, i, dataEnd, base);
+        if (n >= dataEnd) {
+          throw new TnetstringError("not a tnetstring: dict key without value", base + keyPos);
+        }
+        const [v, n2] = decodeAt(buf, n, dataEnd, base);
+        let key: string;
+        if (typeof k === "string") key = k;
+        else if (k instanceof Uint8Array) key = decodeUtf8(k, 0, k.length, base + keyPos);
+        else if (typeof k === "number" || typeof k === "bigint" || typeof k === "boolean") key = String(k);
+        else throw new TnetstringError("not a tnetstring: unsupported dict key type", base + keyPos);
+        if (key === "__proto__") {
+          Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+        } else out[key] = v;
+        i = n2;
+      }
+      return [out, next];
+    }
+    default:
+      throw new TnetstringError(
+        `not a tnetstring: unknown type tag ${JSON.stringify(String.fromCharCode(tag))}`,
+        base + dataEnd,
+      );
+  }
+}
+
+/** Decode one tnetstring; throws if there is trailing data. */
+export function loads(data: Uint8Array): TNetValue {
+  const [v, n] = decodeAt(data, 0, data.length, 0);
+  if (n !== data.length) throw new TnetstringError("trailing data after tnetstring", n);
+  return v;
+}
+
+/** Decode one tnetstring at the start of `data`, returning it and the rest (Python's `pop`). */
+export function pop(data: Uint8Array): [TNetValue, Uint8Array] {
+  const [v, n] = decodeAt(data, 0, data.length, 0);
+  return [v, data.subarray(n)];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Streaming
+
+/** One value read from a stream, with where it was. */
+export interface TnetstringItem {
+  value: TNetValue;
+  /** Byte offset of the first byte of the item in the stream. */
+  offset: number;
+  /** Length of the item in bytes. */
+  length: number;
+}
+
+/**
+ * Incremental reader over a stream of byte chunks. It buffers only what the current item needs, so huge
+ * files stream in constant memory (plus the largest single item).
+ */
+export class TnetstringReader {
+  #it: AsyncIterator<Uint8Array>;
+  #buf: Uint8Array = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
+  /** Absolute stream offset of `#buf[0]`. */
+  #base = 0;
+  #eof = false;
+  /** Whether `#buf` is ours (else it is a chunk from the source, which we must not write into). */
+  #owned = false;
+
+  constructor(source: AsyncIterable<Uint8Array>) {
+    this.#it = source[Symbol.asyncIterator]();
+  }
+
+  /** Absolute offset of the next unread byte. */
+  get offset(): number {
+    return this.#base + this.#start;
+  }
+
+  /** Pull one more chunk into the buffer; false at EOF. */
+  async #fill(minTotal = 0): Promise<boolean> {
+    if (this.#eof) return false;
+    const r = await this.#it.next();
+    if (r.done) {
+      this.#eof = true;
+      return false;
+    }
+    const chunk = r.value;
+    if (chunk.length === 0) return true;
+    const unread = this.#end - this.#start;
+    if (unread === 0 && minTotal <= chunk.length) {
+      // common fast path: work directly on the chunk
+      this.#base += this.#end;
+      this.#buf = chunk;
+      this.#owned = false;
+      this.#start = 0;
+      this.#end = chunk.length;
+      return true;
+    }
+    const need = unread + chunk.length;
+    if (!this.#owned || this.#buf.length - this.#end < chunk.length) {
+      const size = Math.max(need, minTotal, 65536, Math.min(need * 2, need + (16 << 20)));
+      const nb = new Uint8Array(size);
+      nb.set(this.#buf.subarray(this.#start, this.#end), 0);
+      this.#base += this.#start;
+      this.#buf = nb;
+      this.#owned = true;
+      this.#start = 0;
+      this.#end = unread;
+    }
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
+    return true;
+  }
+
+  /** Bytes at the current position without consuming them (fewer at EOF). */
+  async peek(n: number): Promise<Uint8Array> {
+    while (this.#end - this.#start < n && await this.#fill(n)) { /* keep reading */ }
+    return this.#buf.subarray(this.#start, Math.min(this.#end, this.#start + n));
+  }
+
+  /** Consume `n` bytes (e.g. a BOM). */
+  skip(n: number): void {
+    this.#start = Math.min(this.#end, this.#start + n);
+  }
+
+  /** Read the rest of the stream (used for HAR). */
+  async readAll(): Promise<Uint8Array> {
+    while (await this.#fill()) { /* keep reading */ }
+    const out = this.#buf.slice(this.#start, this.#end);
+    this.#start = this.#end;
+    return out;
+  }
+
+  /** The next item, or null at a clean end of stream. Throws {@link TnetstringError} on bad/truncated data. */
+  async next(): Promise<TnetstringItem | null> {
+    let p: { len: number; dataStart: number } | null;
+    for (;;) {
+      if (this.#start === this.#end && !(await this.#fill())) return null;
+      p = readPrefix(this.#buf, this.#start, this.#end, this.#base);
+      if (p) break;
+      if (!(await this.#fill())) {
+        throw new TnetstringError(
+          `truncated data: incomplete length prefix, ${this.#end - this.#start} bytes before end of stream`,
+          this.offset,
+        );
+      }
+    }
+    const total = p.dataStart - this.#start + p.len + 1;
+    while (this.#end - this.#start < total) {
+      if (!(await this.#fill(total))) {
+        throw new TnetstringError(
+          `truncated data: item needs ${total} bytes but the stream ends after ${this.#end - this.#start}`,
+          this.offset,
+        );
+      }
+    }
+    const offset = this.offset;
+    const [value] = decodeAt(this.#buf, this.#start, this.#start + total, this.#base);
+    this.#start += total;
+    return { value, offset, length: total };
+  }
+}
+
+/** Read consecutive tnetstrings from a stream of chunks until a clean end; throws on bad/truncated data. */
+export async function* readTnetstrings(reader: AsyncIterable<Uint8Array>): AsyncGenerator<TNetValue> {
+  const r = new TnetstringReader(reader);
+  for (;;) {
+    const item = await r.next();
+    if (!item) return;
+    yield item.value;
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Reading HTTP/1 bodies off a {@link Stream} by their framing, as chunks (for streaming) or whole
+ * (for hooks). Bytes past the body are pushed back for the next message.
+ */
+import { ChunkedDecoder, type Framing, type HeadLimits } from "../http1/parse.ts";
+import { ProtocolError } from "./errors.ts";
+import type { Stream } from "./stream.ts";
+
+/** Trailers of a chunked body, filled in when the body ends. */
+export interface BodyEnd {
+  trailers: [string, string][] | null;
+}
+
+/**
+ * Yield the body's chunks. `end.trailers` is set after the last chunk of a chunked body.
+ * Throws ProtocolError (status `truncatedStatus`) if the peer closes before the body is complete.
+ */
+export async function* bodyChunks(
+  stream: Stream,
+  framing: Framing,
+  opts: {
+    timeoutMs: number;
+    limits: HeadLimits;
+    end?: BodyEnd;
+    truncatedStatus?: number | null;
+    what: string;
+  },
+): AsyncGenerator<Uint8Array> {
+  const truncated = (got: string) =>
+    new ProtocolError(
+      `${opts.what} body incomplete: connection closed after ${got}`,
+      opts.truncatedStatus ?? null,
+    );
+  switch (framing.kind) {
+    case "none":
+      return;
+    case "length": {
+      let left = framing.length;
+      while (left > 0) {
+        const b = await stream.readUpTo(left, opts.timeoutMs);
+        if (b === null) throw truncated(`${framing.length - left} of ${framing.length} bytes`);
+        left -= b.length;
+        yield b;
+      }
+      return;
+    }
+    case "chunked": {
+      const dec = new ChunkedDecoder(opts.limits);
+      let total = 0;
+      for (;;) {
+        const b = await stream.read(opts.timeoutMs);
+        if (b === null) throw truncated(`${total} bytes of chunked data`);
+        const r = dec.feed(b);
+        for (const d of r.data) {
+          total += d.length;
+          yield d;
+        }
+        if (r.done) {
+          if (r.rest) stream.unread(r.rest);
+          if (opts.end) opts.end.trailers = dec.trailers.length ? dec.trailers : null;
+          return;
+        }
+      }
+    }
+    case "close": {
+      for (;;) {
+        const b = await stream.read(opts.timeoutMs);
+        if (b === null) return;
+        yield b;
+      }
+    }
+  }
+}
+
+/** Result of {@link readBody}. */
+export interface ReadBodyResult {
+  /** The chunks read. */
+  chunks: Uint8Array[];
+  size: number;
+  /** True if reading stopped at `streamAbove` bytes: the rest must be streamed from `rest`. */
+  overflow: boolean;
+  /** The generator to continue from when `overflow`. */
+  rest: AsyncGenerator<Uint8Array> | null;
+}
+
+/**
+ * Buffer a body. Stops early with `overflow` once more than `streamAbove` bytes arrived (the caller then
+ * streams the rest); throws ProtocolError (`limitStatus`) past `maxSize`.
+ */
+export async function readBody(
+  chunks: AsyncGenerator<Uint8Array>,
+  opts: { maxSize: number | null; streamAbove: number | null; limitStatus: number; what: string },
+): Promise<ReadBodyResult> {
+  const out: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await chunks.next();
+    if (done) break;
+    out.push(value);
+    size += value.length;
+    if (opts.maxSize !== null && size > opts.maxSize) {
+      throw new ProtocolError(`${opts.what} body exceeds mitmdeno's body_size_limit.`, opts.limitStatus);
+    }
+    if (opts.streamAbove !== null && size > opts.streamAbove) {
+      return { chunks: out, size, overflow: true, rest: chunks };
+    }
+  }
+  return { chunks: out, size, overflow: false, rest: null };
+}

@@ -1,0 +1,127 @@
+/** The options of the proxy core, present in every master (mitmproxy's `options.py`). */
+import type { Options, OptionSpec } from "../addons/options.ts";
+
+/** Core option declarations. */
+export const CORE_OPTIONS: OptionSpec[] = [
+  { name: "server", type: "bool", default: true, help: "Start a proxy server. Enabled by default." },
+  { name: "listen_host", type: "str", default: "", help: "Address to bind the proxy server(s) to." },
+  { name: "listen_port", type: "optional int", default: null, help: "Port to bind the proxy to (8080)." },
+  {
+    name: "mode",
+    type: "strs",
+    default: ["regular"],
+    help: "The proxy server type(s): regular, reverse:URL, upstream:URL.",
+  },
+  {
+    name: "showhost",
+    type: "bool",
+    default: false,
+    help: "Use the Host header to construct URLs for display.",
+  },
+  {
+    name: "confdir",
+    type: "str",
+    default: "~/.mitmdeno",
+    help: "Location of the default mitmdeno configuration files.",
+  },
+  {
+    name: "ignore_hosts",
+    type: "strs",
+    default: [],
+    help: "Ignore host:port (regex) and pass the traffic through untouched.",
+  },
+  {
+    name: "allow_hosts",
+    type: "strs",
+    default: [],
+    help: "Opposite of --ignore-hosts: only intercept matching host:port.",
+  },
+  {
+    name: "tcp_hosts",
+    type: "strs",
+    default: [],
+    help: "Generic TCP SSL proxy mode for all hosts that match the pattern.",
+  },
+  {
+    name: "ssl_insecure",
+    type: "bool",
+    default: false,
+    help: "Do not verify upstream server SSL/TLS certificates.",
+  },
+  {
+    name: "upstream_cert",
+    type: "bool",
+    default: true,
+    help: "Connect to upstream server to look up certificate details.",
+  },
+  { name: "http2", type: "bool", default: true, help: "Enable/disable HTTP/2 support." },
+  { name: "websocket", type: "bool", default: true, help: "Enable/disable WebSocket support." },
+  { name: "rawtcp", type: "bool", default: true, help: "Enable/disable raw TCP connections." },
+  {
+    name: "body_size_limit",
+    type: "optional str",
+    default: null,
+    help: "Byte size limit of HTTP request and response bodies, e.g. 10m. Understands k/m/g/t suffixes.",
+  },
+  {
+    name: "stream_large_bodies",
+    type: "optional str",
+    default: null,
+    help: "Stream data to the client if the body exceeds this size, e.g. 1m. Streamed bodies are not kept.",
+  },
+  {
+    name: "store_streamed_bodies",
+    type: "bool",
+    default: false,
+    help: "Store HTTP request and response bodies when streamed.",
+  },
+  {
+    name: "keep_host_header",
+    type: "bool",
+    default: false,
+    help: "Reverse proxy: keep the original Host header.",
+  },
+  {
+    name: "connection_strategy",
+    type: "str",
+    default: "eager",
+    help: "Determine when server connections should be established (eager: on CONNECT; lazy: when needed).",
+    choices: ["eager", "lazy"],
+  },
+  {
+    name: "validate_inbound_headers",
+    type: "bool",
+    default: true,
+    help: "Reject malformed/ambiguous headers.",
+  },
+  {
+    name: "tcp_timeout",
+    type: "int",
+    default: 600,
+    help: "Idle timeout (seconds) for client and server connections.",
+  },
+  {
+    name: "connect_timeout",
+    type: "int",
+    default: 30,
+    help: "Timeout (seconds) for connecting to a server.",
+  },
+  {
+    name: "max_header_size",
+    type: "int",
+    default: 65536,
+    help: "Largest accepted message head in bytes (431 above).",
+  },
+  {
+    name: "max_header_count",
+    type: "int",
+    default: 256,
+    help: "Most header fields accepted in one message.",
+  },
+  { name: "proxy_debug", type: "bool", default: false, help: "Enable debug logs in the proxy core." },
+];
+
+/** Declare the core options on `options`. */
+export function declareCoreOptions(options: Options): void {
+  for (const spec of CORE_OPTIONS) options.add(spec);
+}

@@ -1,0 +1,422 @@
+/**
+ * One HTTP exchange (mitmproxy's HttpStream): raises `requestheaders`, `request`, `responseheaders`,
+ * `response` or `error` at their precise points, buffers or streams bodies, opens the server connection
+ * only when a response is really needed, and relays the result to the client through a {@link ClientCodec}.
+ */
+import type { Context } from "../context.ts";
+import type { HTTPFlow } from "../../flow/flow.ts";
+import { FlowError } from "../../flow/flow.ts";
+import { Response } from "../../http/message.ts";
+import type { StreamTransformer } from "../../http/message.ts";
+import { concat } from "../../http/bytes.ts";
+import { bodyFraming, type Framing, HttpSyntaxError, parseResponseHead } from "../../http1/parse.ts";
+import { chunk as encodeChunk, lastChunk, requestHead } from "../../http1/serialize.ts";
+import { Headers } from "../../http/headers.ts";
+import { connectionTokens, endToEndFields, isUpgrade } from "../../http1/hop.ts";
+import { bodyChunks, type BodyEnd, readBody } from "../body.ts";
+import { ProtocolError } from "../errors.ts";
+import { TimeoutError } from "../stream.ts";
+import type { ServerConnection } from "../server_conn.ts";
+import { relay } from "./tcp.ts";
+
+/** What the exchange needs from the client-side protocol (HTTP/1 now, HTTP/2 later). */
+export interface ClientCodec {
+  /** Tell the client to send its body (`100 Continue`). */
+  sendContinue(): Promise<void>;
+  /** The request body's chunks, per its framing. */
+  requestBody(framing: Framing, end: BodyEnd): AsyncGenerator<Uint8Array>;
+  /** Send a complete response; returns whether the client connection can stay open. */
+  sendResponse(flow: HTTPFlow, keepAlive: boolean): Promise<boolean>;
+  /** Start a streamed response (head only); `length` is known or null. Returns a body writer. */
+  startResponse(flow: HTTPFlow, length: number | null, keepAlive: boolean): Promise<ResponseWriter>;
+  /** Answer with a proxy-generated error page (if nothing was sent yet) and close. */
+  sendError(status: number, reason: string): Promise<void>;
+  /** Whether any response bytes were sent for the current exchange. */
+  readonly responseStarted: boolean;
+}
+
+/** Writes a streamed response body to the client. */
+export interface ResponseWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Finish the body; returns whether the client connection can stay open. */
+  end(trailers: [string, string][] | null): Promise<boolean>;
+}
+
+const now = () => Date.now() / 1000;
+
+function applyTransformer(fn: StreamTransformer, chunk: Uint8Array): Uint8Array[] {
+  const r = fn(chunk);
+  return r instanceof Uint8Array ? [r] : [...r];
+}
+
+/** Runs one request/response exchange. */
+export class HttpStream {
+  readonly #ctx: Context;
+  readonly #client: ClientCodec;
+  readonly flow: HTTPFlow;
+  readonly #framing: Framing;
+  readonly #keepAlive: boolean;
+  #server: ServerConnection | null = null;
+
+  constructor(ctx: Context, client: ClientCodec, flow: HTTPFlow, framing: Framing, keepAlive: boolean) {
+    this.#ctx = ctx;
+    this.#client = client;
+    this.flow = flow;
+    this.#framing = framing;
+    this.#keepAlive = keepAlive;
+  }
+
+  /** Run the exchange. Returns whether the client connection may carry another request. */
+  async run(): Promise<boolean> {
+    const flow = this.flow;
+    try {
+      return await this.#run();
+    } catch (e) {
+      await this.#fail(e);
+      return false;
+    }
+  }
+
+  async #fail(e: unknown): Promise<void> {
+    const flow = this.flow;
+    const ctx = this.#ctx;
+    let status: number | null = 502;
+    let msg: string;
+    if (e instanceof ProtocolError) {
+      status = e.status;
+      msg = e.message;
+    } else if (e instanceof HttpSyntaxError) {
+      status = e.status === 431 ? 502 : 502;
+      msg = `Invalid response from server: ${e.message}`;
+    } else if (e instanceof TimeoutError) {
+      status = 504;
+      msg = `Server timed out: ${e.message}`;
+    } else {
+      msg = (e as Error)?.message ?? String(e);
+      if ((e as { code?: string })?.code === "ECONNRESET" || /closed|reset|EPIPE/i.test(msg)) status = null;
+    }
+    if (this.#server) await ctx.pool.discard(this.#server);
+    if (!flow.error) flow.error = new FlowError(msg);
+    if (!flow.killed) {
+      await ctx.master.addons.handleLifecycle("error", flow);
+      if (status !== null && !this.#client.responseStarted) await this.#client.sendError(status, msg);
+    }
+  }
+
+  async #run(): Promise<boolean> {
+    const flow = this.flow;
+    const ctx = this.#ctx;
+    const addons = ctx.master.addons;
+    const limits = ctx.limits;
+    const req = flow.request;
+
+    await addons.handleLifecycle("requestheaders", flow);
+    if (flow.killed) return false;
+
+    // An addon answered already: drain a small body so the connection stays in sync, else close.
+    if (flow.response) {
+      return await this.#answerEarly();
+    }
+
+    const declared = this.#framing.kind === "length" ? this.#framing.length : null;
+    let streamRequest = !!req.stream ||
+      (limits.streamLargeBodies !== null && declared !== null && declared > limits.streamLargeBodies);
+    if (
+      !streamRequest && limits.bodySizeLimit !== null && declared !== null && declared > limits.bodySizeLimit
+    ) {
+      throw new ProtocolError("Request body exceeds mitmdeno's body_size_limit.", 413);
+    }
+
+    if (this.#framing.kind !== "none" && /100-continue/i.test(req.headers.get("expect") ?? "")) {
+      req.headers.delete("expect");
+      await this.#client.sendContinue();
+    }
+
+    const reqEnd: BodyEnd = { trailers: null };
+    let reqChunks = this.#client.requestBody(this.#framing, reqEnd);
+    let prefix: Uint8Array[] = [];
+    if (!streamRequest) {
+      const r = await readBody(reqChunks, {
+        maxSize: limits.bodySizeLimit,
+        streamAbove: limits.streamLargeBodies,
+        limitStatus: 413,
+        what: "Request",
+      });
+      if (r.overflow) {
+        streamRequest = true;
+        prefix = r.chunks;
+        reqChunks = r.rest!;
+      } else {
+        req.rawContent = concat(r.chunks);
+        req.trailers = reqEnd.trailers ? new Headers(reqEnd.trailers) : null;
+        req.timestampEnd = now();
+        await addons.handleLifecycle("request", flow);
+        if (flow.killed) return false;
+      }
+    }
+
+    if (streamRequest) {
+      req.rawContent = null;
+      await this.#sendRequestStreamed(prefix, reqChunks, reqEnd);
+      req.timestampEnd = now();
+      await addons.handleLifecycle("request", flow);
+      if (flow.killed) return false;
+    } else if (flow.response) {
+      return await this.#answerSynthetic();
+    } else {
+      await this.#sendRequestBuffered();
+    }
+    return await this.#handleResponse();
+  }
+
+  /** A response set in `requestheaders`: read (or refuse) the body, then answer. */
+  async #answerEarly(): Promise<boolean> {
+    const ctx = this.#ctx;
+    let keepAlive = this.#keepAlive;
+    if (
+      this.#framing.kind === "length" && this.#framing.length <= 1 << 20 &&
+      !this.flow.request.headers.has("expect")
+    ) {
+      const r = await readBody(this.#client.requestBody(this.#framing, { trailers: null }), {
+        maxSize: null,
+        streamAbove: null,
+        limitStatus: 413,
+        what: "Request",
+      });
+      this.flow.request.rawContent = concat(r.chunks);
+    } else if (this.#framing.kind !== "none") keepAlive = false;
+    this.flow.request.timestampEnd = now();
+    void ctx;
+    return await this.#answerSynthetic(keepAlive);
+  }
+
+  /** The response came from an addon: fire the response hooks and send it. */
+  async #answerSynthetic(keepAlive = this.#keepAlive): Promise<boolean> {
+    const flow = this.flow;
+    const addons = this.#ctx.master.addons;
+    await addons.handleLifecycle("responseheaders", flow);
+    if (flow.killed) return false;
+    await addons.handleLifecycle("response", flow);
+    if (flow.killed || !flow.response) return false;
+    return await this.#client.sendResponse(flow, keepAlive);
+  }
+
+  async #connect(): Promise<ServerConnection> {
+    const req = this.flow.request;
+    const ctx = this.#ctx;
+    this.flow.serverConn.address = [req.host, req.port];
+    const conn = await ctx.pool.get([req.host, req.port], ctx.limits.connectTimeout, req.scheme === "https");
+    this.flow.serverConn = conn.server;
+    this.#server = conn;
+    return conn;
+  }
+
+  #requestHeadBytes(length: number | null, chunked: boolean): Uint8Array {
+    const req = this.flow.request;
+    const upgrade = isUpgrade(req.headers);
+    const fields = endToEndFields(req.headers, upgrade);
+    const out: [string, string][] = [];
+    let hasHost = false;
+    for (const f of fields) {
+      const k = f[0].toLowerCase();
+      if (k === "content-length") continue;
+      if (k === "host") hasHost = true;
+      out.push(f);
+    }
+    if (!hasHost) {
+      const dp = req.scheme === "https" ? 443 : 80;
+      out.unshift(["Host", req.port === dp ? req.host : `${req.host}:${req.port}`]);
+    }
+    if (chunked) out.push(["Transfer-Encoding", "chunked"]);
+    else if (
+      length !== null &&
+      (length > 0 || req.headers.has("content-length") || /^(POST|PUT|PATCH)$/.test(req.method))
+    ) {
+      out.push(["Content-Length", String(length)]);
+    }
+    const target = req.path === "*" && req.method === "OPTIONS" ? "*" : (req.path || "/");
+    return requestHead(req.method, target, req.httpVersion === "HTTP/1.0" ? "HTTP/1.0" : "HTTP/1.1", out);
+  }
+
+  async #sendRequestBuffered(): Promise<void> {
+    const req = this.flow.request;
+    const body = req.rawContent ?? new Uint8Array(0);
+    // A reused connection may have been closed by the server meanwhile: retry once on a fresh one.
+    for (let attempt = 0;; attempt++) {
+      const conn = await this.#connect();
+      const reused = conn.server.timestampStart !== null && conn.server.timestampStart < req.timestampStart;
+      try {
+        const head = this.#requestHeadBytes(body.length, false);
+        await conn.stream!.writev(body.length ? [head, body] : [head]);
+        return;
+      } catch (e) {
+        await this.#ctx.pool.discard(conn);
+        this.#server = null;
+        if (!reused || attempt > 0) throw e;
+      }
+    }
+  }
+
+  async #sendRequestStreamed(
+    prefix: Uint8Array[],
+    rest: AsyncGenerator<Uint8Array>,
+    end: BodyEnd,
+  ): Promise<void> {
+    const req = this.flow.request;
+    const conn = await this.#connect();
+    const s = conn.stream!;
+    const known = this.#framing.kind === "length" && typeof req.stream !== "function"
+      ? this.#framing.length
+      : null;
+    const chunked = known === null && this.#framing.kind !== "none";
+    await s.write(this.#requestHeadBytes(known, chunked));
+    const fn = typeof req.stream === "function" ? req.stream : null;
+    const store = this.#ctx.options.store_streamed_bodies as boolean;
+    const kept: Uint8Array[] = [];
+    const write = async (p: Uint8Array) => {
+      if (p.length === 0) return;
+      if (store) kept.push(p);
+      if (chunked) await s.writev(encodeChunk(p));
+      else await s.write(p);
+    };
+    const send = async (chunk: Uint8Array) => {
+      for (const p of fn ? applyTransformer(fn, chunk) : [chunk]) await write(p);
+    };
+    for (const c of prefix) await send(c);
+    for await (const c of rest) await send(c);
+    if (fn) { for (const p of applyTransformer(fn, new Uint8Array(0))) await write(p); }
+    if (chunked) await s.write(lastChunk(end.trailers));
+    if (store) req.rawContent = concat(kept);
+  }
+
+  async #readResponseHead(conn: ServerConnection): Promise<Response> {
+    const ctx = this.#ctx;
+    const s = conn.stream!;
+    for (;;) {
+      const head = await s.readHead(ctx.limits.maxHeadSize, ctx.limits.idleTimeout);
+      if (head === null) {
+        throw new ProtocolError("Server closed the connection without sending a response", 502);
+      }
+      const p = parseResponseHead(head, ctx.limits);
+      if (p.statusCode >= 100 && p.statusCode < 200 && p.statusCode !== 101) continue; // informational
+      return new Response({
+        statusCode: p.statusCode,
+        reason: p.reason,
+        httpVersion: p.httpVersion,
+        headers: p.headers,
+        rawContent: null,
+        timestampStart: now(),
+      });
+    }
+  }
+
+  async #handleResponse(): Promise<boolean> {
+    const flow = this.flow;
+    const ctx = this.#ctx;
+    const addons = ctx.master.addons;
+    const limits = ctx.limits;
+    const conn = this.#server!;
+    const resp = await this.#readResponseHead(conn);
+    flow.response = resp;
+    const framing = bodyFraming(resp.headers.fields, {
+      request: false,
+      httpVersion: resp.httpVersion,
+      statusCode: resp.statusCode,
+      requestMethod: flow.request.method,
+    });
+    const serverTokens = connectionTokens(resp.headers);
+    if (
+      framing.kind === "close" || serverTokens.has("close") ||
+      (resp.httpVersion === "HTTP/1.0" && !serverTokens.has("keep-alive"))
+    ) conn.reusable = false;
+
+    await addons.handleLifecycle("responseheaders", flow);
+    if (flow.killed) {
+      await ctx.pool.discard(conn);
+      return false;
+    }
+    const response = flow.response ?? resp;
+
+    if (resp.statusCode === 101) {
+      return await this.#upgrade(conn);
+    }
+
+    const end: BodyEnd = { trailers: null };
+    let chunks = bodyChunks(conn.stream!, framing, {
+      timeoutMs: limits.idleTimeout,
+      limits,
+      end,
+      truncatedStatus: 502,
+      what: "Response",
+    });
+    const declared = framing.kind === "length" ? framing.length : null;
+    let streamResponse = !!response.stream ||
+      (limits.streamLargeBodies !== null && declared !== null && declared > limits.streamLargeBodies);
+    if (
+      !streamResponse && limits.bodySizeLimit !== null && declared !== null && declared > limits.bodySizeLimit
+    ) {
+      throw new ProtocolError("Response body exceeds mitmdeno's body_size_limit.", 502);
+    }
+    let prefix: Uint8Array[] = [];
+    if (!streamResponse) {
+      const r = await readBody(chunks, {
+        maxSize: limits.bodySizeLimit,
+        streamAbove: limits.streamLargeBodies,
+        limitStatus: 502,
+        what: "Response",
+      });
+      if (r.overflow) {
+        streamResponse = true;
+        prefix = r.chunks;
+        chunks = r.rest!;
+      } else {
+        response.rawContent = concat(r.chunks);
+        if (end.trailers) response.trailers = new Headers(end.trailers);
+        response.timestampEnd = now();
+        if (!conn.reusable) await ctx.pool.discard(conn);
+        await addons.handleLifecycle("response", flow);
+        if (flow.killed || !flow.response) return false;
+        return await this.#client.sendResponse(flow, this.#keepAlive);
+      }
+    }
+    // streamed response
+    const fn = typeof response.stream === "function" ? response.stream : null;
+    const length = fn ? null : declared;
+    const writer = await this.#client.startResponse(flow, length, this.#keepAlive);
+    const store = ctx.options.store_streamed_bodies as boolean;
+    const kept: Uint8Array[] = [];
+    const write = async (p: Uint8Array) => {
+      if (!p.length) return;
+      if (store) kept.push(p);
+      await writer.write(p);
+    };
+    const send = async (chunk: Uint8Array) => {
+      for (const p of fn ? applyTransformer(fn, chunk) : [chunk]) await write(p);
+    };
+    response.rawContent = null;
+    for (const c of prefix) await send(c);
+    for await (const c of chunks) await send(c);
+    if (fn) { for (const p of applyTransformer(fn, new Uint8Array(0))) await write(p); }
+    if (store) response.rawContent = concat(kept);
+    response.timestampEnd = now();
+    const keep = await writer.end(end.trailers);
+    if (!conn.reusable) await ctx.pool.discard(conn);
+    await addons.handleLifecycle("response", flow);
+    return keep && !flow.killed;
+  }
+
+  /** 101 Switching Protocols: send it, then relay raw bytes both ways (WebSocket interception comes later). */
+  async #upgrade(conn: ServerConnection): Promise<boolean> {
+    const flow = this.flow;
+    const addons = this.#ctx.master.addons;
+    flow.response!.rawContent = new Uint8Array(0);
+    flow.response!.timestampEnd = now();
+    await addons.handleLifecycle("response", flow);
+    if (flow.killed || !flow.response) return false;
+    await this.#client.sendResponse(flow, true);
+    conn.reusable = false;
+    await relay(this.#ctx.clientStream, conn.stream!);
+    await this.#ctx.pool.discard(conn);
+    return false;
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The one stream interface layers read and write through: pull-style reads with push-back, writes that
+ * respect backpressure, and close. Backed by a `node:net` (or `node:tls`) socket, so a plain TCP connection
+ * can later be upgraded to server-side TLS natively (see docs/architecture.md).
+ */
+import type { Socket } from "node:net";
+import { concat } from "../http/bytes.ts";
+import { findHeadEnd, HttpSyntaxError } from "../http1/parse.ts";
+
+/** Raised by reads that exceed their deadline. */
+export class TimeoutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TimeoutError";
+  }
+}
+
+const HIGH_WATER = 1 << 20;
+
+/** A byte stream over a node socket. */
+export class Stream {
+  readonly socket: Socket;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #eof = false;
+  #error: Error | null = null;
+  #waiter: (() => void) | null = null;
+  #paused = false;
+  #closed = false;
+  /** Resolves when the socket is fully closed. */
+  readonly closed: Promise<void>;
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    socket.setNoDelay?.(true);
+    socket.on("data", (b: Uint8Array) => {
+      this.#queue.push(b);
+      this.#queued += b.length;
+      if (this.#queued > HIGH_WATER && !this.#paused) {
+        this.#paused = true;
+        socket.pause();
+      }
+      this.#wake();
+    });
+    socket.on("end", () => {
+      this.#eof = true;
+      this.#wake();
+    });
+    socket.on("error", (e: Error) => {
+      this.#error ??= e;
+      this.#eof = true;
+      this.#wake();
+    });
+    this.closed = new Promise((resolve) => {
+      socket.on("close", () => {
+        this.#closed = true;
+        this.#eof = true;
+        this.#wake();
+        resolve();
+      });
+    });
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    if (w) {
+      this.#waiter = null;
+      w();
+    }
+  }
+
+  /** Whether the peer finished sending (or the socket failed). */
+  get eof(): boolean {
+    return this.#eof && this.#queue.length === 0;
+  }
+
+  /** Whether the socket is closed. */
+  get isClosed(): boolean {
+    return this.#closed || this.socket.destroyed;
+  }
+
+  /** The error that broke the socket, if any. */
+  get error(): Error | null {
+    return this.#error;
+  }
+
+  /** Bytes already received and not yet read. */
+  get buffered(): number {
+    return this.#queued;
+  }
+
+  /**
+   * The next chunk of bytes, or null at end of stream. Rejects with the socket's error, or with
+   * {@link TimeoutError} if nothing arrives within `timeoutMs`.
+   */
+  async read(timeoutMs = 0): Promise<Uint8Array | null> {
+    while (this.#queue.length === 0) {
+      if (this.#eof) {
+        if (this.#error) throw this.#error;
+        return null;
+      }
+      await this.#wait(timeoutMs);
+    }
+    const b = this.#queue.shift()!;
+    this.#queued -= b.length;
+    if (this.#paused && this.#queued < HIGH_WATER / 2) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+    return b;
+  }
+
+  #wait(timeoutMs: number): Promise<void> {
+    if (timeoutMs <= 0) return new Promise((r) => (this.#waiter = r));
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.#waiter = null;
+        reject(new TimeoutError(`no data for ${timeoutMs / 1000}s`));
+      }, timeoutMs);
+      this.#waiter = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  /** Put bytes back at the front, to be returned by the next read. */
+  unread(b: Uint8Array): void {
+    if (b.length === 0) return;
+    this.#queue.unshift(b);
+    this.#queued += b.length;
+  }
+
+  /** Look at the first bytes without consuming them: at least `min` bytes unless the stream ends first. */
+  async peek(min: number, timeoutMs = 0): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let n = 0;
+    while (n < min) {
+      const b = await this.read(timeoutMs);
+      if (b === null) break;
+      parts.push(b);
+      n += b.length;
+    }
+    const all = concat(parts);
+    this.unread(all);
+    return all;
+  }
+
+  /**
+   * Read a message head (through the blank line). Returns null on a clean EOF before any byte.
+   * Bytes after the head are pushed back. Throws {@link HttpSyntaxError} 431 past `maxSize`, and
+   * on EOF in the middle of a head.
+   */
+  async readHead(maxSize: number, timeoutMs = 0): Promise<Uint8Array | null> {
+    const first = await this.read(timeoutMs);
+    if (first === null) return null;
+    let end = findHeadEnd(first);
+    if (end !== -1) {
+      if (end < first.length) this.unread(first.subarray(end));
+      return first.subarray(0, end);
+    }
+    const parts = [first];
+    let size = first.length;
+    for (;;) {
+      if (size > maxSize) throw new HttpSyntaxError(`header section too large (over ${maxSize} bytes)`, 431);
+      const b = await this.read(timeoutMs);
+      if (b === null) {
+        throw new HttpSyntaxError(`connection closed in the middle of a message head (${size} bytes read)`);
+      }
+      parts.push(b);
+      const scanFrom = Math.max(0, size - 3);
+      size += b.length;
+      const all = concat(parts);
+      end = findHeadEnd(all, scanFrom);
+      if (end !== -1) {
+        if (end < all.length) this.unread(all.subarray(end));
+        return all.subarray(0, end);
+      }
+      parts.length = 0;
+      parts.push(all);
+    }
+  }
+
+  /** Read up to `max` bytes (at least one), or null at EOF. */
+  async readUpTo(max: number, timeoutMs = 0): Promise<Uint8Array | null> {
+    const b = await this.read(timeoutMs);
+    if (b === null) return null;
+    if (b.length > max) {
+      this.unread(b.subarray(max));
+      return b.subarray(0, max);
+    }
+    return b;
+  }
+
+  /** Write bytes; resolves when the socket can take more (backpressure). */
+  write(data: Uint8Array): Promise<void> | void {
+    if (this.socket.destroyed) throw new Error("write to a closed connection");
+    if (!this.socket.write(data)) return this.#drain();
+  }
+
+  #drain(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.socket.off("drain", done);
+        this.socket.off("close", done);
+        resolve();
+      };
+      this.socket.on("drain", done);
+      this.socket.on("close", done);
+    });
+  }
+
+  /** Write several buffers as one batch. */
+  writev(parts: Uint8Array[]): Promise<void> | void {
+    if (parts.length === 1) return this.write(parts[0]);
+    let total = 0;
+    for (const p of parts) total += p.length;
+    if (total <= 64 * 1024) return this.write(concat(parts));
+    this.socket.cork();
+    let ok = true;
+    for (const p of parts) ok = this.socket.write(p) && ok;
+    this.socket.uncork();
+    if (!ok) return this.#drain();
+  }
+
+  /** Half-close: send FIN after pending writes. */
+  end(): void {
+    if (!this.socket.destroyed) this.socket.end();
+  }
+
+  /** Close at once, dropping pending data. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Stop delivering data to this Stream (e.g. before handing the socket to TLS) and return unread bytes. */
+  detach(): Uint8Array {
+    this.socket.removeAllListeners("data");
+    this.socket.removeAllListeners("end");
+    const rest = concat(this.#queue);
+    this.#queue = [];
+    this.#queued = 0;
+    return rest;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * mitmdeno's public API for addon authors.
+ *
+ * ```ts
+ * import { type HTTPFlow, Response } from "mitmdeno";
+ *
+ * export function request(flow: HTTPFlow) {
+ *   if (flow.request.prettyUrl.endsWith("/blocked")) flow.response = Response.make(403, "no");
+ * }
+ * ```
+ * @module
+ */
+export { Headers } from "./lib/http/headers.ts";
+export { Message, Request, Response } from "./lib/http/message.ts";
+export type {
+  BodyInit,
+  HeadersInit,
+  RequestInit,
+  ResponseInit,
+  StreamTransformer,
+} from "./lib/http/message.ts";
+export { Flow, FlowError, HTTPFlow } from "./lib/flow/flow.ts";
+export { Client, Connection, Server } from "./lib/flow/connection.ts";
+export type { Address } from "./lib/flow/connection.ts";
+export { ctx } from "./lib/addons/ctx.ts";
+export { AddonHalt, EVENTS } from "./lib/addons/manager.ts";
+export type { Addon, EventName, Loader } from "./lib/addons/manager.ts";
+export { Options, OptionsError } from "./lib/addons/options.ts";
+export type { OptionSpec, OptionType } from "./lib/addons/options.ts";
+export type { LogEntry, LogLevel } from "./lib/addons/log.ts";
+export type { ServerConnectionHookData } from "./lib/proxy/server_conn.ts";
+export { reasonPhrase } from "./lib/http/status.ts";
+export { VERSION } from "./lib/version.ts";
