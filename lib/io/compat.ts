@@ -256,7 +256,8 @@ const converters: Record<string, Converter> = {
   },
   11: (d, ctx) => {
     d.version = 12;
-    if (d.metadata && "websocket" in d.metadata) ctx.websocketHandshakes.set(d.id, d);
+    // a copy: the original keeps migrating (and is yielded) on its own
+    if (d.metadata && "websocket" in d.metadata) ctx.websocketHandshakes.set(d.id, structuredClone(d));
     if (d.metadata && "websocket_handshake" in d.metadata) {
       const ws = d;
       let h = ctx.websocketHandshakes.get(d.metadata.websocket_handshake);

@@ -34,8 +34,7 @@ export class ServerConnection {
   }
 
   get key(): string {
-    const a = this.server.address!;
-    return `${this.server.tls ? "tls" : "tcp"}:${hostPort(a[0], a[1])}`;
+    return connKey(this.server.address!, this.server.tls);
   }
 
   /** Whether the socket is still usable. */
@@ -84,6 +83,10 @@ export class ServerConnection {
   }
 }
 
+function connKey(a: [string, number], tls: boolean): string {
+  return `${tls ? "tls" : "tcp"}:${hostPort(a[0], a[1])}`;
+}
+
 /** Open a TCP connection with a timeout. */
 export function connect(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -122,18 +125,19 @@ export class ServerPool {
 
   /** A live connection to `address` (opened if needed). */
   async get(address: [string, number], timeoutMs: number, tls = false): Promise<ServerConnection> {
-    const server = new Server(address);
-    server.tls = tls;
-    const probe = new ServerConnection(this.#master, this.#client, server);
-    const existing = this.#conns.get(probe.key);
+    const key = connKey(address, tls);
+    const existing = this.#conns.get(key);
     if (existing) {
       if (existing.alive && existing.reusable) return existing;
-      this.#conns.delete(probe.key);
+      this.#conns.delete(key);
       await existing.close();
     }
-    await probe.open(timeoutMs);
-    this.#conns.set(probe.key, probe);
-    return probe;
+    const server = new Server(address);
+    server.tls = tls;
+    const conn = new ServerConnection(this.#master, this.#client, server);
+    await conn.open(timeoutMs);
+    this.#conns.set(key, conn);
+    return conn;
   }
 
   /** Forget and close a connection. */

@@ -17,6 +17,43 @@ export class TimeoutError extends Error {
 
 const HIGH_WATER = 1 << 20;
 
+interface Deadline {
+  at: number;
+  expire: () => void;
+}
+
+/**
+ * Read deadlines, checked by one coarse timer instead of a timer per read (timers cost ~4% of CPU
+ * at 20k req/s). Precision is WATCHDOG_MS, fine for idle timeouts measured in seconds.
+ */
+const WATCHDOG_MS = 250;
+const watchdog = new (class {
+  #entries = new Set<Deadline>();
+  #timer: ReturnType<typeof setInterval> | null = null;
+  add(d: Deadline): void {
+    this.#entries.add(d);
+    if (!this.#timer) {
+      this.#timer = setInterval(() => this.#check(), Math.min(WATCHDOG_MS, Math.max(10, d.at - Date.now())));
+    }
+  }
+  delete(d: Deadline): void {
+    this.#entries.delete(d);
+    if (this.#entries.size === 0 && this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = null;
+    }
+  }
+  #check(): void {
+    const now = Date.now();
+    for (const d of this.#entries) {
+      if (d.at <= now) {
+        this.delete(d);
+        d.expire();
+      }
+    }
+  }
+})();
+
 /** A byte stream over a node socket. */
 export class Stream {
   readonly socket: Socket;
@@ -113,12 +150,16 @@ export class Stream {
   #wait(timeoutMs: number): Promise<void> {
     if (timeoutMs <= 0) return new Promise((r) => (this.#waiter = r));
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.#waiter = null;
-        reject(new TimeoutError(`no data for ${timeoutMs / 1000}s`));
-      }, timeoutMs);
+      const entry: Deadline = {
+        at: Date.now() + timeoutMs,
+        expire: () => {
+          this.#waiter = null;
+          reject(new TimeoutError(`no data for ${timeoutMs / 1000}s`));
+        },
+      };
+      watchdog.add(entry);
       this.#waiter = () => {
-        clearTimeout(t);
+        watchdog.delete(entry);
         resolve();
       };
     });

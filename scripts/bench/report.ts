@@ -1,0 +1,151 @@
+/**
+ * Result types, ratio/target evaluation and the plain-text table printed by `deno task bench`.
+ *
+ * @module
+ */
+
+import type { RssSummary } from "./rss.ts";
+import type { Target } from "./scenarios.ts";
+import { totalErrors, type WrkResult } from "./wrk.ts";
+
+/** Outcome of one scenario. */
+export interface ScenarioResult {
+  name: string;
+  description: string;
+  status: "ok" | "skipped" | "error";
+  /** Skip reason or error message. */
+  message?: string;
+  /** Proxy argv, if a proxy was started. */
+  command?: string[];
+  result?: WrkResult;
+  /** Errors seen during the warm-up run (not part of `result`). */
+  warmupErrors?: number;
+  rss?: RssSummary;
+}
+
+/** A throughput ratio between two scenarios. */
+export interface Ratio {
+  label: string;
+  numerator: string;
+  denominator: string;
+  value?: number;
+}
+
+/** A target evaluated against results: PASS, MISS, or N/A when a scenario did not produce numbers. */
+export interface TargetResult extends Ratio {
+  min: number;
+  verdict: "PASS" | "MISS" | "N/A";
+}
+
+/** Everything written by `--json`. */
+export interface BenchReport {
+  meta: Record<string, unknown>;
+  scenarios: ScenarioResult[];
+  ratios: Ratio[];
+  targets: TargetResult[];
+}
+
+/** rps(numerator) / rps(denominator), undefined if either has no successful result. */
+export function ratio(results: ScenarioResult[], numerator: string, denominator: string): number | undefined {
+  const rps = (n: string) => results.find((r) => r.name === n && r.status === "ok")?.result?.rps;
+  const a = rps(numerator);
+  const b = rps(denominator);
+  return a !== undefined && b !== undefined && b > 0 ? a / b : undefined;
+}
+
+/** Evaluate `targets` against `results`. */
+export function evaluateTargets(results: ScenarioResult[], targets: Target[]): TargetResult[] {
+  return targets.map((t) => {
+    const value = ratio(results, t.numerator, t.denominator);
+    return { ...t, value, verdict: value === undefined ? "N/A" : value >= t.min ? "PASS" : "MISS" };
+  });
+}
+
+/** Human formatting of microseconds. */
+export function fmtUs(us: number): string {
+  if (us < 1000) return `${us.toFixed(0)}us`;
+  if (us < 1e6) return `${(us / 1000).toFixed(2)}ms`;
+  return `${(us / 1e6).toFixed(2)}s`;
+}
+
+/** Human formatting of KiB as MiB. */
+export function fmtKiB(kib: number | undefined): string {
+  return kib === undefined ? "?" : `${(kib / 1024).toFixed(1)}`;
+}
+
+function fmtRatio(r: number | undefined): string {
+  if (r === undefined) return "n/a";
+  return r >= 10 ? `${r.toFixed(1)}x` : `${r.toFixed(3)}x (${(r * 100).toFixed(1)}%)`;
+}
+
+function table(rows: string[][], rightAlign: Set<number>): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) =>
+    r.map((c, i) => rightAlign.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])).join("  ").trimEnd()
+  ).join("\n");
+}
+
+/** Render the result table, ratios and targets as plain text. */
+export function formatReport(report: BenchReport): string {
+  const rows: string[][] = [[
+    "scenario",
+    "req/s",
+    "p50",
+    "p99",
+    "errors",
+    "RSS MiB start->mid->end (growth, peak)",
+  ]];
+  const notes: string[] = [];
+  for (const s of report.scenarios) {
+    if (s.status !== "ok" || !s.result) {
+      rows.push([s.name, "-", "-", "-", "-", s.status.toUpperCase()]);
+      notes.push(`${s.name}: ${s.status}: ${s.message ?? ""}`);
+      continue;
+    }
+    const r = s.result;
+    let rss = "-";
+    if (s.rss?.startKiB !== undefined) {
+      const g = s.rss.growthKiB ?? 0;
+      rss = `${fmtKiB(s.rss.startKiB)}->${fmtKiB(s.rss.midKiB)}->${fmtKiB(s.rss.endKiB)} ` +
+        `(${g >= 0 ? "+" : ""}${fmtKiB(g)}, peak ${fmtKiB(s.rss.peakKiB)})`;
+    }
+    const errs = totalErrors(r.errors);
+    rows.push([
+      s.name,
+      r.rps.toFixed(0),
+      fmtUs(r.latencyUs.p50),
+      fmtUs(r.latencyUs.p99),
+      String(errs),
+      rss,
+    ]);
+    if (errs > 0) {
+      const e = r.errors;
+      notes.push(
+        `${s.name}: errors connect=${e.connect} read=${e.read} write=${e.write} timeout=${e.timeout} ` +
+          `http>=400=${e.status} (of ${r.requests} requests)`,
+      );
+    }
+    if (s.warmupErrors) notes.push(`${s.name}: ${s.warmupErrors} errors during warm-up`);
+    if (s.message) notes.push(`${s.name}: ${s.message}`);
+  }
+  const out = [table(rows, new Set([1, 2, 3, 4]))];
+  if (notes.length) out.push("", ...notes.map((n) => `  ${n}`));
+  if (report.ratios.length) {
+    out.push("", table(report.ratios.map((r) => [r.label, fmtRatio(r.value)]), new Set()));
+  }
+  if (report.targets.length) {
+    out.push(
+      "",
+      "targets:",
+      table(
+        report.targets.map((t) => [
+          `  ${t.label}`,
+          t.verdict,
+          t.value === undefined ? "" : `(${fmtRatio(t.value)}, need ${t.min}x)`,
+        ]),
+        new Set(),
+      ),
+    );
+  }
+  return out.join("\n");
+}

@@ -1,0 +1,223 @@
+/**
+ * Benchmark scenarios. A scenario says how to start the proxy under test (if any), what the load
+ * generator should request, and optionally how to measure (default: wrk with the shared load
+ * settings). To add one, append an object to {@linkcode defaultScenarios} (or build your own list
+ * and pass it to `runBench` in `scripts/bench.ts`).
+ *
+ * Examples of future additions:
+ * - a mitmdeno scenario with an addon: `mitmdenoScenario("mitmdeno+addon", ctx, ["-s", "addons/x.ts"])`
+ * - HTTPS via CONNECT + TLS handshakes/s, or keep-alive HTTPS: wrk cannot send CONNECT, so such
+ *   scenarios supply their own {@linkcode Scenario.measure} (e.g. a separate Deno/Node load process
+ *   using `node:tls`) returning the same {@linkcode WrkResult} shape (rps = handshakes/s there).
+ *
+ * @module
+ */
+
+import { findExecutable, splitCommand } from "./process.ts";
+import type { WrkLoad, WrkResult, WrkTarget } from "./wrk.ts";
+
+/** Address of a listening server. */
+export interface Address {
+  host: string;
+  port: number;
+}
+
+/** Settings shared by all scenarios of one bench run. */
+export interface BenchContext {
+  /** Repository root (cwd for mitmdeno). */
+  repoRoot: string;
+  /** The origin server all scenarios ultimately hit. */
+  origin: Address;
+  /** Load settings for the measured run. */
+  load: WrkLoad;
+  /** Override for the mitmdeno command (`--proxy-cmd`), already split into argv. */
+  mitmdenoCmd?: string[];
+  /** Override for the mitmdump command (`--mitmdump-cmd`), already split into argv. */
+  mitmdumpCmd?: string[];
+}
+
+/** How to start a proxy process. */
+export interface ProxySpec {
+  /** argv that makes the proxy listen on `listen` (see {@linkcode withListen}). */
+  command(listen: Address, ctx: BenchContext): string[];
+  /** Working directory (default: repo root). */
+  cwd?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Seconds to wait for the port to accept connections (default from `--ready-timeout`). */
+  readyTimeoutS?: number;
+}
+
+/** Per-run information passed to {@linkcode Scenario.target} and {@linkcode Scenario.measure}. */
+export interface RunContext extends BenchContext {
+  /** Address of the started proxy, undefined for proxy-less scenarios. */
+  proxy?: Address;
+}
+
+/** One benchmark scenario (one row of the result table). */
+export interface Scenario {
+  /** Unique short name; used by `--only`/`--skip` and by {@linkcode Target} comparisons. */
+  name: string;
+  /** One-line description. */
+  description: string;
+  /** Run when no `--only` is given (default true). */
+  default?: boolean;
+  /** Proxy to start before measuring; undefined = load goes directly to the origin. */
+  proxy?: ProxySpec;
+  /** Reason this scenario cannot run here (missing binary/file), or undefined if it can. */
+  unavailable?(ctx: BenchContext): string | undefined;
+  /** What wrk should request. */
+  target(run: RunContext): WrkTarget;
+  /**
+   * Custom measurement replacing wrk (e.g. CONNECT + TLS handshakes). Called for the warm-up and
+   * the measured run with the respective duration.
+   */
+  measure?(run: RunContext, target: WrkTarget, durationS: number): Promise<WrkResult>;
+}
+
+/** Target comparing two scenarios' throughput: `rps(numerator) / rps(denominator) >= min`. */
+export interface Target {
+  label: string;
+  numerator: string;
+  denominator: string;
+  min: number;
+}
+
+/** Base URL of an address. */
+export function urlOf(a: Address): string {
+  return `http://${a.host}:${a.port}/`;
+}
+
+/**
+ * wrk target going through an HTTP proxy at `proxy` to `origin` using an absolute-form request
+ * target (`GET http://origin/ HTTP/1.1`) and a matching Host header.
+ */
+export function viaProxy(proxy: Address, origin: Address, path = "/"): WrkTarget {
+  return {
+    url: urlOf(proxy),
+    requestTarget: `http://${origin.host}:${origin.port}${path}`,
+    host: `${origin.host}:${origin.port}`,
+  };
+}
+
+/**
+ * Instantiate a user-supplied command template: `{host}`/`{port}` placeholders are replaced; if the
+ * template contains no `{port}`, `defaultListenArgs` are appended. `extraArgs` always go last.
+ */
+export function withListen(
+  template: string[],
+  listen: Address,
+  defaultListenArgs: string[],
+  extraArgs: string[] = [],
+): string[] {
+  const hasPort = template.some((a) => a.includes("{port}"));
+  const sub = (a: string) => a.replaceAll("{host}", listen.host).replaceAll("{port}", String(listen.port));
+  return [...template.map(sub), ...(hasPort ? [] : defaultListenArgs.map(sub)), ...extraArgs];
+}
+
+/** Default mitmdeno command (run from the repo root). */
+export const MITMDENO_CMD = ["deno", "run", "--unstable-worker-options", "--allow-all", "main.ts"];
+/** Listen/quiet arguments appended to the mitmdeno command. */
+export const MITMDENO_LISTEN = ["--listen-host", "{host}", "--listen-port", "{port}", "-q"];
+/** Default mitmdump command. */
+export const MITMDUMP_CMD = ["mitmdump"];
+/** Listen/quiet arguments appended to the mitmdump command. */
+export const MITMDUMP_LISTEN = ["--listen-host", "{host}", "-p", "{port}", "-q"];
+
+/** Replace a leading bare `deno` with the running Deno binary, so PATH does not matter. */
+export function resolveDeno(argv: string[]): string[] {
+  return argv[0] === "deno" ? [Deno.execPath(), ...argv.slice(1)] : argv;
+}
+
+function fileExists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Load goes straight to the origin (the upper bound). */
+export const directScenario: Scenario = {
+  name: "direct",
+  description: "wrk -> origin (no proxy)",
+  target: (run) => ({ url: urlOf(run.origin) }),
+};
+
+/**
+ * mitmdeno as an HTTP proxy (absolute-form requests), optionally with extra CLI args such as
+ * `["-s", "addons/examples/add_header.ts"]`; files among `requiredFiles` (relative to the repo root)
+ * must exist or the scenario is skipped.
+ */
+export function mitmdenoScenario(
+  name: string,
+  extraArgs: string[] = [],
+  opts: { description?: string; default?: boolean; requiredFiles?: string[] } = {},
+): Scenario {
+  return {
+    name,
+    description: opts.description ??
+      `wrk -> mitmdeno${extraArgs.length ? ` ${extraArgs.join(" ")}` : ""} -> origin`,
+    default: opts.default,
+    unavailable(ctx) {
+      const cmd = resolveDeno(ctx.mitmdenoCmd ?? MITMDENO_CMD);
+      if (!findExecutable(cmd[0])) return `${cmd[0]} not found`;
+      const files = [...(ctx.mitmdenoCmd ? [] : ["main.ts"]), ...(opts.requiredFiles ?? [])];
+      const missing = files.filter((f) => !fileExists(`${ctx.repoRoot}/${f}`));
+      return missing.length ? `missing ${missing.join(", ")} (use --proxy-cmd to override)` : undefined;
+    },
+    proxy: {
+      command: (listen, ctx) =>
+        resolveDeno(withListen(ctx.mitmdenoCmd ?? MITMDENO_CMD, listen, MITMDENO_LISTEN, extraArgs)),
+    },
+    target: (run) => viaProxy(run.proxy!, run.origin),
+  };
+}
+
+/** mitmdump (Python mitmproxy) in regular mode, as the baseline. */
+export function mitmdumpScenario(
+  name = "mitmdump",
+  extraArgs: string[] = [],
+  opts: { default?: boolean } = {},
+): Scenario {
+  return {
+    name,
+    description: `wrk -> mitmdump${extraArgs.length ? ` ${extraArgs.join(" ")}` : ""} -> origin`,
+    default: opts.default,
+    unavailable(ctx) {
+      const cmd = ctx.mitmdumpCmd ?? MITMDUMP_CMD;
+      return findExecutable(cmd[0]) ? undefined : `${cmd[0]} not installed`;
+    },
+    proxy: {
+      command: (listen, ctx) =>
+        withListen(ctx.mitmdumpCmd ?? MITMDUMP_CMD, listen, MITMDUMP_LISTEN, extraArgs),
+      readyTimeoutS: 60, // Python startup can be slow on a cold cache
+    },
+    target: (run) => viaProxy(run.proxy!, run.origin),
+  };
+}
+
+/** The scenarios `deno task bench` knows about, in run order. */
+export function defaultScenarios(): Scenario[] {
+  return [
+    directScenario,
+    mitmdenoScenario("mitmdeno"),
+    mitmdumpScenario("mitmdump"),
+    mitmdenoScenario("mitmdeno-addon", ["-s", "addons/examples/add_header.ts"], {
+      default: false,
+      requiredFiles: ["addons/examples/add_header.ts"],
+    }),
+  ];
+}
+
+/** The issue's performance targets. */
+export const defaultTargets: Target[] = [
+  { label: "mitmdeno >= 15x mitmdump", numerator: "mitmdeno", denominator: "mitmdump", min: 15 },
+  { label: "mitmdeno >= 30% of direct", numerator: "mitmdeno", denominator: "direct", min: 0.3 },
+];
+
+/** Parse a `--proxy-cmd` style string into argv (quotes honoured). */
+export function parseCommandFlag(s: string | undefined): string[] | undefined {
+  if (s === undefined || s.trim() === "") return undefined;
+  return splitCommand(s);
+}
