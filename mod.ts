@@ -31,3 +31,5 @@ export type { LogEntry, LogLevel } from "./lib/addons/log.ts";
 export type { ServerConnectionHookData } from "./lib/proxy/server_conn.ts";
 export { reasonPhrase } from "./lib/http/status.ts";
 export { VERSION } from "./lib/version.ts";
+export { FilterError, matchFilter, parseFilter } from "./lib/flow/filter.ts";
+export type { Filter } from "./lib/flow/filter.ts";

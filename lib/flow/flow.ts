@@ -1,5 +1,5 @@
 /** Flows: one exchange through the proxy, with its connections, state and error (mitmproxy's `flow.py`). */
-import { Client, Server } from "./connection.ts";
+import type { Client, Server } from "./connection.ts";
 import type { Request, Response } from "../http/message.ts";
 
 /** An error that ended a flow. */

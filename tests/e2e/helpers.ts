@@ -20,7 +20,10 @@ export interface ProxyProcess {
 }
 
 /** Start `mitmdeno` from source with `args`, on 127.0.0.1 and an ephemeral port. */
-export async function startProxy(args: string[] = [], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<ProxyProcess> {
+export async function startProxy(
+  args: string[] = [],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<ProxyProcess> {
   const cmd = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -100,7 +103,10 @@ export async function startProxy(args: string[] = [], opts: { cwd?: string; env?
 }
 
 /** Run the CLI to completion (for --help, bad options...). */
-export async function runCli(args: string[], opts: { cwd?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runCli(
+  args: string[],
+  opts: { cwd?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const r = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--unstable-worker-options", `${ROOT}main.ts`, ...args],
     cwd: opts.cwd ?? ROOT,

@@ -94,7 +94,9 @@ Deno.test("proxy: chunked and close-delimited responses with trailers", async ()
     onRequestHead(s, (head) => {
       const path = head.split(" ")[1];
       if (path === "/chunked") {
-        s.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n");
+        s.write(
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
+        );
       } else {
         s.end("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end");
       }
@@ -144,7 +146,9 @@ Deno.test("proxy: hop-by-hop and Proxy-* headers are not forwarded", async () =>
   const origin = await startRawOrigin((s) =>
     onRequestHead(s, (h) => {
       head = h;
-      s.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\nok");
+      s.write(
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\nok",
+      );
     })
   );
   const proxy = await startProxy(["--flow-detail", "0"]);
@@ -204,14 +208,22 @@ Deno.test("proxy: malformed requests get 400 with a reason, and the proxy keeps 
       ["GARBAGE\r\n\r\n", 400, /malformed request line/],
       ["GET /relative HTTP/1.1\r\nHost: x\r\n\r\n", 400, /absolute URL/],
       [`GET ${origin.url}/ HTTP/1.1\r\nBad Header\r\n\r\n`, 400, /malformed header line/],
-      [`POST ${origin.url}/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n`, 400, /both Transfer-Encoding and Content-Length/],
+      [
+        `POST ${origin.url}/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n`,
+        400,
+        /both Transfer-Encoding and Content-Length/,
+      ],
       [`GET ${origin.url}/ HTTP/1.1\r\nX: ${"a".repeat(70000)}\r\n\r\n`, 431, /header section too large/],
       [`GET ${origin.url}/ HTTP/2.0\r\n\r\n`, 505, /unsupported HTTP version/],
       [`GET ftp://x/ HTTP/1.1\r\n\r\n`, 400, /unsupported scheme/],
     ];
     for (const [req, status, reason] of cases) {
       const raw = await rawExchange(proxy.port, req);
-      assert.match(raw, new RegExp(`^HTTP/1.1 ${status} `), `${JSON.stringify(req.slice(0, 40))} -> ${raw.slice(0, 80)}`);
+      assert.match(
+        raw,
+        new RegExp(`^HTTP/1.1 ${status} `),
+        `${JSON.stringify(req.slice(0, 40))} -> ${raw.slice(0, 80)}`,
+      );
       assert.match(raw, reason);
       assert.match(raw, /Connection: close/);
     }

@@ -68,7 +68,6 @@ export class HttpStream {
 
   /** Run the exchange. Returns whether the client connection may carry another request. */
   async run(): Promise<boolean> {
-    const flow = this.flow;
     try {
       return await this.#run();
     } catch (e) {

@@ -91,5 +91,7 @@ Deno.test("encodeAll/decodeAll: no header or an empty one leaves the body untouc
 });
 
 Deno.test("encoding: SUPPORTED_ENCODINGS lists the codecs mitmproxy supports", () => {
-  for (const e of ["gzip", "deflate", "br", "zstd", "identity"]) assert.ok(SUPPORTED_ENCODINGS.includes(e), e);
+  for (const e of ["gzip", "deflate", "br", "zstd", "identity"]) {
+    assert.ok(SUPPORTED_ENCODINGS.includes(e), e);
+  }
 });
