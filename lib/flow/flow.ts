@@ -7,7 +7,7 @@ export class FlowError {
   msg: string;
   /** Seconds since the epoch. */
   timestamp: number;
-  constructor(msg: string, timestamp = Date.now() / 1000) {
+  constructor(msg: string, timestamp: number = Date.now() / 1000) {
     this.msg = msg;
     this.timestamp = timestamp;
   }

@@ -6,7 +6,7 @@
  */
 import { Headers } from "./headers.ts";
 import { fromLatin1, fromUtf8, latin1, utf8 } from "./bytes.ts";
-import { decodeAll, encodeAll } from "./encoding.ts";
+import { decodeAll, encodeAll, SUPPORTED_ENCODINGS } from "./encoding.ts";
 import { reasonPhrase } from "./status.ts";
 
 /** A chunk transformer for streamed bodies: called per chunk, and with an empty chunk at the end. */
@@ -49,6 +49,7 @@ export abstract class Message {
   stream: boolean | StreamTransformer = false;
 
   #decodedFor: Uint8Array | null = null;
+  #decodedCe = "";
   #decoded: Uint8Array | null = null;
 
   constructor(init: {
@@ -95,10 +96,11 @@ export abstract class Message {
     if (raw === null) return null;
     const ce = this.headers.get("content-encoding");
     if (!ce) return raw;
-    if (this.#decodedFor === raw && this.#decoded) return this.#decoded;
+    if (this.#decodedFor === raw && this.#decodedCe === ce && this.#decoded) return this.#decoded;
     try {
       const d = decodeAll(raw, ce);
       this.#decodedFor = raw;
+      this.#decodedCe = ce;
       this.#decoded = d;
       return d;
     } catch (e) {
@@ -114,11 +116,21 @@ export abstract class Message {
       return;
     }
     const bytes = toBytes(value);
-    const ce = this.headers.get("content-encoding");
-    const raw = ce ? encodeAll(bytes, ce) : bytes;
+    let ce = this.headers.get("content-encoding");
+    let raw = bytes;
+    if (ce) {
+      try {
+        raw = encodeAll(bytes, ce);
+      } catch {
+        // an invalid Content-Encoding: drop it, as mitmproxy does
+        this.headers.delete("content-encoding");
+        ce = undefined;
+      }
+    }
     this.rawContent = raw;
     if (ce) {
       this.#decodedFor = raw;
+      this.#decodedCe = ce;
       this.#decoded = bytes;
     }
     if (!/chunked/i.test(this.headers.get("transfer-encoding") ?? "")) {
@@ -175,6 +187,9 @@ export abstract class Message {
 
   /** Encode the body with `encoding` (gzip, deflate, br, zstd, identity). */
   encode(encoding: string): void {
+    if (!SUPPORTED_ENCODINGS.includes(encoding.trim().toLowerCase())) {
+      throw new Error(`unknown content encoding: ${encoding}`);
+    }
     const c = this.getContent(true);
     this.headers.delete("content-encoding");
     if (encoding !== "identity") this.headers.set("content-encoding", encoding);
@@ -260,9 +275,9 @@ export class Request extends Message {
   }
   set host(value: string) {
     this.#host = value;
-    const hp = this.port === defaultPort(this.scheme) ? value : hostPort(value, this.port);
+    const hp = this.port === defaultPort(this.scheme) ? bracket(value) : hostPort(value, this.port);
     if (this.authority) this.authority = hp;
-    if (this.headers.has("host")) this.headers.set("host", value.includes(":") ? `[${value}]` : hp);
+    if (this.headers.has("host")) this.headers.set("host", hp);
   }
 
   /** The Host header (or HTTP/2 authority), if any. */
@@ -484,7 +499,8 @@ export class Response extends Message {
       timestampStart: now,
       timestampEnd: now,
     });
-    r.setContent(toBytes(content));
+    if (typeof content === "string") r.setText(content);
+    else r.setContent(toBytes(content));
     return r;
   }
 
