@@ -179,13 +179,17 @@ export class Options {
   async update(values: Record<string, unknown>): Promise<void> {
     const updated = new Set<string>();
     const previous = new Map<string, unknown>();
+    // validate every key first, so a bad one leaves all values untouched
+    const checked = new Map<string, unknown>();
     for (const [k, v] of Object.entries(values)) {
       const spec = this.#specs.get(k);
       if (!spec) throw new OptionsError(`Unknown option "${k}"`);
-      const checked = typecheck(spec, v);
+      checked.set(k, typecheck(spec, v));
+    }
+    for (const [k, v] of checked) {
       previous.set(k, this.#values.get(k));
       updated.add(k);
-      this.#values.set(k, checked);
+      this.#values.set(k, v);
     }
     if (updated.size === 0) return;
     try {

@@ -93,7 +93,8 @@ function parseHeaderLines(lines: string[], limits: HeadLimits): [string, string]
     if (!TOKEN.test(name)) {
       throw new HttpSyntaxError(`invalid header name: ${JSON.stringify(name.slice(0, 60))}`);
     }
-    const value = line.slice(colon + 1).trim();
+    // only SP and HTAB are optional whitespace (String.trim would also strip 0xA0, a valid obs-text byte)
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
     // deno-lint-ignore no-control-regex
     if (/[\x00\r\n]/.test(value)) throw new HttpSyntaxError(`invalid character in header ${name}`);
     out.push([name, value]);

@@ -9,6 +9,7 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 /** A running mitmdeno process. */
 export interface ProxyProcess {
   port: number;
+  pid: number;
   /** "http://127.0.0.1:PORT" */
   url: string;
   /** Everything printed so far (stdout and stderr interleaved by arrival). */
@@ -95,7 +96,7 @@ export async function startProxy(
   try {
     const line = await waitFor(/listening at 127\.0\.0\.1:(\d+)/, 30000);
     const port = Number(/:(\d+)$/.exec(line)![1]);
-    return { port, url: `http://127.0.0.1:${port}`, output: () => out, waitFor, stop };
+    return { port, pid: child.pid, url: `http://127.0.0.1:${port}`, output: () => out, waitFor, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -268,4 +269,11 @@ export async function startInProcess(addons: object[] = [], sets: string[] = [])
       await running;
     },
   };
+}
+
+/** Resident memory of a process in MiB (Linux /proc). */
+export function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
 }

@@ -69,7 +69,14 @@ export class HttpStream {
   /** Run the exchange. Returns whether the client connection may carry another request. */
   async run(): Promise<boolean> {
     try {
-      return await this.#run();
+      const again = await this.#run();
+      if (this.flow.killed) {
+        // mitmproxy: a killed flow ends with the `error` hook ("Connection killed.") and no response
+        if (this.#server) await this.#ctx.pool.discard(this.#server);
+        await this.#ctx.master.addons.handleLifecycle("error", this.flow);
+        return false;
+      }
+      return again;
     } catch (e) {
       await this.#fail(e);
       return false;

@@ -1,0 +1,102 @@
+/**
+ * stream_large_bodies: bodies over the limit stream through without buffering, so memory stays flat
+ * for a 1 GiB download and a 256 MiB chunked upload.
+ */
+import assert from "node:assert/strict";
+import { rssMiB, startProxy, startRawOrigin } from "./helpers.ts";
+
+const GiB = 1024 ** 3;
+const CHUNK = new Uint8Array(256 * 1024).fill(97);
+
+Deno.test("streaming: a 1 GiB download streams through with flat memory", async () => {
+  const origin = await startRawOrigin((s) => {
+    s.once("data", () => {
+      s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${GiB}\r\n\r\n`);
+      let sent = 0;
+      const pump = () => {
+        while (sent < GiB) {
+          sent += CHUNK.length;
+          if (!s.write(CHUNK)) return void s.once("drain", pump);
+        }
+      };
+      pump();
+    });
+  });
+  const proxy = await startProxy(["--flow-detail", "0", "--set", "stream_large_bodies=1m"]);
+  try {
+    const before = rssMiB(proxy.pid);
+    let peak = before;
+    const samples: number[] = [];
+    const sampler = setInterval(() => {
+      samples.push(rssMiB(proxy.pid));
+      peak = Math.max(peak, samples[samples.length - 1]);
+    }, 50);
+    const r = await new Deno.Command("curl", {
+      args: [
+        "-sS",
+        "--max-time",
+        "120",
+        "-x",
+        proxy.url,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{size_download} %{http_code}",
+        `${origin.url}/big`,
+      ],
+      stdout: "piped",
+    }).output();
+    clearInterval(sampler);
+    const [size, code] = new TextDecoder().decode(r.stdout).split(" ");
+    assert.equal(code, "200");
+    assert.equal(Number(size), GiB);
+    // Memory must not scale with the body: the heap settles after warm-up, then stays flat.
+    const trace = samples.map((x) => x.toFixed(0)).join(" ");
+    const half = samples.slice(Math.floor(samples.length / 2));
+    assert.ok(peak - before < 200, `RSS grew from ${before.toFixed(0)} to ${peak.toFixed(0)} MiB: ${trace}`);
+    assert.ok(Math.max(...half) - Math.min(...half) < 48, `RSS still growing in the second half: ${trace}`);
+  } finally {
+    await proxy.stop();
+    await origin.close();
+  }
+});
+
+Deno.test("streaming: a 256 MiB chunked upload streams through with flat memory", async () => {
+  let received = 0;
+  const origin = await startRawOrigin((s) => {
+    let head = true;
+    s.on("data", (d: Uint8Array) => {
+      if (head) {
+        head = false;
+        const text = new TextDecoder("latin1").decode(d);
+        assert.match(text, /transfer-encoding: chunked/i);
+      }
+      received += d.length;
+      if (new TextDecoder("latin1").decode(d.subarray(Math.max(0, d.length - 5))) === "0\r\n\r\n") {
+        s.write("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone");
+      }
+    });
+  });
+  const proxy = await startProxy(["--flow-detail", "0", "--set", "stream_large_bodies=1m"]);
+  try {
+    const before = rssMiB(proxy.pid);
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(proxy.pid))), 100);
+    const r = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `head -c ${
+          256 * 1024 * 1024
+        } /dev/zero | curl -sS --max-time 120 -x ${proxy.url} -T - ${origin.url}/up`,
+      ],
+      stdout: "piped",
+    }).output();
+    clearInterval(sampler);
+    assert.equal(new TextDecoder().decode(r.stdout), "done");
+    assert.ok(received > 256 * 1024 * 1024, `origin received ${received} bytes`);
+    assert.ok(peak - before < 100, `RSS grew from ${before.toFixed(0)} to ${peak.toFixed(0)} MiB`);
+  } finally {
+    await proxy.stop();
+    await origin.close();
+  }
+});
