@@ -138,12 +138,9 @@ export class Dumper {
     let out = this.#requestLine(f) + "\n";
     if (detail >= 2) out += this.#headers(f.request.headers);
     if (detail >= 3) out += this.#body(f.request, detail);
-    const indent = " ".repeat(
-      Math.max(
-        0,
-        (f.clientConn.peername ? `${f.clientConn.peername[0]}:${f.clientConn.peername[1]}:` : "").length - 2,
-      ),
-    );
+    // align the status code under the request method, as mitmdump does
+    const addr = f.clientConn.peername ? `${f.clientConn.peername[0]}:${f.clientConn.peername[1]}` : "";
+    const indent = " ".repeat(Math.max(0, addr.length - 2));
     if (f.response) {
       const r = f.response;
       const size = r.rawContent ? prettySize(r.rawContent.length) : "[no content]";
