@@ -40,6 +40,16 @@ export function readLimits(master: Master): Limits {
   };
 }
 
+/** Ports this process's proxy listeners are bound to (to refuse requests that would loop back). */
+export const listeningPorts: Set<number> = new Set();
+
+const LOCAL = /^(127\.\d+\.\d+\.\d+|localhost|::1|0\.0\.0\.0|::|::ffff:127\.\d+\.\d+\.\d+)$/i;
+
+/** Whether host:port is this proxy itself (a request there would loop forever). */
+export function isProxyItself(host: string, port: number): boolean {
+  return listeningPorts.has(port) && LOCAL.test(host);
+}
+
 /** Per-connection state shared by all layers of one client connection. */
 export class Context {
   readonly master: Master;

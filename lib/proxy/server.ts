@@ -8,6 +8,7 @@ import { OptionsError } from "../addons/options.ts";
 import type { Loader } from "../addons/manager.ts";
 import { type ModeSpec, parseMode, SUPPORTED_MODES } from "./mode.ts";
 import { handleConnection } from "./handler.ts";
+import { listeningPorts } from "./context.ts";
 import { parseSize } from "../http/bytes.ts";
 import { hostPort } from "../http/message.ts";
 
@@ -122,6 +123,7 @@ export class ProxyServer {
         const addr = server.address() as net.AddressInfo;
         this.#servers.push(server);
         this.listenAddresses.push({ mode: mode.full, host: addr.address, port: addr.port });
+        listeningPorts.add(addr.port);
         const what = mode.kind === "regular" ? "HTTP(S) proxy" : `${mode.kind} proxy to ${mode.data}`;
         this.#master.log.info(`${what} listening at ${hostPort(addr.address, addr.port)}.`);
         server.on("error", (e) => this.#master.log.error(`listener error: ${e.message}`));
@@ -131,6 +133,7 @@ export class ProxyServer {
   }
 
   done(): Promise<void> {
+    for (const a of this.listenAddresses) listeningPorts.delete(a.port);
     for (const s of this.#sockets) s.destroy();
     return Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {
       this.#servers = [];

@@ -43,7 +43,7 @@ Deno.test("dumper: flow_detail 2 adds headers, 3 adds bodies (JSON pretty-printe
   const three = await setup(3);
   three.dumper.response(flow());
   const text = three.out.join("");
-  assert.match(text, /\n {4}\{\n {4}  "a": 1\n {4}\}\n/);
+  assert.match(text, /\n {4}\{\n {6}"a": 1\n {4}\}\n/);
   assert.match(text, /\n {4}not here\n/);
 });
 

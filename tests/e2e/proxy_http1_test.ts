@@ -303,3 +303,14 @@ Deno.test("proxy: a WebSocket-style 101 upgrade is relayed both ways", async () 
     await origin.close();
   }
 });
+
+Deno.test("proxy: a request addressed to the proxy itself is refused instead of looping", async () => {
+  const proxy = await startProxy(["--flow-detail", "0"]);
+  try {
+    const r = await curl(["-x", proxy.url, `http://127.0.0.1:${proxy.port}/`]);
+    assert.equal(r.status, 400);
+    assert.match(r.body, /this proxy itself/);
+  } finally {
+    await proxy.stop();
+  }
+});

@@ -3,7 +3,7 @@
  * `response` or `error` at their precise points, buffers or streams bodies, opens the server connection
  * only when a response is really needed, and relays the result to the client through a {@link ClientCodec}.
  */
-import type { Context } from "../context.ts";
+import { type Context, isProxyItself } from "../context.ts";
 import type { HTTPFlow } from "../../flow/flow.ts";
 import { FlowError } from "../../flow/flow.ts";
 import { Response } from "../../http/message.ts";
@@ -211,6 +211,12 @@ export class HttpStream {
     const req = this.flow.request;
     const ctx = this.#ctx;
     this.flow.serverConn.address = [req.host, req.port];
+    if (isProxyItself(req.host, req.port)) {
+      throw new ProtocolError(
+        `Request destination is this proxy itself (${req.host}:${req.port}): refusing to loop`,
+        400,
+      );
+    }
     const conn = await ctx.pool.get([req.host, req.port], ctx.limits.connectTimeout, req.scheme === "https");
     this.flow.serverConn = conn.server;
     this.#server = conn;
