@@ -1,22 +1,20 @@
+import { Buffer } from "node:buffer";
 /** Byte helpers shared by the parsers and the message model. Pure, no I/O. */
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 /** Decode bytes as latin1: one char per byte, lossless (unlike TextDecoder's windows-1252 "latin1"). */
-export function latin1(bytes: Uint8Array, start = 0, end = bytes.length): string {
-  let s = "";
-  for (let i = start; i < end; i += 8192) {
-    s += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(end, i + 8192)) as unknown as number[]);
-  }
-  return s;
+export function latin1(bytes: Uint8Array, start = 0, end: number = bytes.length): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1", start, end);
 }
 
 /** Encode a binary string (chars 0..255) back into bytes. Chars above 255 are truncated to their low byte. */
 export function fromLatin1(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
+  // its own ArrayBuffer (not a slice of Buffer's shared pool), so it can be transferred to a worker
+  const b = Buffer.allocUnsafeSlow(s.length);
+  b.write(s, 0, "latin1");
+  return new Uint8Array(b.buffer, 0, s.length);
 }
 
 /** UTF-8 encode. */
