@@ -10,7 +10,11 @@ import { OptionsError, type OptionSpec } from "./addons/options.ts";
 import { ProxyServer } from "./proxy/server.ts";
 import { TermLog } from "../addons/termlog.ts";
 import { Dumper } from "../addons/dumper.ts";
+import { TlsConfig } from "../addons/tlsconfig.ts";
+import { Onboarding } from "../addons/onboarding.ts";
+import { loadOrCreateCA } from "./tls/ca.ts";
 import { VERSION } from "./version.ts";
+import { describeError } from "./addons/log.ts";
 
 /** Short flags, as mitmdump has them. */
 const SHORT: Record<string, string> = {
@@ -72,7 +76,7 @@ const flag = (name: string) => name.replaceAll("_", "-");
 
 /** The built-in addons of the dump tool, in chain order. */
 export function dumpAddons(master: Master): object[] {
-  return [new ProxyServer(master), new Dumper()];
+  return [new ProxyServer(master), new TlsConfig(master), new Onboarding(master), new Dumper()];
 }
 
 function usage(specs: OptionSpec[]): string {
@@ -286,6 +290,17 @@ export async function runDump(args: string[]): Promise<number> {
   const { master, exit } = await setupDump(args);
   if (exit !== null) return exit;
   const stop = () => master.shutdown();
+  // Safety net: a stray rejection or emitter error in one connection must never take the proxy down.
+  const onRejection = (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    master.log.error(`internal error (please report it): ${describeError(e.reason)}`);
+  };
+  const onError = (e: ErrorEvent) => {
+    e.preventDefault();
+    master.log.error(`internal error (please report it): ${describeError(e.error ?? e.message)}`);
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  globalThis.addEventListener("error", onError);
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   try {
@@ -299,8 +314,58 @@ export async function runDump(args: string[]): Promise<number> {
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
+    globalThis.removeEventListener("unhandledrejection", onRejection);
+    globalThis.removeEventListener("error", onError);
   }
   return master.exitCode;
+}
+
+/** `mitmdeno ca [--confdir DIR] [--export DIR]`: where the CA is, its fingerprint; export public forms. */
+async function runCa(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        confdir: { type: "string" },
+        set: { type: "string", multiple: true },
+        export: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    });
+  } catch (e) {
+    console.error(`mitmdeno ca: ${(e as Error).message}`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    console.log(
+      "Usage: mitmdeno ca [--confdir DIR] [--export DIR]\n\n" +
+        "Shows where the certificate authority lives (created on first use) and its SHA-256 fingerprint.\n" +
+        "--export DIR writes the public forms (PEM, DER .cer, PKCS#12 without key) into DIR.",
+    );
+    return 0;
+  }
+  let confdir = v.confdir ?? "~/.mitmdeno";
+  for (const s of v.set ?? []) if (s.startsWith("confdir=")) confdir = s.slice(8);
+  const dir = expandHome(confdir);
+  try {
+    const ca = await loadOrCreateCA(dir);
+    console.log(`CA certificate: ${ca.paths.certPem}`);
+    console.log(`CA key + cert:  ${ca.paths.pem} (private, mode 0600)`);
+    console.log(`SHA-256 fingerprint: ${ca.fingerprintSha256}`);
+    console.log(`SPKI SHA-256 (Chromium --ignore-certificate-errors-spki-list): ${ca.spkiSha256Base64}`);
+    console.log(`Valid until: ${ca.notAfter.toISOString()}${ca.expired ? " (EXPIRED)" : ""}`);
+    if (v.export) {
+      const out = await ca.exportTo(expandHome(v.export));
+      console.log(`Exported: ${out.certPem}, ${out.certCer}, ${out.certP12}`);
+    }
+    return 0;
+  } catch (e) {
+    console.error(`mitmdeno ca: ${(e as Error).message}`);
+    return 1;
+  }
 }
 
 /** Entry point: dispatch subcommands. */
@@ -312,6 +377,8 @@ export async function main(args: string[]): Promise<number> {
     case "web":
       console.error("mitmdeno: the web UI is not available yet; use `mitmdeno dump`.");
       return 2;
+    case "ca":
+      return await runCa(rest);
     default:
       return await runDump(args);
   }
