@@ -89,11 +89,12 @@ Deno.test("proxy: HTTP/1.0 client, HEAD, 204 and 304 carry no body", async () =>
   }
 });
 
-Deno.test("proxy: chunked and close-delimited responses with trailers", async () => {
+Deno.test("proxy: 1xx informational, chunked and close-delimited responses", async () => {
   const origin = await startRawOrigin((s) =>
     onRequestHead(s, (head) => {
       const path = head.split(" ")[1];
       if (path === "/chunked") {
+        s.write("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"); // informational first
         s.write(
           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n",
         );
