@@ -60,6 +60,9 @@ export class Logger {
   }
 }
 
+/** The URL of mitmdeno's `lib/` directory: frames under it are core, not user code. */
+const CORE_ROOT = new URL("../", import.meta.url).href;
+
 /** Where in user code an error happened: "file:line:col" of the first stack frame outside mitmdeno's core. */
 export function errorLocation(e: unknown): string | undefined {
   const stack = e instanceof Error ? e.stack ?? "" : "";
@@ -67,7 +70,7 @@ export function errorLocation(e: unknown): string | undefined {
   const locs = frames.map((f) => /\(?((?:file|https?|ext):\/\/[^\s)]+?:\d+:\d+)\)?\s*$/.exec(f)?.[1]).filter(
     (x): x is string => !!x,
   );
-  const user = locs.find((l) => !/\/lib\/(addons|proxy|http|http1|flow)\//.test(l)) ?? locs[0];
+  const user = locs.find((l) => !l.startsWith(CORE_ROOT)) ?? locs[0];
   return user?.replace(/^file:\/\//, "");
 }
 

@@ -165,9 +165,17 @@ export class AddonManager {
    * Register an addon (and its children) without adding it to the chain: checks names, fires `load`.
    */
   async register(addon: Addon): Promise<void> {
+    // check every name in the tree first, so a clash registers (and loads) none of it
+    const seen = new Set<string>();
     for (const a of this.walk([addon])) {
       const name = addonName(a);
-      if (this.#byName.has(name)) throw new AddonManagerError(`An addon called '${name}' already exists.`);
+      if (this.#byName.has(name) || seen.has(name)) {
+        throw new AddonManagerError(`An addon called '${name}' already exists.`);
+      }
+      seen.add(name);
+    }
+    for (const a of this.walk([addon])) {
+      const name = addonName(a);
       for (const legacy of LEGACY) {
         if (typeof a[legacy] === "function") {
           this.#host.log.warn(`Addon ${name}: the "${legacy}" event has been removed, see the event table`);

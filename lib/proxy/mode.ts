@@ -34,7 +34,7 @@ const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443, tls: 443, 
 
 /** Parse a server spec `[scheme://]host[:port][/]` (no path allowed). */
 export function parseServerSpec(spec: string, defaultScheme: string, allowed: string[]) {
-  const m = /^(?:([a-zA-Z0-9]+):\/\/)?(\[[^\]]+\]|[^:/]+)(?::(\d+))?\/?$/.exec(spec.trim());
+  const m = /^(?:([a-zA-Z0-9]+):\/\/)?(\[[0-9a-fA-F:.]+\]|[^:/?#@\s[\]]+)(?::(\d+))?\/?$/.exec(spec.trim());
   if (!m) throw new Error(`invalid server specification: ${spec}`);
   const scheme = (m[1] ?? defaultScheme).toLowerCase();
   if (!allowed.includes(scheme)) {
