@@ -99,12 +99,19 @@ export interface Loader {
   addCommand(path: string, fn: CommandFn, help?: string): void;
 }
 
-/** The name of an addon: its `name`, else its lower-cased class name. */
+/** Names given to nameless plain-object addons when "addon" was taken ("addon-2", ...). */
+const assignedNames = new WeakMap<Addon, string>();
+
+/** The name of an addon: its `name`, else its lower-cased class name, else "addon". */
 export function addonName(addon: Addon): string {
   if (typeof addon.name === "string" && addon.name) return addon.name;
   const ctor = Object.getPrototypeOf(addon)?.constructor;
   if (ctor && ctor !== Object && ctor.name) return ctor.name.toLowerCase();
-  return "addon";
+  return assignedNames.get(addon) ?? "addon";
+}
+
+function isNameless(addon: Addon): boolean {
+  return addonName(addon) === "addon" && !(typeof addon.name === "string" && addon.name);
 }
 
 const LEGACY = ["clientconnect", "clientdisconnect", "serverconnect", "serverdisconnect", "add_log"];
@@ -168,6 +175,11 @@ export class AddonManager {
     // check every name in the tree first, so a clash registers (and loads) none of it
     const seen = new Set<string>();
     for (const a of this.walk([addon])) {
+      if (isNameless(a) && (this.#byName.has("addon") || seen.has("addon"))) {
+        let n = 2;
+        while (this.#byName.has(`addon-${n}`) || seen.has(`addon-${n}`)) n++;
+        assignedNames.set(a, `addon-${n}`);
+      }
       const name = addonName(a);
       if (this.#byName.has(name) || seen.has(name)) {
         throw new AddonManagerError(`An addon called '${name}' already exists.`);

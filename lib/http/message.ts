@@ -229,7 +229,7 @@ export class Request extends Message {
   method: string;
   scheme: string;
   #host: string;
-  port: number;
+  #port: number;
   /** Path with query, e.g. "/a?b=1" (origin-form), or "*" / "" where that applies. */
   path: string;
   /** The authority for CONNECT and HTTP/2 (":authority"), else "". */
@@ -240,7 +240,7 @@ export class Request extends Message {
     this.method = init.method;
     this.scheme = init.scheme ?? "http";
     this.#host = init.host;
-    this.port = init.port ?? defaultPort(this.scheme);
+    this.#port = init.port ?? defaultPort(this.scheme);
     this.path = init.path ?? "/";
     this.authority = init.authority ?? "";
   }
@@ -275,7 +275,22 @@ export class Request extends Message {
   }
   set host(value: string) {
     this.#host = value;
-    const hp = this.port === defaultPort(this.scheme) ? bracket(value) : hostPort(value, this.port);
+    this.#syncAuthority();
+  }
+
+  /** The target port. Setting it also updates the Host header and authority if present. */
+  get port(): number {
+    return this.#port;
+  }
+  set port(value: number) {
+    this.#port = value;
+    this.#syncAuthority();
+  }
+
+  #syncAuthority(): void {
+    const hp = this.#port === defaultPort(this.scheme)
+      ? bracket(this.#host)
+      : hostPort(this.#host, this.#port);
     if (this.authority) this.authority = hp;
     if (this.headers.has("host")) this.headers.set("host", hp);
   }

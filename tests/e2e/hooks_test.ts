@@ -271,3 +271,22 @@ Deno.test("hooks: options reject bad values with the option's name", async () =>
     await proxy.stop();
   }
 });
+
+Deno.test("hooks: CR/LF put into a header by an addon cannot split the response", async () => {
+  const origin = startOrigin(() => new globalThis.Response("ok"));
+  const proxy = await startInProcess([{
+    name: "splitter",
+    response(flow: HTTPFlow) {
+      flow.response!.headers.set("x-evil", "a\r\nX-Injected: 1");
+    },
+  }]);
+  try {
+    const r = await curl(["-x", proxy.url, `${origin.url}/`]);
+    assert.equal(r.status, 502);
+    assert.doesNotMatch(r.headers, /x-injected/i);
+    assert.match(r.body, /invalid character \(CR, LF or NUL\) in the value of header x-evil/);
+  } finally {
+    await proxy.stop();
+    await origin.close();
+  }
+});

@@ -531,3 +531,16 @@ Deno.test("handleLifecycle: an addon can resume the flow later from another even
   assert.ok(performance.now() - t0 >= 5);
   assert.ok(!f.intercepted);
 });
+
+Deno.test("AddonManager: several nameless plain-object addons can be loaded side by side", async () => {
+  const { Master } = await import("../../../lib/master.ts");
+  const master = new Master();
+  const calls: string[] = [];
+  const a = { request: () => void calls.push("a") };
+  const b = { request: () => void calls.push("b") };
+  await master.addAddons(a, b);
+  assert.equal(master.addons.get("addon"), a);
+  assert.equal(master.addons.get("addon-2"), b);
+  await master.addons.trigger("request", {});
+  assert.deepEqual(calls, ["a", "b"]);
+});
