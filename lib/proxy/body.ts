@@ -5,6 +5,7 @@
 import { ChunkedDecoder, type Framing, type HeadLimits } from "../http1/parse.ts";
 import { ProtocolError } from "./errors.ts";
 import type { Stream } from "./stream.ts";
+import { concat } from "../http/bytes.ts";
 
 /** Trailers of a chunked body, filled in when the body ends. */
 export interface BodyEnd {
@@ -106,4 +107,40 @@ export async function readBody(
     }
   }
   return { chunks: out, size, overflow: false, rest: null };
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Read exactly `length` bytes (a Content-Length body that is buffered, not streamed): the fast path
+ * that skips the chunk generator. Throws ProtocolError if the peer closes early.
+ */
+export async function readFixedBody(
+  stream: Stream,
+  length: number,
+  opts: { timeoutMs: number; truncatedStatus: number | null; what: string },
+): Promise<Uint8Array> {
+  if (length === 0) return EMPTY;
+  const first = await stream.readUpTo(length, opts.timeoutMs);
+  if (first === null) {
+    throw new ProtocolError(
+      `${opts.what} body incomplete: connection closed after 0 of ${length} bytes`,
+      opts.truncatedStatus,
+    );
+  }
+  if (first.length === length) return first;
+  const parts = [first];
+  let got = first.length;
+  while (got < length) {
+    const b = await stream.readUpTo(length - got, opts.timeoutMs);
+    if (b === null) {
+      throw new ProtocolError(
+        `${opts.what} body incomplete: connection closed after ${got} of ${length} bytes`,
+        opts.truncatedStatus,
+      );
+    }
+    parts.push(b);
+    got += b.length;
+  }
+  return concat(parts);
 }

@@ -13,7 +13,7 @@ import { bodyFraming, type Framing, HttpSyntaxError, parseResponseHead } from ".
 import { chunk as encodeChunk, lastChunk, requestHead } from "../../http1/serialize.ts";
 import { Headers } from "../../http/headers.ts";
 import { connectionTokens, endToEndFields, isUpgrade } from "../../http1/hop.ts";
-import { bodyChunks, type BodyEnd, readBody } from "../body.ts";
+import { bodyChunks, type BodyEnd, readBody, readFixedBody } from "../body.ts";
 import { ProtocolError } from "../errors.ts";
 import { TimeoutError } from "../stream.ts";
 import type { ServerConnection } from "../server_conn.ts";
@@ -43,6 +43,7 @@ export interface ResponseWriter {
 }
 
 const now = () => Date.now() / 1000;
+const EMPTY = new Uint8Array(0);
 
 function applyTransformer(fn: StreamTransformer, chunk: Uint8Array): Uint8Array[] {
   const r = fn(chunk);
@@ -139,8 +140,18 @@ export class HttpStream {
     }
 
     const reqEnd: BodyEnd = { trailers: null };
-    let reqChunks = this.#client.requestBody(this.#framing, reqEnd);
     let prefix: Uint8Array[] = [];
+    if (!streamRequest && this.#framing.kind === "none") {
+      // no body (most GETs): skip the chunk machinery
+      req.rawContent = EMPTY;
+      req.timestampEnd = now();
+      await addons.handleLifecycle("request", flow);
+      if (flow.killed) return false;
+      if (flow.response) return await this.#answerSynthetic();
+      await this.#sendRequestBuffered();
+      return await this.#handleResponse();
+    }
+    let reqChunks = this.#client.requestBody(this.#framing, reqEnd);
     if (!streamRequest) {
       const r = await readBody(reqChunks, {
         maxSize: limits.bodySizeLimit,
@@ -353,6 +364,24 @@ export class HttpStream {
       return await this.#upgrade(conn);
     }
 
+    const declared = framing.kind === "length" ? framing.length : null;
+    if (
+      !response.stream && (framing.kind === "none" ||
+        (declared !== null && (limits.streamLargeBodies === null || declared <= limits.streamLargeBodies) &&
+          (limits.bodySizeLimit === null || declared <= limits.bodySizeLimit)))
+    ) {
+      // fast path: a body of known size that is buffered
+      response.rawContent = declared === null ? EMPTY : await readFixedBody(conn.stream!, declared, {
+        timeoutMs: limits.idleTimeout,
+        truncatedStatus: 502,
+        what: "Response",
+      });
+      response.timestampEnd = now();
+      if (!conn.reusable) await ctx.pool.discard(conn);
+      await addons.handleLifecycle("response", flow);
+      if (flow.killed || !flow.response) return false;
+      return await this.#client.sendResponse(flow, this.#keepAlive);
+    }
     const end: BodyEnd = { trailers: null };
     let chunks = bodyChunks(conn.stream!, framing, {
       timeoutMs: limits.idleTimeout,
@@ -361,7 +390,6 @@ export class HttpStream {
       truncatedStatus: 502,
       what: "Response",
     });
-    const declared = framing.kind === "length" ? framing.length : null;
     let streamResponse = !!response.stream ||
       (limits.streamLargeBodies !== null && declared !== null && declared > limits.streamLargeBodies);
     if (
