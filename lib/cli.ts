@@ -10,6 +10,29 @@ import { OptionsError, type OptionSpec } from "./addons/options.ts";
 import { ProxyServer } from "./proxy/server.ts";
 import { TermLog } from "../addons/termlog.ts";
 import { Dumper } from "../addons/dumper.ts";
+import { Block } from "../addons/block.ts";
+import { BlockList } from "../addons/blocklist.ts";
+import { AntiCache } from "../addons/anticache.ts";
+import { AntiComp } from "../addons/anticomp.ts";
+import { Comment } from "../addons/comment.ts";
+import { Cut } from "../addons/cut.ts";
+import { DisableH2C } from "../addons/disable_h2c.ts";
+import { Export } from "../addons/export.ts";
+import { ProxyAuth } from "../addons/proxyauth.ts";
+import { MapRemote } from "../addons/mapremote.ts";
+import { MapLocal } from "../addons/maplocal.ts";
+import { ModifyBody } from "../addons/modifybody.ts";
+import { ModifyHeaders } from "../addons/modifyheaders.ts";
+import { StickyAuth } from "../addons/stickyauth.ts";
+import { StickyCookie } from "../addons/stickycookie.ts";
+import { UpstreamAuth } from "../addons/upstream_auth.ts";
+import { UpdateAltSvc } from "../addons/update_alt_svc.ts";
+import { ClientPlayback } from "../addons/clientplayback.ts";
+import { ServerPlayback } from "../addons/serverplayback.ts";
+import { Save } from "../addons/save.ts";
+import { SaveHar } from "../addons/savehar.ts";
+import { KeepServing } from "../addons/keepserving.ts";
+import { ReadFile } from "../addons/readfile.ts";
 import { TlsConfig } from "../addons/tlsconfig.ts";
 import { Onboarding } from "../addons/onboarding.ts";
 import { loadOrCreateCA } from "./tls/ca.ts";
@@ -76,7 +99,37 @@ const flag = (name: string) => name.replaceAll("_", "-");
 
 /** The built-in addons of the dump tool, in chain order. */
 export function dumpAddons(master: Master): object[] {
-  return [new ProxyServer(master), new TlsConfig(master), new Onboarding(master), new Dumper()];
+  // mitmproxy's order: client playback first; scripts before server playback and save (so `-r in -s x -w
+  // out` writes what the scripts changed); dumper, keepserving and readfile last.
+  return [
+    new Block(),
+    new BlockList(),
+    new AntiCache(),
+    new AntiComp(),
+    new ClientPlayback(),
+    new Comment(),
+    new Cut(),
+    new DisableH2C(),
+    new Export(),
+    new ProxyAuth(),
+    new ProxyServer(master),
+    new TlsConfig(master),
+    new Onboarding(master),
+    new ServerPlayback(),
+    new MapRemote(),
+    new MapLocal(),
+    new ModifyBody(),
+    new ModifyHeaders(),
+    new StickyAuth(),
+    new StickyCookie(),
+    new Save(),
+    new SaveHar(),
+    new UpstreamAuth(),
+    new UpdateAltSvc(),
+    new Dumper(),
+    new KeepServing(),
+    new ReadFile(),
+  ];
 }
 
 function usage(specs: OptionSpec[]): string {
@@ -379,6 +432,8 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     case "ca":
       return await runCa(rest);
+    case "new-addon":
+      return (await import("./scaffold.ts")).newAddonMain(rest);
     default:
       return await runDump(args);
   }

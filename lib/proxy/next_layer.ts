@@ -9,6 +9,7 @@ import { TcpLayer } from "./layers/tcp.ts";
 import { Http1Layer } from "./layers/http1.ts";
 import { TimeoutError } from "./stream.ts";
 import { hostPort } from "../http/message.ts";
+import { concat } from "../http/bytes.ts";
 
 /** What the `next_layer` hook receives. Set `layer` to decide. */
 export interface NextLayerData {
@@ -20,10 +21,23 @@ export interface NextLayerData {
   layer: Layer | null;
 }
 
-/** Factories for layers provided by later stages (e.g. TLS interception). */
+/** Options a TLS layer factory accepts (see lib/proxy/layers/tls.ts TlsLayerOptions). */
+export interface TlsFactoryOptions {
+  /** Whether the server side speaks TLS (default true). */
+  serverTls?: boolean;
+  /** The layer to run over the decrypted client stream (default: HTTP/1 to https://dest). */
+  child?: (ctx: Context) => Layer;
+}
+
+/** Factories for layers provided by later stages (the tlsconfig addon registers `tls`). */
 export const layerFactories: {
   /** Build a TLS interception layer, if available. */
-  tls?: (ctx: Context, dest: { host: string; port: number }, conn: ServerConnection | null) => Layer;
+  tls?: (
+    ctx: Context,
+    dest: { host: string; port: number },
+    conn: ServerConnection | null,
+    opts?: TlsFactoryOptions,
+  ) => Layer;
 } = {};
 
 /** Whether the first bytes look like a TLS handshake record. */
@@ -60,6 +74,57 @@ export function isIgnored(ctx: Context, host: string, port: number): boolean {
 /** How long to wait for the client to speak first before treating the tunnel as server-first TCP. */
 const CLIENT_FIRST_WAIT_MS = 3000;
 
+/**
+ * Wait for the client's first bytes (at least 3, or whatever it sent before a pause) without consuming
+ * them. Returns "server-first" when the client stays silent for CLIENT_FIRST_WAIT_MS and the server
+ * has spoken (or there is no server connection to ask), and null (with a logged reason) when the client
+ * went away or neither side said anything within the idle timeout (`tcp_timeout`).
+ */
+async function waitForFirstBytes(
+  ctx: Context,
+  dest: { host: string; port: number },
+  conn: ServerConnection | null,
+): Promise<Uint8Array | "server-first" | null> {
+  const s = ctx.clientStream;
+  const idle = ctx.limits.idleTimeout;
+  const start = Date.now();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  try {
+    while (n < 3) {
+      const elapsed = Date.now() - start;
+      const step = n > 0 ? 200 : Math.min(250, idle > 0 ? Math.max(1, idle - elapsed) : 250);
+      let b: Uint8Array | null;
+      try {
+        b = await s.read(step);
+      } catch (e) {
+        if (!(e instanceof TimeoutError)) throw e;
+        if (n > 0) break; // the client paused after a few bytes: decide with what we have
+        const waited = Date.now() - start;
+        if (conn && conn.stream && conn.stream.buffered > 0) return "server-first";
+        if (idle > 0 && waited >= idle) {
+          ctx.client.error = `client sent nothing for ${idle / 1000}s after CONNECT ${
+            hostPort(dest.host, dest.port)
+          }`;
+          ctx.master.log.info(`${ctx.client}: ${ctx.client.error}: closing`);
+          return null;
+        }
+        if (!conn && waited >= CLIENT_FIRST_WAIT_MS) return "server-first";
+        continue;
+      }
+      if (b === null) break;
+      parts.push(b);
+      n += b.length;
+    }
+  } catch (e) {
+    ctx.debug(`client read failed: ${(e as Error).message}`);
+    return null;
+  } finally {
+    s.unread(concat(parts));
+  }
+  return concat(parts);
+}
+
 /** Decide the layer for a tunnel to `dest`. Returns null if the client went away. */
 export async function nextLayer(
   ctx: Context,
@@ -68,14 +133,9 @@ export async function nextLayer(
 ): Promise<Layer | null> {
   const address: [string, number] = [dest.host, dest.port];
   if (isIgnored(ctx, dest.host, dest.port)) return new TcpLayer(ctx, address, conn);
-  let first: Uint8Array;
-  try {
-    first = await ctx.clientStream.peek(3, CLIENT_FIRST_WAIT_MS);
-  } catch (e) {
-    if (e instanceof TimeoutError) return new TcpLayer(ctx, address, conn);
-    return null;
-  }
-  if (first.length === 0) return null;
+  const first = await waitForFirstBytes(ctx, dest, conn);
+  if (first === "server-first") return new TcpLayer(ctx, address, conn);
+  if (first === null || first.length === 0) return null;
   const addons = ctx.master.addons;
   if (addons.has("next_layer")) {
     const data: NextLayerData = { context: ctx, destination: dest, dataClient: first, layer: null };

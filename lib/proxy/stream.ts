@@ -176,11 +176,16 @@ export class Stream {
   async peek(min: number, timeoutMs = 0): Promise<Uint8Array> {
     const parts: Uint8Array[] = [];
     let n = 0;
-    while (n < min) {
-      const b = await this.read(timeoutMs);
-      if (b === null) break;
-      parts.push(b);
-      n += b.length;
+    try {
+      while (n < min) {
+        const b = await this.read(timeoutMs);
+        if (b === null) break;
+        parts.push(b);
+        n += b.length;
+      }
+    } catch (e) {
+      this.unread(concat(parts)); // a timeout must not lose what was already received
+      throw e;
     }
     const all = concat(parts);
     this.unread(all);

@@ -6,14 +6,15 @@
  *
  * Examples of future additions:
  * - a mitmdeno scenario with an addon: `mitmdenoScenario("mitmdeno+addon", ctx, ["-s", "addons/x.ts"])`
- * - HTTPS via CONNECT + TLS handshakes/s, or keep-alive HTTPS: wrk cannot send CONNECT, so such
- *   scenarios supply their own {@linkcode Scenario.measure} (e.g. a separate Deno/Node load process
- *   using `node:tls`) returning the same {@linkcode WrkResult} shape (rps = handshakes/s there).
+ * - HTTPS scenarios (tls_scenarios.ts): wrk cannot send CONNECT, so they supply their own
+ *   {@linkcode Scenario.measure} (tls_load.ts, a separate load process using `node:tls`) returning the
+ *   same {@linkcode WrkResult} shape (rps = connections/s for the fresh-connection scenarios).
  *
  * @module
  */
 
 import { findExecutable, splitCommand } from "./process.ts";
+import { tlsScenario } from "./tls_scenarios.ts";
 import type { WrkLoad, WrkResult, WrkTarget } from "./wrk.ts";
 
 /** Address of a listening server. */
@@ -207,6 +208,10 @@ export function defaultScenarios(): Scenario[] {
       default: false,
       requiredFiles: ["addons/examples/add_header.ts"],
     }),
+    tlsScenario("mitmdeno-tls-fresh", "mitmdeno", "fresh"),
+    tlsScenario("mitmdump-tls-fresh", "mitmdump", "fresh"),
+    tlsScenario("mitmdeno-https-ka", "mitmdeno", "keepalive"),
+    tlsScenario("mitmdump-https-ka", "mitmdump", "keepalive"),
   ];
 }
 
@@ -214,6 +219,18 @@ export function defaultScenarios(): Scenario[] {
 export const defaultTargets: Target[] = [
   { label: "mitmdeno >= 15x mitmdump", numerator: "mitmdeno", denominator: "mitmdump", min: 15 },
   { label: "mitmdeno >= 30% of direct", numerator: "mitmdeno", denominator: "direct", min: 0.3 },
+  {
+    label: "fresh CONNECT+TLS+GET/s >= 4x mitmdump",
+    numerator: "mitmdeno-tls-fresh",
+    denominator: "mitmdump-tls-fresh",
+    min: 4,
+  },
+  {
+    label: "keep-alive HTTPS req/s >= 10x mitmdump",
+    numerator: "mitmdeno-https-ka",
+    denominator: "mitmdump-https-ka",
+    min: 10,
+  },
 ];
 
 /** Parse a `--proxy-cmd` style string into argv (quotes honoured). */

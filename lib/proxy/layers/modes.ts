@@ -4,6 +4,8 @@
  */
 import type { Context, Layer } from "../context.ts";
 import { Http1Layer } from "./http1.ts";
+import { peekBytes } from "./tls.ts";
+import { layerFactories, looksLikeTls } from "../next_layer.ts";
 
 /** Regular (explicit) proxy: absolute-form requests and CONNECT. */
 export class RegularProxy implements Layer {
@@ -25,9 +27,29 @@ export class ReverseProxy implements Layer {
     this.#ctx = ctx;
   }
   async run(): Promise<void> {
-    const t = this.#ctx.mode.target!;
+    const ctx = this.#ctx;
+    const t = ctx.mode.target!;
     const dest = { scheme: t.scheme as "http" | "https", host: t.host, port: t.port };
-    await this.#ctx.runLayer(new Http1Layer(this.#ctx, "transparent", dest, true));
+    const http = (c: Context) => new Http1Layer(c, "transparent", dest, true);
+    // clients may speak TLS to the reverse proxy itself (mitmproxy: "optional ClientTLS")
+    let first: Uint8Array;
+    try {
+      first = await peekBytes(ctx.clientStream, 3, ctx.limits.idleTimeout);
+    } catch (e) {
+      ctx.debug(`client sent nothing: ${(e as Error).message}`);
+      return;
+    }
+    if (first.length === 0) return;
+    if (looksLikeTls(first) && layerFactories.tls) {
+      await ctx.runLayer(
+        layerFactories.tls(ctx, { host: t.host, port: t.port }, null, {
+          serverTls: dest.scheme === "https",
+          child: http,
+        }),
+      );
+      return;
+    }
+    await ctx.runLayer(http(ctx));
   }
 }
 
