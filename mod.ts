@@ -33,3 +33,14 @@ export { reasonPhrase } from "./lib/http/status.ts";
 export { VERSION } from "./lib/version.ts";
 export { FilterError, matchFilter, parseFilter } from "./lib/flow/filter.ts";
 export type { Filter } from "./lib/flow/filter.ts";
+export { parseFilterOrNull } from "./lib/addons/filter_option.ts";
+export {
+  compilePyRegex,
+  escapedStrToBytes,
+  parseSpec,
+  pySub,
+  pyTemplate,
+  readReplacement,
+  specError,
+} from "./lib/addons/spec.ts";
+export type { Spec } from "./lib/addons/spec.ts";

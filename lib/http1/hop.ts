@@ -11,7 +11,7 @@ export const HOP_BY_HOP = new Set([
   "transfer-encoding",
   "upgrade",
   "proxy-authorization",
-  "proxy-authenticate",
+  // not "proxy-authenticate": the 407 answer of the proxyauth addon must carry it (mitmproxy forwards it too)
 ]);
 
 /** The lower-cased tokens of all Connection headers. */

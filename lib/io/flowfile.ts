@@ -15,6 +15,7 @@ import type { Filter } from "../flow/filter.ts";
 import { dumps, type TNetDict, TnetstringError, TnetstringReader } from "./tnetstring.ts";
 import { FLOW_FORMAT_VERSION, migrateFlow, MigrationContext } from "./compat.ts";
 import { flowFromState, flowToState } from "./state.ts";
+import { HarError, harToFlows } from "./har.ts";
 
 /** A flow file could not be read; `offset` is the byte offset of the bad item (null if unknown). */
 export class FlowReadError extends Error {
@@ -73,25 +74,35 @@ export interface FlowStateItem {
   storedVersion: unknown;
 }
 
-/**
- * Stream the raw flow states of a file, migrated to the current version, for every flow type.
- * Skips a UTF-8 BOM. Every complete flow is yielded; bad or truncated data then raises one
- * {@link FlowReadError} naming the byte offset.
- */
-export async function* readFlowStates(src: FlowSource): AsyncGenerator<FlowStateItem> {
+/** Open a tnetstring reader over `src`, skipping a UTF-8 BOM; `har` tells whether the data starts with `{`. */
+async function openReader(src: FlowSource): Promise<{ reader: TnetstringReader; har: boolean }> {
   const reader = new TnetstringReader(chunksOf(src));
-  const ctx = new MigrationContext();
   try {
     const head = await reader.peek(3);
     if (head.length >= 3 && head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) reader.skip(3);
     const first = await reader.peek(1);
-    if (first.length && first[0] === 0x7b) {
-      throw new FlowReadError("HAR import not supported yet (the file starts with '{')", reader.offset);
-    }
+    return { reader, har: first.length > 0 && first[0] === 0x7b };
   } catch (e) {
     if (e instanceof FlowReadError) throw e;
     throw new FlowReadError(`cannot read flow file: ${(e as Error).message}`, 0);
   }
+}
+
+/**
+ * Stream the raw flow states of a file, migrated to the current version, for every flow type.
+ * Skips a UTF-8 BOM. Every complete flow is yielded; bad or truncated data then raises one
+ * {@link FlowReadError} naming the byte offset. HAR files are refused here (use {@link readFlows}).
+ */
+export async function* readFlowStates(src: FlowSource): AsyncGenerator<FlowStateItem> {
+  const { reader, har } = await openReader(src);
+  if (har) {
+    throw new FlowReadError("this is a HAR file (it starts with '{'): read it with readFlows()", reader.offset);
+  }
+  yield* statesOf(reader);
+}
+
+async function* statesOf(reader: TnetstringReader): AsyncGenerator<FlowStateItem> {
+  const ctx = new MigrationContext();
   for (;;) {
     let item;
     try {
@@ -121,6 +132,22 @@ export async function* readFlowStates(src: FlowSource): AsyncGenerator<FlowState
   }
 }
 
+/** Parse a whole HAR document from `reader` and yield its flows. */
+async function* harFlows(reader: TnetstringReader): AsyncGenerator<HTTPFlow> {
+  let data: unknown;
+  try {
+    data = JSON.parse(new TextDecoder().decode(await reader.readAll()));
+  } catch (e) {
+    throw new FlowReadError(`Invalid HAR file: ${(e as Error).message}`, 0);
+  }
+  try {
+    yield* harToFlows(data);
+  } catch (e) {
+    if (e instanceof HarError) throw new FlowReadError(`Invalid HAR file: ${e.message}`, 0);
+    throw e;
+  }
+}
+
 /** Options for {@link readFlows}. */
 export interface ReadFlowsOptions {
   /**
@@ -137,10 +164,18 @@ export interface ReadFlowsOptions {
 /**
  * Stream the flows of a flow file (path, open file, or byte stream), oldest format versions included.
  * Every complete flow is yielded; then bad or truncated data raises one {@link FlowReadError} naming the
- * byte offset. A file starting with `{` (HAR) is rejected for now.
+ * byte offset. A file starting with `{` is read as HAR (HTTP Archive, see `har.ts`).
  */
 export async function* readFlows(src: FlowSource, options: ReadFlowsOptions = {}): AsyncGenerator<HTTPFlow> {
-  for await (const { state, offset } of readFlowStates(src)) {
+  const { reader, har } = await openReader(src);
+  if (har) {
+    for await (const flow of harFlows(reader)) {
+      if (options.filter && !options.filter(flow)) continue;
+      yield flow;
+    }
+    return;
+  }
+  for await (const { state, offset } of statesOf(reader)) {
     if (state.type !== "http") {
       if (options.unsupported === "error") {
         throw new FlowReadError(

@@ -65,15 +65,19 @@ Deno.test("flowfile: write and read back through a file, append with +path", asy
   }
 });
 
-Deno.test("flowfile: UTF-8 BOM is skipped; empty input is zero flows; HAR is refused", async () => {
+Deno.test("flowfile: UTF-8 BOM is skipped; empty input is zero flows; '{' is read as HAR", async () => {
   const one = dumps(flowToState(tflow({ resp: true })));
   const r = await collect(streamOf(concat([new Uint8Array([0xef, 0xbb, 0xbf]), one])));
   assert.equal(r.error, null);
   assert.equal(r.flows.length, 1);
   assert.deepEqual(await collect(streamOf(new Uint8Array(0))), { flows: [], error: null });
   const har = await collect(streamOf(new TextEncoder().encode('{"log": {"entries": []}}')));
-  assert.ok(har.error instanceof FlowReadError);
-  assert.match((har.error as Error).message, /HAR import not supported yet/);
+  assert.deepEqual(har, { flows: [], error: null });
+  const bad = await collect(streamOf(new TextEncoder().encode('{"log": {"entries": [')));
+  assert.ok(bad.error instanceof FlowReadError);
+  assert.match((bad.error as Error).message, /Invalid HAR file/);
+  const notHar = await collect(streamOf(new TextEncoder().encode('{"foo": 1}')));
+  assert.match((notHar.error as Error).message, /Invalid HAR file: not a HAR file/);
 });
 
 Deno.test("flowfile: truncated file yields complete flows then one error with the offset", async () => {

@@ -1,0 +1,274 @@
+/**
+ * The client playback addon (`-C FILE` / `--client-replay FILE`, mitmproxy's `clientplayback.py`).
+ *
+ * Saved requests are sent again through the proxy core: each one runs through an {@link HttpStream} fed by
+ * an in-memory client codec (mitmproxy's MockServer), so every hook fires as for live traffic
+ * (`requestheaders`, `request`, `server_connect`..., `responseheaders`, `response` or `error`) and the
+ * upstream connection is opened the usual way. The flow is marked `isReplay = "request"`; the dumper,
+ * `-w` and HAR export record it with its new response.
+ *
+ * Only HTTP flows with their request body present can be replayed (not live, intercepted or WebSocket
+ * flows). `client_replay_concurrency` is 1 (one request at a time, default) or -1 (all at once).
+ *
+ * Commands: `replay.client FLOWS`, `replay.client.file PATH`, `replay.client.stop`, `replay.client.count`.
+ */
+import type { Loader } from "../lib/addons/manager.ts";
+import type { Master } from "../lib/master.ts";
+import type { Flow, HTTPFlow } from "../lib/flow/flow.ts";
+import { FlowError } from "../lib/flow/flow.ts";
+import { ctx } from "../lib/addons/ctx.ts";
+import { OptionsError } from "../lib/addons/options.ts";
+import { CommandError } from "../lib/addons/commands.ts";
+import { describeError } from "../lib/addons/log.ts";
+import { readFlowsToArray } from "../lib/io/flowfile.ts";
+import { Context } from "../lib/proxy/context.ts";
+import { ServerPool } from "../lib/proxy/server_conn.ts";
+import { type ModeSpec, parseMode } from "../lib/proxy/mode.ts";
+import type { Stream } from "../lib/proxy/stream.ts";
+import { type ClientCodec, HttpStream, type ResponseWriter } from "../lib/proxy/layers/http.ts";
+import type { Framing } from "../lib/http1/parse.ts";
+import type { BodyEnd } from "../lib/proxy/body.ts";
+
+/**
+ * The client side of a replayed exchange: it "receives" the saved request and swallows the response
+ * (which the hooks see on the flow).
+ */
+export class ReplayCodec implements ClientCodec {
+  #started = false;
+  readonly #body: Uint8Array;
+  readonly #trailers: [string, string][] | null;
+
+  constructor(body: Uint8Array, trailers: [string, string][] | null) {
+    this.#body = body;
+    this.#trailers = trailers;
+  }
+
+  get responseStarted(): boolean {
+    return this.#started;
+  }
+
+  async sendContinue(): Promise<void> {}
+
+  async *requestBody(_framing: Framing, end: BodyEnd): AsyncGenerator<Uint8Array> {
+    if (this.#body.length) yield this.#body;
+    end.trailers = this.#trailers;
+  }
+
+  sendResponse(_flow: HTTPFlow, _keepAlive: boolean): Promise<boolean> {
+    this.#started = true;
+    return Promise.resolve(false);
+  }
+
+  startResponse(_flow: HTTPFlow, _length: number | null, _keepAlive: boolean): Promise<ResponseWriter> {
+    this.#started = true;
+    return Promise.resolve({ write: () => Promise.resolve(), end: () => Promise.resolve(false) });
+  }
+
+  sendError(_status: number, _reason: string): Promise<void> {
+    this.#started = true;
+    return Promise.resolve();
+  }
+}
+
+/** A client stream that does not exist: replayed exchanges have no client socket to relay to. */
+const NO_CLIENT_STREAM = new Proxy({}, {
+  get(_t, prop) {
+    if (prop === "then") return undefined;
+    throw new Error("client replay has no client connection (protocol upgrades cannot be replayed)");
+  },
+}) as unknown as Stream;
+
+interface Saved {
+  isReplay: Flow["isReplay"];
+  response: HTTPFlow["response"];
+  error: HTTPFlow["error"];
+}
+
+/** Replays saved requests. */
+export class ClientPlayback {
+  readonly name = "clientplayback";
+  #queue: HTTPFlow[] = [];
+  #inflight = new Set<HTTPFlow>();
+  #saved = new WeakMap<HTTPFlow, Saved>();
+  #running = false;
+  #pumping = false;
+  #idle: (() => void)[] = [];
+  #loaded = "";
+
+  load(loader: Loader): void {
+    loader.addOption("client_replay", "strs", [], "Replay client requests from a saved file.");
+    loader.addOption(
+      "client_replay_concurrency",
+      "int",
+      1,
+      "Concurrency limit on in-flight client replay requests. Currently the only valid values are 1 and -1 (no limit).",
+    );
+    loader.addCommand(
+      "replay.client",
+      (flows: Flow[] | Flow) => this.startReplay(Array.isArray(flows) ? flows : [flows]),
+      "Add flows to the replay queue, skipping flows that can't be replayed.",
+    );
+    loader.addCommand(
+      "replay.client.file",
+      (path: string) => this.loadFile(path),
+      "Load flows from file, and add them to the replay queue.",
+    );
+    loader.addCommand("replay.client.stop", () => this.stopReplay(), "Clear the replay queue.");
+    loader.addCommand("replay.client.count", () => this.count(), "Approximate number of flows queued for replay.");
+  }
+
+  async configure(updated: Set<string>): Promise<void> {
+    const o = ctx.options;
+    if (updated.has("client_replay_concurrency") && ![1, -1].includes(o.client_replay_concurrency)) {
+      throw new OptionsError(
+        `Option "client_replay_concurrency": currently the only valid values are -1 and 1, got ${o.client_replay_concurrency}`,
+      );
+    }
+    // configure runs again with every option at startup: load each list of files once
+    const files = JSON.stringify(o.client_replay);
+    if (updated.has("client_replay") && o.client_replay.length && files !== this.#loaded) {
+      this.#loaded = files;
+      const flows: HTTPFlow[] = [];
+      for (const p of o.client_replay as string[]) {
+        try {
+          flows.push(...await readFlowsToArray(p));
+        } catch (e) {
+          throw new OptionsError(`Option "client_replay": ${p}: ${(e as Error).message}`);
+        }
+      }
+      this.startReplay(flows);
+    }
+  }
+
+  running(): void {
+    this.#running = true;
+    this.#pump();
+  }
+
+  done(): void {
+    this.#running = false;
+    this.#queue = [];
+  }
+
+  /** Why `f` cannot be replayed, or null. */
+  check(f: Flow): string | null {
+    if (f.live || this.#inflight.has(f as HTTPFlow)) return "Can't replay live flow.";
+    if (f.intercepted) return "Can't replay intercepted flow.";
+    if (f.type !== "http") return "Can only replay HTTP flows.";
+    const h = f as HTTPFlow;
+    if (!h.request) return "Can't replay flow with missing request.";
+    if (h.request.rawContent === null) return "Can't replay flow with missing content.";
+    if (h.websocket !== null && h.websocket !== undefined) return "Can't replay WebSocket flows.";
+    return null;
+  }
+
+  /** Queue flows for replay (`replay.client`). Returns the number queued. */
+  startReplay(flows: Flow[]): number {
+    let n = 0;
+    for (const f of flows) {
+      const err = this.check(f);
+      if (err) {
+        ctx.log.warn(err);
+        continue;
+      }
+      const h = f as HTTPFlow;
+      this.#saved.set(h, { isReplay: h.isReplay, response: h.response, error: h.error });
+      h.isReplay = "request";
+      h.response = null;
+      h.error = null;
+      this.#queue.push(h);
+      n++;
+    }
+    this.#pump();
+    return n;
+  }
+
+  /** `replay.client.file PATH`. */
+  async loadFile(path: string): Promise<number> {
+    let flows: HTTPFlow[];
+    try {
+      flows = await readFlowsToArray(path);
+    } catch (e) {
+      throw new CommandError((e as Error).message);
+    }
+    return this.startReplay(flows);
+  }
+
+  /** Clear the queue (`replay.client.stop`); queued flows get their previous state back. */
+  stopReplay(): void {
+    for (const f of this.#queue) {
+      const s = this.#saved.get(f);
+      if (s) Object.assign(f, s);
+    }
+    this.#queue = [];
+    ctx.log.alert("Client replay queue cleared.");
+    this.#notifyIdle();
+  }
+
+  /** Flows queued or in flight. */
+  count(): number {
+    return this.#queue.length + this.#inflight.size;
+  }
+
+  /** Resolves once nothing is queued or in flight. */
+  idle(): Promise<void> {
+    if (this.count() === 0) return Promise.resolve();
+    return new Promise((r) => this.#idle.push(r));
+  }
+
+  #notifyIdle(): void {
+    if (this.count() !== 0) return;
+    for (const r of this.#idle.splice(0)) r();
+  }
+
+  #pump(): void {
+    if (!this.#running || this.#pumping) return;
+    this.#pumping = true;
+    (async () => {
+      try {
+        while (this.#running && this.#queue.length) {
+          const f = this.#queue.shift()!;
+          this.#inflight.add(f);
+          const p = this.replay(f).finally(() => {
+            this.#inflight.delete(f);
+            this.#notifyIdle();
+          });
+          if (ctx.options.client_replay_concurrency !== -1) await p;
+        }
+      } finally {
+        this.#pumping = false;
+        this.#notifyIdle();
+      }
+    })();
+  }
+
+  /** Send one saved request through the proxy core and wait for its response or error. */
+  async replay(f: HTTPFlow): Promise<void> {
+    const master = ctx.master as unknown as Master;
+    const o = ctx.options;
+    let mode: ModeSpec;
+    try {
+      mode = parseMode((o.mode as string[] | undefined)?.[0] ?? "regular");
+    } catch {
+      mode = parseMode("regular");
+    }
+    const client = f.clientConn;
+    const pool = new ServerPool(master, client);
+    const req = f.request;
+    const body = req.rawContent ?? new Uint8Array(0);
+    const framing: Framing = body.length ? { kind: "length", length: body.length } : { kind: "none" };
+    req.timestampStart = req.timestampEnd = Date.now() / 1000;
+    f.live = true;
+    try {
+      const c = new Context(master, client, NO_CLIENT_STREAM, mode, pool);
+      const codec = new ReplayCodec(body, req.trailers ? req.trailers.fields : null);
+      await new HttpStream(c, codec, f, framing, false).run();
+    } catch (e) {
+      master.log.error(`Client replay has crashed: ${describeError(e)}`);
+      if (!f.error) f.error = new FlowError(String((e as Error)?.message ?? e));
+    } finally {
+      f.live = false;
+      await pool.closeAll().catch(() => {});
+    }
+  }
+}

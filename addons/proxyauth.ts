@@ -1,0 +1,207 @@
+/**
+ * proxyauth: require HTTP Basic credentials from clients (mitmproxy's `proxyauth.py`).
+ *
+ * `proxyauth` is `user:pass` (one user), `any` (any credentials, only their presence is required) or
+ * `@path` (an Apache htpasswd file: bcrypt `$2y$`/`$2b$`/`$2a$`, `$apr1$`, `{SHA}`, DES crypt and
+ * plaintext entries). LDAP specs are refused (not supported in mitmdeno).
+ *
+ * In regular (and upstream) mode the credentials come from `Proxy-Authorization`, and a missing or wrong
+ * one is answered with `407` and `Proxy-Authenticate: Basic realm="mitmproxy"`; in other modes
+ * `Authorization` / `401` / `WWW-Authenticate` are used. A CONNECT that authenticated keeps its
+ * connection authenticated for the requests inside the tunnel. Valid credentials are stored in
+ * `flow.metadata.proxyauth = [user, pass]` and the header is removed before the request goes upstream.
+ */
+import { Buffer } from "node:buffer";
+import { createHash, timingSafeEqual } from "node:crypto";
+import bcrypt from "npm:bcryptjs@3.0.3";
+import * as md5Module from "npm:apache-md5@1.1.8";
+import * as cryptModule from "npm:apache-crypt@1.2.6";
+import { type Client, ctx, type HTTPFlow, type Loader, OptionsError, Response } from "../mod.ts";
+import { expandHome } from "../lib/addons/spec.ts";
+
+type HashFn = (password: string, salt?: string) => string;
+// CommonJS modules: the function is the default export at run time.
+const apacheMd5 = ((md5Module as any).default ?? md5Module) as HashFn;
+const apacheCrypt = ((cryptModule as any).default ?? cryptModule) as HashFn;
+
+/** Checks a user name and password. */
+export type Validator = (user: string, pass: string) => boolean;
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Verify `password` against one htpasswd hash. Throws for hash schemes mitmdeno cannot check. */
+export function verifyHtpasswdHash(password: string, hash: string): boolean {
+  if (/^\$2[abxy]\$/.test(hash)) return bcrypt.compareSync(password, hash.replace(/^\$2[xy]\$/, "$2b$"));
+  if (hash.startsWith("$apr1$") || hash.startsWith("$1$")) return safeEqual(apacheMd5(password, hash), hash);
+  if (hash.startsWith("{SHA}")) {
+    return safeEqual(`{SHA}${createHash("sha1").update(password).digest("base64")}`, hash);
+  }
+  if (/^\$\d\$/.test(hash) || hash.startsWith("$")) {
+    throw new Error(`unsupported hash scheme ${hash.slice(0, hash.indexOf("$", 1) + 1)}`);
+  }
+  if (/^[./0-9A-Za-z]{13}$/.test(hash)) return safeEqual(apacheCrypt(password, hash.slice(0, 2)), hash);
+  return safeEqual(password, hash);
+}
+
+/** Parse an htpasswd file's text into user -> hash; throws Error for malformed lines. */
+export function parseHtpasswd(text: string): Map<string, string> {
+  const users = new Map<string, string>();
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (!line.trim() || line.trimStart().startsWith("#")) return;
+    const c = line.indexOf(":");
+    if (c <= 0) throw new Error(`malformed htpasswd file (line ${i + 1})`);
+    const hash = line.slice(c + 1).trim();
+    if (/^\$(?!2[abxy]\$|apr1\$|1\$)/.test(hash)) {
+      throw new Error(`unsupported hash scheme for user ${line.slice(0, c)} (line ${i + 1})`);
+    }
+    users.set(line.slice(0, c), hash);
+  });
+  return users;
+}
+
+/** Parse a `proxyauth` option value into a validator; throws OptionsError naming the option. */
+export function makeValidator(spec: string): Validator {
+  if (spec === "any") return () => true;
+  if (spec.startsWith("@")) {
+    const path = expandHome(spec.slice(1));
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(path);
+    } catch (e) {
+      throw new OptionsError(`Option "proxyauth": could not open htpasswd file ${path}: ${(e as Error).message}`);
+    }
+    let users: Map<string, string>;
+    try {
+      users = parseHtpasswd(text);
+    } catch (e) {
+      throw new OptionsError(`Option "proxyauth": ${path}: ${(e as Error).message}`);
+    }
+    return (user, pass) => {
+      const h = users.get(user);
+      if (h === undefined) return false;
+      try {
+        return verifyHtpasswdHash(pass, h);
+      } catch {
+        return false;
+      }
+    };
+  }
+  if (/^ldaps?:/i.test(spec)) {
+    throw new OptionsError(`Option "proxyauth": LDAP authentication is not supported by mitmdeno`);
+  }
+  const c = spec.indexOf(":");
+  if (c !== -1) {
+    const u = spec.slice(0, c);
+    const p = spec.slice(c + 1);
+    return (user, pass) => safeEqual(user, u) && safeEqual(pass, p);
+  }
+  throw new OptionsError(
+    `Option "proxyauth": invalid specification ${JSON.stringify(spec)} (expected user:pass, any or @htpasswd-file)`,
+  );
+}
+
+/** Parse `Basic base64(user:pass)`; returns null when the header is not valid Basic auth. */
+export function parseBasicAuth(value: string): [string, string] | null {
+  const m = /^\s*basic\s+(\S+)\s*$/i.exec(value);
+  if (!m) return null;
+  let decoded: string;
+  try {
+    const bin = atob(m[1]);
+    decoded = new TextDecoder("utf-8", { fatal: false }).decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+  const c = decoded.indexOf(":");
+  if (c === -1) return null;
+  return [decoded.slice(0, c), decoded.slice(c + 1)];
+}
+
+/** Whether the flow came through an HTTP proxy mode (credentials in Proxy-Authorization). */
+export function isHttpProxy(flow: HTTPFlow): boolean {
+  const m = flow.clientConn.proxyMode;
+  return m.startsWith("regular") || m.startsWith("upstream");
+}
+
+/** The 407 (proxy) or 401 response asking for credentials. */
+export function authRequiredResponse(isProxy: boolean): Response {
+  const status = isProxy ? 407 : 401;
+  const reason = isProxy ? "Proxy Authentication Required" : "Unauthorized";
+  const headers: Record<string, string> = isProxy
+    ? { "Proxy-Authenticate": 'Basic realm="mitmproxy"' }
+    : { "WWW-Authenticate": 'Basic realm="mitmproxy"' };
+  return Response.make(
+    status,
+    `<html><head><title>${status} ${reason}</title></head><body><h1>${status} ${reason}</h1></body></html>`,
+    headers,
+  );
+}
+
+/** Socks5 auth hook data (for when a SOCKS5 mode exists). */
+export interface Socks5AuthData {
+  clientConn: Client;
+  username: string;
+  password: string;
+  valid: boolean;
+}
+
+/** Requires proxy authentication. */
+export class ProxyAuth {
+  readonly name = "proxyauth";
+  validator: Validator | null = null;
+  /** Connections authenticated by a CONNECT request. */
+  readonly authenticated: WeakMap<Client, [string, string]> = new WeakMap();
+
+  load(loader: Loader): void {
+    loader.addOption(
+      "proxyauth",
+      "optional str",
+      null,
+      'Require proxy authentication. Format: "username:pass", "any" to accept any user/pass combination, "@path" to use an Apache htpasswd file (bcrypt, apr1, SHA, crypt, plain).',
+    );
+  }
+
+  configure(updated: Set<string>): void {
+    if (!updated.has("proxyauth")) return;
+    const spec = ctx.options.proxyauth as string | null;
+    this.validator = spec ? makeValidator(spec) : null;
+  }
+
+  socks5_auth(data: Socks5AuthData): void {
+    if (this.validator && this.validator(data.username, data.password)) {
+      data.valid = true;
+      this.authenticated.set(data.clientConn, [data.username, data.password]);
+    }
+  }
+
+  http_connect(flow: HTTPFlow): void {
+    if (this.validator && this.authenticate(flow)) {
+      this.authenticated.set(flow.clientConn, flow.metadata.proxyauth as [string, string]);
+    }
+  }
+
+  requestheaders(flow: HTTPFlow): void {
+    if (!this.validator) return;
+    const known = this.authenticated.get(flow.clientConn);
+    if (known) flow.metadata.proxyauth = known;
+    else if (flow.isReplay) return;
+    else this.authenticate(flow);
+  }
+
+  /** Check the flow's credentials: on success store them and strip the header, else answer 407/401. */
+  authenticate(flow: HTTPFlow): boolean {
+    const isProxy = isHttpProxy(flow);
+    const header = isProxy ? "proxy-authorization" : "authorization";
+    const creds = parseBasicAuth(flow.request.headers.get(header) ?? "");
+    if (creds && this.validator!(creds[0], creds[1])) {
+      flow.metadata.proxyauth = creds;
+      flow.request.headers.delete(header);
+      return true;
+    }
+    flow.response = authRequiredResponse(isProxy);
+    return false;
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * The save addon (`-w FILE`, mitmproxy's `save.py`): streams flows to a flow file as they finish.
+ *
+ * - `save_stream_file`: the path; `+path` appends. strftime patterns (`%Y %m %d %H %M %S %j %%`) rotate to
+ *   a new file whenever the formatted name changes; missing parent directories are created.
+ * - `save_stream_filter`: only matching flows are written (the positional filter sets it too).
+ * - `flow_format_version`: 21 (default, current mitmproxy) or down to 17 (what mitmproxy 8.x reads).
+ * - HTTP flows are written at `response` or `error` (WebSocket flows at `websocket_end`), each with one
+ *   write of the whole flow that is awaited before the hook returns: a crash loses at most the flows in
+ *   progress. Flows still in progress at shutdown are written at `done`.
+ * - A failed write logs an error and stops the proxy with exit code 1: traffic is not let through
+ *   unrecorded.
+ * - Command `save.file FLOWS PATH` writes the given flows to a file (`+PATH` appends).
+ */
+import { dirname } from "node:path";
+import type { Loader } from "../lib/addons/manager.ts";
+import type { Flow, HTTPFlow } from "../lib/flow/flow.ts";
+import { ctx } from "../lib/addons/ctx.ts";
+import { OptionsError } from "../lib/addons/options.ts";
+import { type Filter, parseFilterOrNull } from "../lib/addons/filter_option.ts";
+import { FlowWriter } from "../lib/io/flowfile.ts";
+import { FLOW_FORMAT_VERSION, MIN_WRITE_VERSION } from "../lib/io/compat.ts";
+
+/** `~/x` -> `$HOME/x`. */
+function expandHome(p: string): string {
+  if (p === "~" || p.startsWith("~/")) return (Deno.env.get("HOME") ?? "") + p.slice(1);
+  return p;
+}
+
+/** The common strftime directives, local time, as Python's `datetime.strftime`. */
+export function strftime(pattern: string, d: Date = new Date()): string {
+  if (!pattern.includes("%")) return pattern;
+  const p2 = (n: number) => String(n).padStart(2, "0");
+  const start = new Date(d.getFullYear(), 0, 1);
+  const doy = Math.floor((d.getTime() - start.getTime()) / 86400000) + 1;
+  const map: Record<string, string> = {
+    Y: String(d.getFullYear()),
+    y: p2(d.getFullYear() % 100),
+    m: p2(d.getMonth() + 1),
+    d: p2(d.getDate()),
+    H: p2(d.getHours()),
+    M: p2(d.getMinutes()),
+    S: p2(d.getSeconds()),
+    j: String(doy).padStart(3, "0"),
+    "%": "%",
+  };
+  return pattern.replace(/%(.)/g, (m, c: string) => map[c] ?? m);
+}
+
+/** Split a `-w` spec into its path and whether to append. */
+export function parseSaveSpec(spec: string): { path: string; append: boolean } {
+  return spec.startsWith("+")
+    ? { path: expandHome(spec.slice(1)), append: true }
+    : { path: expandHome(spec), append: false };
+}
+
+/** Streams finished flows to `save_stream_file`. */
+export class Save {
+  readonly name = "save";
+  #writer: FlowWriter | null = null;
+  #filter: Filter | null = null;
+  #currentPath: string | null = null;
+  #active = new Set<Flow>();
+  #failed = false;
+  #opened = "";
+
+  load(loader: Loader): void {
+    loader.addOption(
+      "save_stream_file",
+      "optional str",
+      null,
+      "Stream flows to file as they arrive. Prefix path with + to append. The path can use strftime " +
+        "patterns (a new file is opened when the formatted name changes); missing directories are created.",
+    );
+    loader.addOption("save_stream_filter", "optional str", null, "Filter which flows are written to file.");
+    loader.addOption(
+      "flow_format_version",
+      "int",
+      FLOW_FORMAT_VERSION,
+      `Flow file format version written by -w and save.file: ${FLOW_FORMAT_VERSION} (current mitmproxy) ` +
+        `down to ${MIN_WRITE_VERSION} (mitmproxy 8.x).`,
+    );
+    loader.addCommand(
+      "save.file",
+      (flows: Flow[] | Flow, path: string) => this.saveFile(flows, path),
+      "Save flows to a file. If the path starts with a +, flows are appended to the file.",
+    );
+  }
+
+  async configure(updated: Set<string>): Promise<void> {
+    const o = ctx.options;
+    if (updated.has("flow_format_version")) {
+      const v = o.flow_format_version as number;
+      if (v < MIN_WRITE_VERSION || v > FLOW_FORMAT_VERSION) {
+        throw new OptionsError(
+          `Option "flow_format_version": ${v} cannot be written, expected ${MIN_WRITE_VERSION} to ${FLOW_FORMAT_VERSION}`,
+        );
+      }
+    }
+    if (updated.has("save_stream_filter")) {
+      this.#filter = parseFilterOrNull("save_stream_filter", o.save_stream_filter);
+    }
+    if (updated.has("save_stream_file") || updated.has("save_stream_filter") || updated.has("flow_format_version")) {
+      if (o.save_stream_file) {
+        // configure runs again with every option at startup: reopen (and truncate) only on a real change
+        const opened = `${o.save_stream_file}\0${o.flow_format_version}`;
+        if (opened !== this.#opened) await this.#close();
+        this.#opened = opened;
+        try {
+          await this.#rotate();
+        } catch (e) {
+          throw new OptionsError(
+            `Option "save_stream_file": cannot open ${o.save_stream_file}: ${(e as Error).message}`,
+          );
+        }
+      } else {
+        this.#opened = "";
+        await this.#close();
+      }
+    }
+  }
+
+  /** Open the file for the current time's name if it changed. */
+  async #rotate(): Promise<void> {
+    const spec = ctx.options.save_stream_file as string;
+    const { path: pattern, append } = parseSaveSpec(spec);
+    const path = strftime(pattern);
+    if (this.#writer && this.#currentPath === path) return;
+    if (this.#writer) await this.#writer.close();
+    this.#writer = null;
+    await Deno.mkdir(dirname(path), { recursive: true });
+    this.#writer = await FlowWriter.open(path, {
+      append,
+      version: ctx.options.flow_format_version as number,
+    });
+    this.#currentPath = path;
+  }
+
+  async #close(): Promise<void> {
+    const w = this.#writer;
+    this.#writer = null;
+    this.#currentPath = null;
+    if (w) await w.close();
+  }
+
+  /** Whether a writer is open (for tests). */
+  get active(): boolean {
+    return this.#writer !== null;
+  }
+
+  async #save(flow: Flow): Promise<void> {
+    this.#active.delete(flow);
+    if (!this.#writer || this.#failed) return;
+    if (this.#filter && !this.#filter(flow)) return;
+    try {
+      await this.#rotate();
+      await this.#writer!.add(flow as HTTPFlow);
+    } catch (e) {
+      // Crash visibly rather than let traffic through unrecorded (mitmproxy exits here).
+      this.#failed = true;
+      ctx.log.error(`Error while writing to ${this.#currentPath}: ${(e as Error).message}`);
+      const m = ctx.master as unknown as { exitCode?: number } | null;
+      if (m) m.exitCode = 1;
+      ctx.master?.shutdown();
+    }
+  }
+
+  requestheaders(flow: HTTPFlow): void {
+    if (this.#writer) this.#active.add(flow);
+  }
+
+  request(flow: HTTPFlow): void {
+    if (this.#writer) this.#active.add(flow);
+  }
+
+  async response(flow: HTTPFlow): Promise<void> {
+    // WebSocket flows are saved at websocket_end.
+    if (flow.websocket === null || flow.websocket === undefined) await this.#save(flow);
+  }
+
+  async error(flow: HTTPFlow): Promise<void> {
+    await this.response(flow);
+  }
+
+  async websocket_end(flow: HTTPFlow): Promise<void> {
+    await this.#save(flow);
+  }
+
+  async done(): Promise<void> {
+    if (this.#writer && !this.#failed) {
+      for (const f of [...this.#active]) {
+        if (!this.#filter || this.#filter(f)) await this.#writer.add(f as HTTPFlow).catch(() => {});
+      }
+    }
+    this.#active.clear();
+    await this.#close();
+  }
+
+  /** The `save.file` command. */
+  async saveFile(flows: Flow[] | Flow, spec: string): Promise<number> {
+    const list = Array.isArray(flows) ? flows : [flows];
+    const { path, append } = parseSaveSpec(spec);
+    const w = await FlowWriter.open(path, { append, version: ctx.options.flow_format_version as number });
+    try {
+      for (const f of list) await w.add(f as HTTPFlow);
+    } finally {
+      await w.close();
+    }
+    ctx.log.alert(`Saved ${list.length} flows.`);
+    return list.length;
+  }
+}

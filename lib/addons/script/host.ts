@@ -1,0 +1,220 @@
+/**
+ * One script worker: spawn it with its permissions, talk to it, enforce the hook timeout.
+ *
+ * The worker's entry is a generated `data:` module that statically imports, in order, the prelude (which
+ * sets the script's argv), the user's script, and the runtime (`worker.ts`). Static imports matter: a
+ * worker with no read permission cannot `import()` a file dynamically, but the modules of its entry's
+ * static graph are loaded by the runtime before the worker starts. A script that fails to load (syntax
+ * error, missing import, top-level throw) surfaces as an `error` event before `ready`.
+ */
+import type { HostMessage, WorkerMessage } from "./protocol.ts";
+import type { WorkerPermissions } from "./spec.ts";
+
+const PRELUDE = new URL("./prelude.ts", import.meta.url).href;
+const RUNTIME = new URL("./worker.ts", import.meta.url).href;
+
+/** The source of the generated entry module for the script at `scriptUrl`. */
+export function entrySource(scriptUrl: string, args: string[]): string {
+  const init = `import { setup } from ${JSON.stringify(PRELUDE)}; setup(${
+    JSON.stringify({ url: scriptUrl, args })
+  });`;
+  const initUrl = `data:application/javascript,${encodeURIComponent(init)}`;
+  return [
+    `import ${JSON.stringify(initUrl)};`,
+    `import * as script from ${JSON.stringify(scriptUrl)};`,
+    `import { run } from ${JSON.stringify(RUNTIME)};`,
+    `await run(script);`,
+  ].join("\n");
+}
+
+/** Remove terminal colour codes from Deno's error messages. */
+export function stripAnsi(s: string): string {
+  // deno-lint-ignore no-control-regex
+  return s.replace(/\u001b\[[0-9;]*m/g, "");
+}
+
+/** Why a call did not complete. */
+export class ScriptCallError extends Error {
+  constructor(readonly reason: "timeout" | "crash" | "stopped", message: string) {
+    super(message);
+    this.name = "ScriptCallError";
+  }
+}
+
+/** A reply from the worker. */
+export type Reply = Extract<WorkerMessage, { t: "reply" }>;
+
+/** What the host needs from its owner. */
+export interface WorkerHostEvents {
+  log(level: "error" | "warn" | "info" | "alert" | "debug", msg: string): void;
+  /** The script asks to change options. Resolve to an error message to refuse. */
+  setOptions(values: Record<string, unknown>): Promise<string | undefined>;
+  /** The worker died after it was ready (an error escaped, or it closed). */
+  crashed(message: string): void;
+}
+
+interface Pending {
+  resolve(r: Reply): void;
+  reject(e: Error): void;
+  started: number;
+  what: string;
+  timeoutMs: number;
+}
+
+/** A running script worker. */
+export class WorkerHost {
+  readonly worker: Worker;
+  /** Hooks the script handles (after {@link ready}). */
+  hooks = new Set<string>();
+  /** Hooks the script defines that sandboxed scripts cannot handle. */
+  unsupported: string[] = [];
+  /** Resolves when the script module is loaded; rejects with the load error. */
+  readonly ready: Promise<void>;
+  #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #watchdog: number | null = null;
+  #dead = false;
+  #isReady = false;
+  #events: WorkerHostEvents;
+
+  constructor(
+    scriptPath: string,
+    args: string[],
+    permissions: WorkerPermissions,
+    events: WorkerHostEvents,
+    loadTimeoutMs: number,
+  ) {
+    this.#events = events;
+    const scriptUrl = new URL(`file://${scriptPath}`).href;
+    const entry = `data:application/javascript,${encodeURIComponent(entrySource(scriptUrl, args))}`;
+    const name = scriptPath.slice(scriptPath.lastIndexOf("/") + 1);
+    this.worker = new Worker(entry, {
+      type: "module",
+      name,
+      // deno-lint-ignore no-explicit-any
+      deno: { permissions: permissions as any },
+    } as WorkerOptions);
+    let readyResolve!: () => void;
+    let readyReject!: (e: Error) => void;
+    this.ready = new Promise<void>((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    this.ready.catch(() => {});
+    const loadTimer = setTimeout(() => {
+      if (this.#isReady || this.#dead) return;
+      readyReject(new Error(`loading took longer than ${loadTimeoutMs / 1000}s (top-level code still running)`));
+      this.terminate();
+    }, loadTimeoutMs);
+    this.worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
+      const m = e.data;
+      switch (m.t) {
+        case "ready":
+          this.hooks = new Set(m.hooks);
+          this.unsupported = m.unsupported;
+          this.#isReady = true;
+          clearTimeout(loadTimer);
+          readyResolve();
+          return;
+        case "log":
+          this.#events.log(m.level, m.msg);
+          return;
+        case "reply": {
+          const p = this.#pending.get(m.id);
+          if (!p) return;
+          this.#pending.delete(m.id);
+          p.resolve(m);
+          if (this.#pending.size === 0) this.#stopWatchdog();
+          return;
+        }
+        case "setoptions":
+          this.#events.setOptions(m.values).then(
+            (error) => this.#post({ t: "reply", id: m.id, error }),
+            (e) => this.#post({ t: "reply", id: m.id, error: String(e) }),
+          );
+          return;
+      }
+    };
+    this.worker.onerror = (e: ErrorEvent) => {
+      e.preventDefault();
+      const loc = e.filename ? ` (at ${e.filename.replace(/^file:\/\//, "")}:${e.lineno}:${e.colno})` : "";
+      const msg = stripAnsi(e.message ?? String(e)).replace(/^Uncaught (\(in promise\) )?/, "") + loc;
+      if (!this.#isReady) {
+        clearTimeout(loadTimer);
+        readyReject(new Error(msg));
+        this.terminate();
+        return;
+      }
+      this.terminate(new ScriptCallError("crash", `worker crashed: ${msg}`));
+      this.#events.crashed(msg);
+    };
+  }
+
+  /** Whether the worker was terminated. */
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  /** Calls in flight. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  #post(m: HostMessage, transfer: Transferable[] = []): void {
+    if (!this.#dead) this.worker.postMessage(m, transfer);
+  }
+
+  /**
+   * Send a request and wait for the reply. Rejects with ScriptCallError("timeout") after `timeoutMs`
+   * (the caller terminates and restarts the worker), or ("crash"/"stopped") if the worker goes away.
+   */
+  call(m: HostMessage & { id: number }, transfer: Transferable[], what: string, timeoutMs: number): Promise<Reply> {
+    if (this.#dead) return Promise.reject(new ScriptCallError("stopped", "script worker stopped"));
+    return new Promise<Reply>((resolve, reject) => {
+      this.#pending.set(m.id, { resolve, reject, started: performance.now(), what, timeoutMs });
+      this.#startWatchdog();
+      try {
+        this.worker.postMessage(m, transfer);
+      } catch (e) {
+        this.#pending.delete(m.id);
+        reject(e);
+      }
+    });
+  }
+
+  /** A fresh request id. */
+  nextId(): number {
+    return this.#nextId++;
+  }
+
+  #startWatchdog(): void {
+    if (this.#watchdog !== null) return;
+    // one coarse timer per worker instead of a timer per call
+    this.#watchdog = setInterval(() => {
+      const now = performance.now();
+      for (const [id, p] of this.#pending) {
+        if (now - p.started > p.timeoutMs) {
+          this.#pending.delete(id);
+          p.reject(new ScriptCallError("timeout", `${p.what} took longer than ${p.timeoutMs / 1000}s`));
+        }
+      }
+      if (this.#pending.size === 0) this.#stopWatchdog();
+    }, 100);
+    Deno.unrefTimer(this.#watchdog);
+  }
+
+  #stopWatchdog(): void {
+    if (this.#watchdog !== null) clearInterval(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  /** Stop the worker; pending calls fail with `reason`. */
+  terminate(reason: Error = new ScriptCallError("stopped", "script worker stopped")): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    this.#stopWatchdog();
+    this.worker.terminate();
+    for (const p of this.#pending.values()) p.reject(reason);
+    this.#pending.clear();
+  }
+}

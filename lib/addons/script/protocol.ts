@@ -1,0 +1,54 @@
+/**
+ * Messages between the proxy (the script host) and a script worker. Every request carries an `id`; the
+ * reply carries the same id. Flow state inside them uses the wire format of `wire.ts`.
+ */
+import type { OptionSpec } from "../options.ts";
+import type { LogLevel } from "../log.ts";
+import type { FlowChanges, WireConn, WireFlow } from "./wire.ts";
+
+/** Proxy -> worker. */
+export type HostMessage =
+  /** Run `load(loader)` on the script's addons; reply with what they declared. */
+  | { t: "load"; id: number; specs: OptionSpec[]; values: Record<string, unknown> }
+  /** Option values changed (and maybe new options declared elsewhere); then run `configure` if `run`. */
+  | {
+    t: "configure";
+    id: number;
+    updated: string[];
+    specs: OptionSpec[];
+    values: Record<string, unknown>;
+    run: boolean;
+  }
+  /** Run a hook without arguments (`running`, `done`). */
+  | { t: "event"; id: number; event: string }
+  /** Run a flow hook. */
+  | { t: "flow"; id: number; event: string; flow: WireFlow }
+  /** Run `update(flows)`. */
+  | { t: "update"; id: number; flows: WireFlow[] }
+  /** Run a connection hook: client_* get `client`, server_* get `{ server, client }`. */
+  | { t: "conn"; id: number; event: string; client: WireConn; server?: WireConn }
+  /** Call a command the script declared. */
+  | { t: "command"; id: number; path: string; args: unknown[] }
+  /** The reply to a worker's request. */
+  | { t: "reply"; id: number; error?: string };
+
+/** Worker -> proxy. */
+export type WorkerMessage =
+  /** The script module was imported: the hooks it handles. */
+  | { t: "ready"; hooks: string[]; unsupported: string[] }
+  | { t: "log"; level: LogLevel; msg: string }
+  /** A reply to a host request. */
+  | {
+    t: "reply";
+    id: number;
+    changes?: FlowChanges | null;
+    conn?: { client?: WireConn; server?: WireConn };
+    declared?: { options: OptionSpec[]; commands: { path: string; help: string }[] };
+    value?: unknown;
+    /** An OptionsError raised by `configure` (rolls the option change back). */
+    optionsError?: string;
+    /** A command failed. */
+    error?: string;
+  }
+  /** The script asks to change options (only its own). */
+  | { t: "setoptions"; id: number; values: Record<string, unknown> };

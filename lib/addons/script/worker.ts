@@ -1,0 +1,274 @@
+/**
+ * The runtime inside a script worker. The generated entry module imports, in order: the prelude (argv),
+ * the user's script, then this module, and calls {@link run} with the script's module namespace.
+ *
+ * Inside, the script sees the same API as a built-in addon: real HTTPFlow/Request/Response objects,
+ * `ctx.log` (sent to the proxy's log, tagged with the script's name), `ctx.options` (kept in sync by the
+ * proxy; `update`/`set` are forwarded and allowed only for options the script declared). Hooks of
+ * different flows run concurrently: every request from the proxy is handled as soon as it arrives.
+ */
+/// <reference lib="deno.worker" />
+import { ctx, type MasterLike } from "../ctx.ts";
+import { describeError, Logger } from "../log.ts";
+import { type Addon, AddonHalt, addonName, type CommandFn, EVENTS, type Loader } from "../manager.ts";
+import { Options, OptionsError, type OptionSpec } from "../options.ts";
+import { config } from "./prelude.ts";
+import type { HostMessage, WorkerMessage } from "./protocol.ts";
+import {
+  clientIn,
+  connChanges,
+  flowDiff,
+  flowIn,
+  isSupportedHook,
+  serverIn,
+  type WireConn,
+} from "./wire.ts";
+
+const post = (m: WorkerMessage, transfer: Transferable[] = []) => self.postMessage(m, transfer);
+
+/** Options mirror: values come from the proxy; changes made by the script are forwarded to it. */
+class WorkerOptions extends Options {
+  /** Apply values sent by the proxy (no configure: the proxy runs it). */
+  applyFromHost(specs: OptionSpec[], values: Record<string, unknown>): void {
+    for (const s of specs) if (!this.has(s.name)) this.add(s);
+    for (const [k, v] of Object.entries(values)) {
+      if (!this.has(k)) continue;
+      hostValues.set(k, v);
+    }
+  }
+  override get<T = unknown>(name: string): T {
+    if (hostValues.has(name)) return hostValues.get(name) as T;
+    return super.get<T>(name);
+  }
+  override async update(values: Record<string, unknown>): Promise<void> {
+    const id = nextId++;
+    const done = new Promise<void>((resolve, reject) => pendingHost.set(id, { resolve, reject }));
+    post({ t: "setoptions", id, values });
+    await done;
+  }
+}
+
+const hostValues = new Map<string, unknown>();
+const pendingHost = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+let nextId = 1;
+
+const options = new WorkerOptions();
+// properties read the mirrored values
+const proxiedOptions = new Proxy(options, {
+  get(target, prop, receiver) {
+    if (typeof prop === "string" && hostValues.has(prop)) return hostValues.get(prop);
+    const v = Reflect.get(target, prop, receiver);
+    return typeof v === "function" ? v.bind(target) : v;
+  },
+});
+
+const scriptName = (() => {
+  const p = new URL(config.url || "file:///script").pathname;
+  return p.slice(p.lastIndexOf("/") + 1);
+})();
+
+const log = new Logger((e) => post({ t: "log", level: e.level, msg: e.msg }));
+const commands = new Map<string, CommandFn>();
+
+const master: MasterLike = {
+  options: proxiedOptions,
+  log,
+  commands: {
+    call(path: string, ...args: unknown[]): Promise<unknown> {
+      const fn = commands.get(path);
+      if (!fn) {
+        return Promise.reject(
+          new Deno.errors.NotCapable(`command ${path}: a sandboxed script can call only its own commands`),
+        );
+      }
+      return Promise.resolve(fn(...args));
+    },
+  },
+  addons: { get: () => undefined },
+  shutdown() {
+    log.warn("ctx.master.shutdown() is not available to sandboxed scripts");
+  },
+};
+ctx.master = master;
+ctx.options = proxiedOptions;
+ctx.log = log;
+
+// A stray error in script code (a timer callback, an unawaited promise) is logged, not fatal.
+self.addEventListener("error", (e) => {
+  e.preventDefault();
+  log.error(`Uncaught error: ${describeError(e.error ?? e.message)}`);
+});
+self.addEventListener("unhandledrejection", (e) => {
+  e.preventDefault();
+  log.error(`Unhandled rejection: ${describeError(e.reason)}`);
+});
+
+/** The addon tree: root (module or start() result), then children depth first. */
+function* walk(addons: Addon[]): Generator<Addon> {
+  for (const a of addons) {
+    yield a;
+    const kids = a.addons;
+    if (Array.isArray(kids) && kids.length) yield* walk(kids);
+  }
+}
+
+let roots: Addon[] = [];
+const names = new WeakMap<Addon, string>();
+
+function nameOf(a: Addon): string {
+  return names.get(a) ?? addonName(a);
+}
+
+function handlers(event: string): [Addon, (...args: unknown[]) => unknown][] {
+  const out: [Addon, (...args: unknown[]) => unknown][] = [];
+  for (const a of walk(roots)) {
+    const fn = a[event];
+    if (fn === undefined || fn === null) continue;
+    if (typeof fn !== "function") {
+      log.error(`Addon handler ${event} (${nameOf(a)}) not callable`);
+      continue;
+    }
+    out.push([a, fn]);
+  }
+  return out;
+}
+
+/** Run `event` on every addon of the script, in order; errors logged with their location. */
+async function dispatch(event: string, args: unknown[]): Promise<void> {
+  for (const [a, fn] of handlers(event)) {
+    try {
+      const r = fn.apply(a, args);
+      if (r && typeof (r as Promise<unknown>).then === "function") await r;
+    } catch (e) {
+      if (e instanceof AddonHalt) return;
+      if (e instanceof OptionsError && event === "configure") throw e;
+      log.error(`Addon error in ${nameOf(a)}.${event}: ${describeError(e)}`);
+    }
+  }
+}
+
+async function handle(m: HostMessage): Promise<void> {
+  switch (m.t) {
+    case "reply": {
+      const p = pendingHost.get(m.id);
+      if (!p) return;
+      pendingHost.delete(m.id);
+      if (m.error) p.reject(new OptionsError(m.error));
+      else p.resolve();
+      return;
+    }
+    case "load": {
+      options.applyFromHost(m.specs, m.values);
+      const declared = { options: [] as OptionSpec[], commands: [] as { path: string; help: string }[] };
+      for (const a of walk(roots)) {
+        if (typeof a.load !== "function") continue;
+        const loader: Loader = {
+          addOption(name, type, defaultValue, help, choices) {
+            const spec: OptionSpec = { name, type, default: defaultValue, help, choices };
+            declared.options.push(spec);
+            if (!options.has(name)) options.add(spec);
+            if (!hostValues.has(name)) {
+              hostValues.set(name, Array.isArray(defaultValue) ? [...defaultValue] : defaultValue);
+            }
+          },
+          addCommand(path, fn, help) {
+            commands.set(path, fn.bind(a));
+            declared.commands.push({ path, help: help ?? "" });
+          },
+        };
+        try {
+          await a.load(loader);
+        } catch (e) {
+          log.error(`Addon error in ${nameOf(a)}.load: ${describeError(e)}`);
+        }
+      }
+      post({ t: "reply", id: m.id, declared });
+      return;
+    }
+    case "configure": {
+      options.applyFromHost(m.specs, m.values);
+      if (!m.run) return post({ t: "reply", id: m.id });
+      try {
+        await dispatch("configure", [new Set(m.updated)]);
+        post({ t: "reply", id: m.id });
+      } catch (e) {
+        post({ t: "reply", id: m.id, optionsError: (e as Error).message });
+      }
+      return;
+    }
+    case "event":
+      await dispatch(m.event, []);
+      post({ t: "reply", id: m.id });
+      return;
+    case "flow": {
+      const { flow, snapshot } = flowIn(m.flow);
+      await dispatch(m.event, [flow]);
+      const transfer: ArrayBuffer[] = [];
+      const changes = flowDiff(flow, snapshot, transfer);
+      post({ t: "reply", id: m.id, changes }, transfer);
+      return;
+    }
+    case "update": {
+      await dispatch("update", [m.flows.map((w) => flowIn(w).flow)]);
+      post({ t: "reply", id: m.id });
+      return;
+    }
+    case "conn": {
+      const client = clientIn(m.client);
+      if (m.server) {
+        const server = serverIn(m.server);
+        await dispatch(m.event, [{ client, server }]);
+        post({
+          t: "reply",
+          id: m.id,
+          conn: { client: connChanges(m.client, client), server: connChanges(m.server, server) },
+        });
+      } else {
+        await dispatch(m.event, [client]);
+        post({ t: "reply", id: m.id, conn: { client: connChanges(m.client as WireConn, client) } });
+      }
+      return;
+    }
+    case "command": {
+      const fn = commands.get(m.path);
+      try {
+        if (!fn) throw new Error(`Unknown command: ${m.path}`);
+        const value = await fn(...m.args);
+        post({ t: "reply", id: m.id, value });
+      } catch (e) {
+        post({ t: "reply", id: m.id, error: describeError(e) });
+      }
+      return;
+    }
+  }
+}
+
+/** Start serving the proxy with the script module `mod`. */
+export async function run(mod: Record<string, unknown>): Promise<void> {
+  let root: Addon = mod;
+  if (typeof mod.start === "function") {
+    // the old API: start() returns the addon object that replaces the module
+    const r = await (mod.start as () => unknown)();
+    if (r && typeof r === "object") root = r as Addon;
+  }
+  names.set(root, scriptName);
+  roots = [root];
+  const hooks = new Set<string>();
+  const unsupported = new Set<string>();
+  for (const a of walk(roots)) {
+    for (const ev of EVENTS) {
+      if (a[ev] === undefined || a[ev] === null) continue;
+      if (isSupportedHook(ev)) hooks.add(ev);
+      else unsupported.add(ev);
+    }
+  }
+  self.onmessage = (e: MessageEvent<HostMessage>) => {
+    handle(e.data).catch((err) => {
+      log.error(`Internal error in the script runtime: ${describeError(err)}`);
+      const id = (e.data as { id?: number }).id;
+      if (typeof id === "number" && e.data.t !== "reply") post({ t: "reply", id, error: String(err) });
+    });
+  };
+  post({ t: "ready", hooks: [...hooks], unsupported: [...unsupported] });
+}
+
