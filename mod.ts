@@ -44,3 +44,4 @@ export {
   specError,
 } from "./lib/addons/spec.ts";
 export type { Spec } from "./lib/addons/spec.ts";
+export { concurrent } from "./lib/addons/script/concurrent.ts";

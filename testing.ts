@@ -24,7 +24,7 @@ import { AssertionError } from "node:assert";
 import { Master } from "./lib/master.ts";
 import { type Addon, AddonHalt, addonName, EVENTS } from "./lib/addons/manager.ts";
 import type { Options } from "./lib/addons/options.ts";
-import type { LogEntry, LogLevel, Logger } from "./lib/addons/log.ts";
+import type { LogEntry, Logger, LogLevel } from "./lib/addons/log.ts";
 import { ctx, type MasterLike } from "./lib/addons/ctx.ts";
 import { type Flow, FlowError, HTTPFlow } from "./lib/flow/flow.ts";
 import { Client, Server } from "./lib/flow/connection.ts";
@@ -315,7 +315,11 @@ class TestContextImpl implements TestContext {
       if (Array.isArray(mod.addons)) addon.addons = mod.addons;
     }
     await this.master.addons.add(addon);
-    await this.master.addons.invokeAddon(addon, "configure", new Set(this.options.specs().map((s) => s.name)));
+    await this.master.addons.invokeAddon(
+      addon,
+      "configure",
+      new Set(this.options.specs().map((s) => s.name)),
+    );
     return addon;
   }
 

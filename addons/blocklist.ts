@@ -3,7 +3,16 @@
  * status (header `Server: mitmdeno <version>`); status 444 kills the flow without any response
  * (mitmproxy's `blocklist.py`). Matching flows get `metadata.blocklisted = true`.
  */
-import { ctx, type Filter, type HTTPFlow, type Loader, parseFilter, reasonPhrase, Response, VERSION } from "../mod.ts";
+import {
+  ctx,
+  type Filter,
+  type HTTPFlow,
+  type Loader,
+  parseFilter,
+  reasonPhrase,
+  Response,
+  VERSION,
+} from "../mod.ts";
 import { specError, splitMax } from "../lib/addons/spec.ts";
 
 /** One parsed `block_list` rule. */
@@ -22,7 +31,9 @@ export function parseBlockSpec(option: string): BlockSpec {
   }
   const [expr, statusStr] = parts;
   const status = /^\d+$/.test(statusStr.trim()) ? Number(statusStr) : NaN;
-  if (!Number.isInteger(status) || reasonPhrase(status) === "Unknown") throw new Error(`invalid HTTP status code: ${statusStr}`);
+  if (!Number.isInteger(status) || reasonPhrase(status) === "Unknown") {
+    throw new Error(`invalid HTTP status code: ${statusStr}`);
+  }
   let filter: Filter;
   try {
     filter = parseFilter(expr);

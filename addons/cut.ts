@@ -5,7 +5,7 @@
  * `server_conn.address.port`, `request.text`... Commands: `cut FLOWS CUTS` (rows of values),
  * `cut.save FLOWS CUTS PATH` (one value: written as is; else UTF-8 CSV; `+path` appends). No clipboard.
  */
-import { type Flow, type Loader } from "../mod.ts";
+import type { Flow, Loader } from "../mod.ts";
 import { CommandError } from "../lib/addons/commands.ts";
 import { ctx } from "../lib/addons/ctx.ts";
 

@@ -3,8 +3,9 @@
  * (mitmproxy's `export.py`, plus `har`). Commands: `export.formats`, `export` (returns the text),
  * `export.file FORMAT FLOW PATH`. There is no clipboard in a terminal proxy, so `export.clip` is absent.
  */
-import { type Flow, HTTPFlow, type Loader, type Request, type Response, VERSION } from "../mod.ts";
-import { concat, fromLatin1, latin1 } from "../lib/http/bytes.ts";
+import { type Flow, HTTPFlow, type Loader, type Request, type Response } from "../mod.ts";
+import { concat, fromLatin1 } from "../lib/http/bytes.ts";
+import { flowToHarEntry, type HarEntry } from "../lib/io/har.ts";
 import { CommandError } from "../lib/addons/commands.ts";
 
 function needRequest(f: Flow): Request {
@@ -99,103 +100,10 @@ export function raw(f: Flow, separator: string = "\r\n\r\n"): Uint8Array {
   return rawRequest(f);
 }
 
-function harHeaders(h: Iterable<[string, string]>): { name: string; value: string }[] {
-  return [...h].map(([name, value]) => ({ name, value }));
-}
-
-function iso(t: number): string {
-  return new Date(t * 1000).toISOString();
-}
-
-/** A HAR 1.2 `entry` object for an HTTP flow (timings from the flow's timestamps, -1 when unknown). */
-export function harEntry(f: Flow): Record<string, unknown> {
+/** A HAR 1.2 `entry` for an HTTP flow (the same as `savehar`/`hardump` write, from `lib/io/har.ts`). */
+export function harEntry(f: Flow): HarEntry {
   if (!(f instanceof HTTPFlow)) throw new CommandError("Can't export a non-HTTP flow as HAR.");
-  const req = f.request;
-  const resp = f.response;
-  const reqText = req.getText(false) ?? "";
-  const ms = (a: number | null | undefined, b: number | null | undefined) =>
-    a != null && b != null ? Math.max(0, Math.round((b - a) * 1000)) : -1;
-  const timings = {
-    send: ms(req.timestampStart, req.timestampEnd),
-    wait: ms(req.timestampEnd, resp?.timestampStart),
-    receive: ms(resp?.timestampStart, resp?.timestampEnd),
-  };
-  const total = [timings.send, timings.wait, timings.receive].filter((x) => x >= 0).reduce((a, b) => a + b, 0);
-  const entry: Record<string, unknown> = {
-    startedDateTime: iso(req.timestampStart),
-    time: total,
-    request: {
-      method: req.method,
-      url: req.prettyUrl,
-      httpVersion: req.httpVersion,
-      cookies: req.cookies.map(([name, value]) => ({ name, value })),
-      headers: harHeaders(req.headers.items(true)),
-      queryString: [...req.query].map(([name, value]) => ({ name, value })),
-      headersSize: -1,
-      bodySize: req.rawContent?.length ?? -1,
-      ...(reqText
-        ? { postData: { mimeType: req.headers.get("content-type") ?? "", text: reqText, params: [] } }
-        : {}),
-    },
-    response: resp
-      ? (() => {
-        const body = resp.getContent(false) ?? new Uint8Array(0);
-        let text: string;
-        let encoding: string | undefined;
-        try {
-          text = new TextDecoder("utf-8", { fatal: true }).decode(body);
-        } catch {
-          text = btoa(latin1(body));
-          encoding = "base64";
-        }
-        return {
-          status: resp.statusCode,
-          statusText: resp.reason,
-          httpVersion: resp.httpVersion,
-          cookies: resp.cookies.map(([name, value]) => ({ name, value })),
-          headers: harHeaders(resp.headers.items(true)),
-          content: {
-            size: body.length,
-            compression: body.length - (resp.rawContent?.length ?? body.length),
-            mimeType: resp.headers.get("content-type") ?? "",
-            text,
-            ...(encoding ? { encoding } : {}),
-          },
-          redirectURL: resp.headers.get("location") ?? "",
-          headersSize: -1,
-          bodySize: resp.rawContent?.length ?? -1,
-        };
-      })()
-      : {
-        status: 0,
-        statusText: "",
-        httpVersion: "",
-        headers: [],
-        cookies: [],
-        content: { size: 0, mimeType: "" },
-        redirectURL: "",
-        headersSize: -1,
-        bodySize: -1,
-      },
-    cache: {},
-    timings,
-    serverIPAddress: f.serverConn.peername?.[0] ?? f.serverConn.address?.[0] ?? "",
-  };
-  if (f.comment) entry.comment = f.comment;
-  if (f.error) entry._error = f.error.msg;
-  return entry;
-}
-
-/** A whole HAR document for `flows` (what `har` export writes to a file). */
-export function harLog(flows: Flow[]): Record<string, unknown> {
-  return {
-    log: {
-      version: "1.2",
-      creator: { name: "mitmdeno", version: VERSION },
-      pages: [],
-      entries: flows.map(harEntry),
-    },
-  };
+  return flowToHarEntry(f);
 }
 
 /** Export formats: name -> function returning text or bytes. */
@@ -213,7 +121,11 @@ export class Export {
   readonly name = "export";
 
   load(loader: Loader): void {
-    loader.addCommand("export.formats", () => this.formats(), "Return a list of the supported export formats.");
+    loader.addCommand(
+      "export.formats",
+      () => this.formats(),
+      "Return a list of the supported export formats.",
+    );
     loader.addCommand(
       "export",
       (format: string, flow: Flow) => this.export(format, flow),

@@ -4,7 +4,16 @@
  * `\1` / `\g<name>` in the replacement); the request URL (and so the Host header) is only set when the
  * substitution changed something.
  */
-import { compilePyRegex, ctx, type Filter, type HTTPFlow, type Loader, parseSpec, pySub, specError } from "../mod.ts";
+import {
+  compilePyRegex,
+  ctx,
+  type Filter,
+  type HTTPFlow,
+  type Loader,
+  parseSpec,
+  pySub,
+  specError,
+} from "../mod.ts";
 
 /** One parsed `map_remote` rule. */
 export interface MapRemoteSpec {

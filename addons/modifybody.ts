@@ -17,7 +17,10 @@ export interface ModifyBodySpec extends ModifySpec {
 export function parseModifyBodySpec(option: string): ModifyBodySpec {
   const spec = parseModifySpec(option);
   // the subject is already latin1 (escape-decoded bytes), so compile it as is
-  return { ...spec, regex: compilePyRegex(spec.subject, { binary: true, dotAll: true, global: true, latin1: true }) };
+  return {
+    ...spec,
+    regex: compilePyRegex(spec.subject, { binary: true, dotAll: true, global: true, latin1: true }),
+  };
 }
 
 /** Rewrites request and response bodies. */
@@ -51,7 +54,9 @@ export class ModifyBody {
       o.modify_body?.length && o.has("stream_large_bodies") && o.stream_large_bodies &&
       (updated.has("modify_body") || updated.has("stream_large_bodies"))
     ) {
-      ctx.log.warn("Both modify_body and stream_large_bodies are active. Streamed bodies will not be modified.");
+      ctx.log.warn(
+        "Both modify_body and stream_large_bodies are active. Streamed bodies will not be modified.",
+      );
     }
   }
 

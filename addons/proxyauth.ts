@@ -13,9 +13,9 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash, timingSafeEqual } from "node:crypto";
-import bcrypt from "npm:bcryptjs@3.0.3";
-import * as md5Module from "npm:apache-md5@1.1.8";
-import * as cryptModule from "npm:apache-crypt@1.2.6";
+import bcrypt from "bcryptjs";
+import * as md5Module from "apache-md5";
+import * as cryptModule from "apache-crypt";
 import { type Client, ctx, type HTTPFlow, type Loader, OptionsError, Response } from "../mod.ts";
 import { expandHome } from "../lib/addons/spec.ts";
 
@@ -72,7 +72,9 @@ export function makeValidator(spec: string): Validator {
     try {
       text = Deno.readTextFileSync(path);
     } catch (e) {
-      throw new OptionsError(`Option "proxyauth": could not open htpasswd file ${path}: ${(e as Error).message}`);
+      throw new OptionsError(
+        `Option "proxyauth": could not open htpasswd file ${path}: ${(e as Error).message}`,
+      );
     }
     let users: Map<string, string>;
     try {
@@ -100,7 +102,9 @@ export function makeValidator(spec: string): Validator {
     return (user, pass) => safeEqual(user, u) && safeEqual(pass, p);
   }
   throw new OptionsError(
-    `Option "proxyauth": invalid specification ${JSON.stringify(spec)} (expected user:pass, any or @htpasswd-file)`,
+    `Option "proxyauth": invalid specification ${
+      JSON.stringify(spec)
+    } (expected user:pass, any or @htpasswd-file)`,
   );
 }
 

@@ -8,7 +8,9 @@ import { ctx, type HTTPFlow, type Loader, OptionsError } from "../mod.ts";
 /** Build the `Basic ...` header value for `user:pass`; throws OptionsError for a bad spec. */
 export function parseUpstreamAuth(auth: string): string {
   if (!/.+:/.test(auth)) {
-    throw new OptionsError(`Option "upstream_auth": invalid upstream auth specification (expected user:pass)`);
+    throw new OptionsError(
+      `Option "upstream_auth": invalid upstream auth specification (expected user:pass)`,
+    );
   }
   const bytes = new TextEncoder().encode(auth);
   return `Basic ${btoa(String.fromCharCode(...bytes))}`;

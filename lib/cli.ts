@@ -29,6 +29,7 @@ import { UpstreamAuth } from "../addons/upstream_auth.ts";
 import { UpdateAltSvc } from "../addons/update_alt_svc.ts";
 import { ClientPlayback } from "../addons/clientplayback.ts";
 import { ServerPlayback } from "../addons/serverplayback.ts";
+import { ScriptLoader } from "./addons/script/loader.ts";
 import { Save } from "../addons/save.ts";
 import { SaveHar } from "../addons/savehar.ts";
 import { KeepServing } from "../addons/keepserving.ts";
@@ -115,6 +116,7 @@ export function dumpAddons(master: Master): object[] {
     new ProxyServer(master),
     new TlsConfig(master),
     new Onboarding(master),
+    new ScriptLoader(master),
     new ServerPlayback(),
     new MapRemote(),
     new MapLocal(),

@@ -12,8 +12,8 @@ import { declareCoreOptions } from "./proxy/core_options.ts";
 
 /** The core of a running mitmdeno. */
 export class Master {
-  readonly options = new Options();
-  readonly commands = new CommandManager();
+  readonly options: Options = new Options();
+  readonly commands: CommandManager = new CommandManager();
   readonly addons: AddonManager;
   readonly log: Logger;
   /** Log entries are delivered to these (the termlog addon, tests). */

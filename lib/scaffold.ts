@@ -35,14 +35,17 @@ function exists(p: string | URL): boolean {
 
 /** Whether this process runs from `deno compile`'s embedded file system. */
 export function isCompiled(root: URL = SOURCE_ROOT): boolean {
-  return root.protocol === "file:" && /[\\/]deno-compile-[^\\/]+[\\/]/.test(decodeURIComponent(root.pathname));
+  return root.protocol === "file:" &&
+    /[\\/]deno-compile-[^\\/]+[\\/]/.test(decodeURIComponent(root.pathname));
 }
 
 function copyTree(from: string, to: string): void {
   Deno.mkdirSync(to, { recursive: true });
   for (const e of Deno.readDirSync(from)) {
     if (e.isDirectory) copyTree(`${from}/${e.name}`, `${to}/${e.name}`);
-    else if (e.isFile && /\.(ts|json)$/.test(e.name)) Deno.copyFileSync(`${from}/${e.name}`, `${to}/${e.name}`);
+    else if (e.isFile && /\.(ts|json)$/.test(e.name)) {
+      Deno.copyFileSync(`${from}/${e.name}`, `${to}/${e.name}`);
+    }
   }
 }
 
@@ -51,7 +54,16 @@ function apiRoot(dir: string): URL {
   if (!isCompiled()) return SOURCE_ROOT;
   const src = decodeURIComponent(SOURCE_ROOT.pathname);
   const dest = `${dir}/.mitmdeno/${VERSION}`;
-  for (const f of ["mod.ts", "testing.ts", "deno.json"]) Deno.copyFileSync(`${src}${f}`, `${dest}/${f}`);
+  for (const f of ["mod.ts", "testing.ts"]) Deno.copyFileSync(`${src}${f}`, `${dest}/${f}`);
+  try {
+    Deno.copyFileSync(`${src}deno.json`, `${dest}/deno.json`);
+  } catch {
+    // lib/version.ts imports ../deno.json; the API graph needs nothing else from it
+    Deno.writeTextFileSync(
+      `${dest}/deno.json`,
+      JSON.stringify({ name: "@mitmdeno/mitmdeno", version: VERSION }) + "\n",
+    );
+  }
   copyTree(`${src}lib`, `${dest}/lib`);
   return new URL(`file://${dest}/`);
 }
@@ -120,14 +132,20 @@ export function scaffoldAddon(name: string, dir: string, opts: { force?: boolean
     [`${name}_test.ts`, testTemplate(name, cls)],
   ];
   for (const [f] of [...files, ["deno.json"]]) {
-    if (!opts.force && exists(`${dir}/${f}`)) throw new Error(`${dir}/${f} exists (use --force to overwrite)`);
+    if (!opts.force && exists(`${dir}/${f}`)) {
+      throw new Error(`${dir}/${f} exists (use --force to overwrite)`);
+    }
   }
   if (isCompiled()) Deno.mkdirSync(`${dir}/.mitmdeno/${VERSION}`, { recursive: true });
   const root = apiRoot(dir);
   // the API's own npm dependencies resolve through the addon project's import map
-  const own = JSON.parse(Deno.readTextFileSync(new URL("deno.json", root))) as { imports?: Record<string, string> };
+  const own = JSON.parse(Deno.readTextFileSync(new URL("deno.json", root))) as {
+    imports?: Record<string, string>;
+  };
   const imports: Record<string, string> = {};
-  for (const [k, v] of Object.entries(own.imports ?? {})) if (!k.startsWith("mitmdeno") && v.startsWith("npm:")) imports[k] = v;
+  for (const [k, v] of Object.entries(own.imports ?? {})) {
+    if (!k.startsWith("mitmdeno") && v.startsWith("npm:")) imports[k] = v;
+  }
   imports["mitmdeno"] = new URL("mod.ts", root).href;
   imports["mitmdeno/testing"] = new URL("testing.ts", root).href;
   const denoJson = { imports, compilerOptions: { strict: true } };
@@ -147,7 +165,9 @@ export function newAddonMain(args: string[]): number {
     else if (a.startsWith("--dir=")) dir = a.slice(6);
     else if (a === "--force" || a === "-f") force = true;
     else if (a === "-h" || a === "--help") {
-      console.log("Usage: mitmdeno new-addon NAME [--dir DIR] [--force]\n\nWrites NAME.ts, NAME_test.ts and deno.json.");
+      console.log(
+        "Usage: mitmdeno new-addon NAME [--dir DIR] [--force]\n\nWrites NAME.ts, NAME_test.ts and deno.json.",
+      );
       return 0;
     } else pos.push(a);
   }

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import {
   context,
   eventSequence,
-  type TestContext,
   tclientConn,
   terr,
+  type TestContext,
   tflow,
   treq,
   tresp,
@@ -58,7 +58,12 @@ Deno.test("factories have mitmproxy's defaults", () => {
   assert.equal(tflow({ live: false }).live, false);
   assert.equal(tflow({ req: treq({ method: "POST", path: "/x" }) }).request.method, "POST");
   assert.throws(() => tflow({ ws: true }), /WebSocket flows are not implemented/);
-  assert.deepEqual(eventSequence(tflow({ resp: true })), ["requestheaders", "request", "responseheaders", "response"]);
+  assert.deepEqual(eventSequence(tflow({ resp: true })), [
+    "requestheaders",
+    "request",
+    "responseheaders",
+    "response",
+  ]);
   assert.deepEqual(eventSequence(tflow({ err: true })), ["requestheaders", "request", "error"]);
 });
 

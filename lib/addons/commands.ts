@@ -18,7 +18,7 @@ export interface Command {
 
 /** The command registry. */
 export class CommandManager {
-  readonly commands = new Map<string, Command>();
+  readonly commands: Map<string, Command> = new Map();
 
   /** Register (or replace) a command. */
   add(path: string, fn: CommandFn, help = ""): void {

@@ -166,7 +166,15 @@ export function pyTemplate(template: string): (...args: any[]) => string {
       parts.push(/^\d+$/.test(m[1]) ? Number(m[1]) : { name: m[1] });
       i += m[0].length;
     } else {
-      const esc: Record<string, string> = { n: "\n", t: "\t", r: "\r", "\\": "\\", f: "\f", v: "\v", a: "\x07" };
+      const esc: Record<string, string> = {
+        n: "\n",
+        t: "\t",
+        r: "\r",
+        "\\": "\\",
+        f: "\f",
+        v: "\v",
+        a: "\x07",
+      };
       lit += n in esc ? esc[n] : "\\" + n;
       i++;
     }

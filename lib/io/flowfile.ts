@@ -12,7 +12,7 @@
  */
 import type { HTTPFlow } from "../flow/flow.ts";
 import type { Filter } from "../flow/filter.ts";
-import { dumps, type TNetDict, TnetstringError, TnetstringReader } from "./tnetstring.ts";
+import { dumps, dumpsView, type TNetDict, TnetstringError, TnetstringReader } from "./tnetstring.ts";
 import { FLOW_FORMAT_VERSION, migrateFlow, MigrationContext } from "./compat.ts";
 import { flowFromState, flowToState } from "./state.ts";
 import { HarError, harToFlows } from "./har.ts";
@@ -227,6 +227,7 @@ export class FlowWriter {
   #version: number;
   #filter: Filter | null;
   #chain: Promise<unknown> = Promise.resolve();
+  #pending = 0;
   /** Number of flows written. */
   count = 0;
 
@@ -259,11 +260,27 @@ export class FlowWriter {
     return dumps(flowToState(flow, this.#version));
   }
 
-  /** Append a flow (if it passes the filter). Calls are serialized, so they can be fired concurrently. */
+  /**
+   * Append a flow (if it passes the filter). Calls are serialized, so they can be fired concurrently.
+   * A file is written synchronously (one flow is a few KB; an async write per flow would cost an event loop
+   * round trip each), so the flow is in the file when the promise is returned.
+   */
   add(flow: HTTPFlow): Promise<void> {
     if (this.#filter && !this.#filter(flow)) return Promise.resolve();
+    if (this.#file && !this.#pending) {
+      try {
+        const data = dumpsView(flowToState(flow, this.#version));
+        let off = 0;
+        while (off < data.length) off += this.#file.writeSync(data.subarray(off));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      this.count++;
+      return Promise.resolve();
+    }
     const data = this.encode(flow);
-    const p = this.#chain.then(() => this.#writeAll(data));
+    this.#pending++;
+    const p = this.#chain.then(() => this.#writeAll(data)).finally(() => this.#pending--);
     this.#chain = p.catch(() => {});
     this.count++;
     return p;

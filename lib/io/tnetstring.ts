@@ -106,14 +106,14 @@ const encoder = new TextEncoder();
 class ReverseWriter {
   buf: Uint8Array;
   pos: number;
-  constructor(size = 4096) {
-    this.buf = new Uint8Array(size);
-    this.pos = size;
+  constructor(buf: Uint8Array = new Uint8Array(4096)) {
+    this.buf = buf;
+    this.pos = buf.length;
   }
   ensure(n: number): void {
     if (this.pos >= n) return;
     const used = this.buf.length - this.pos;
-    let size = this.buf.length * 2;
+    let size = Math.max(4096, this.buf.length * 2);
     while (size - used < n) size *= 2;
     const nb = new Uint8Array(size);
     nb.set(this.buf.subarray(this.pos), size - used);
@@ -264,10 +264,39 @@ function writeFloat(w: ReverseWriter, x: number): void {
 
 /** Encode a value as one tnetstring. */
 export function dumps(value: TNetValue): Uint8Array {
-  const w = new ReverseWriter();
-  writeValue(w, value);
-  return w.result();
+  // dumps is synchronous, so one scratch buffer can be reused (the result is a copy)
+  const w = new ReverseWriter(scratch);
+  scratch = EMPTY; // a nested call (from a toJSON-like hook) would get its own buffer
+  try {
+    writeValue(w, value);
+    return w.result();
+  } finally {
+    scratch = w.buf.length <= SCRATCH_MAX ? w.buf : new Uint8Array(SCRATCH_MIN);
+  }
 }
+
+/**
+ * Like {@link dumps}, but returns a view into an internal buffer that the next `dumps`/`dumpsView` call
+ * overwrites: write it out at once (this saves a copy per flow when streaming to a file).
+ */
+export function dumpsView(value: TNetValue): Uint8Array {
+  const w = new ReverseWriter(scratch);
+  scratch = EMPTY;
+  try {
+    writeValue(w, value);
+  } catch (e) {
+    scratch = w.buf.length <= SCRATCH_MAX ? w.buf : new Uint8Array(SCRATCH_MIN);
+    throw e;
+  }
+  // a buffer that grew past the limit is not kept; the view stays valid either way
+  scratch = w.buf.length <= SCRATCH_MAX ? w.buf : new Uint8Array(SCRATCH_MIN);
+  return w.buf.subarray(w.pos);
+}
+
+const SCRATCH_MIN = 64 * 1024;
+const SCRATCH_MAX = 4 * 1024 * 1024;
+const EMPTY = new Uint8Array(0);
+let scratch: Uint8Array = new Uint8Array(SCRATCH_MIN);
 
 // ---------------------------------------------------------------------------------------------------------
 // Decoding

@@ -6,15 +6,18 @@ import { BlockList, parseBlockSpec } from "../../addons/blocklist.ts";
 Deno.test("blocklist: parse errors name the option", async () => {
   const b = new BlockList();
   await using tctx = await context(b);
-  for (const [bad, why] of [
-    ["/~u foo", "invalid number of parameters"],
-    ["/~u foo/xyz", "invalid HTTP status code"],
-    ["/~u foo/999", "invalid HTTP status code"],
-    ["/~x/200", "invalid filter expression"],
-  ]) {
+  for (
+    const [bad, why] of [
+      ["/~u foo", "invalid number of parameters"],
+      ["/~u foo/xyz", "invalid HTTP status code"],
+      ["/~u foo/999", "invalid HTTP status code"],
+      ["/~x/200", "invalid filter expression"],
+    ]
+  ) {
     await assert.rejects(
       tctx.configure(b, { block_list: [bad] }),
-      (e: Error) => e instanceof OptionsError && e.message.includes('"block_list"') && e.message.includes(why),
+      (e: Error) =>
+        e instanceof OptionsError && e.message.includes('"block_list"') && e.message.includes(why),
     );
   }
   assert.deepEqual(tctx.options.block_list, []);

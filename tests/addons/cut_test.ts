@@ -31,7 +31,10 @@ Deno.test("cut: cut and cut.save (single value raw, CSV otherwise, +append)", as
   const a = tflow({ resp: true });
   const b = tflow({ resp: true });
   b.request.path = '/quote"and,comma';
-  assert.deepEqual(await tctx.command("cut", [a, b], "request.method,response.status_code"), [["GET", "200"], ["GET", "200"]]);
+  assert.deepEqual(await tctx.command("cut", [a, b], "request.method,response.status_code"), [
+    ["GET", "200"],
+    ["GET", "200"],
+  ]);
   const dir = await Deno.makeTempDir();
   try {
     await tctx.command("cut.save", [a, b], ["request.path", "response.status_code"], `${dir}/out.csv`);

@@ -17,7 +17,10 @@ Deno.test("mapremote: filter, groups, untouched when unchanged", async () => {
   const m = new MapRemote();
   await using tctx = await context(m);
   await tctx.configure(m, {
-    map_remote: ["|~m POST|example.org|other.org", "|^http://([a-z]+)\\.test/(.*)$|https://\\1.example:8443/\\g<2>"],
+    map_remote: [
+      "|~m POST|example.org|other.org",
+      "|^http://([a-z]+)\\.test/(.*)$|https://\\1.example:8443/\\g<2>",
+    ],
   });
   const g = tflow({ req: Request.make("GET", "http://example.org/") });
   await tctx.invoke(m, "request", g);
@@ -37,7 +40,10 @@ Deno.test("mapremote: filter, groups, untouched when unchanged", async () => {
 Deno.test("mapremote: bad specs are rejected with the option name", async () => {
   const m = new MapRemote();
   await using tctx = await context(m);
-  await assert.rejects(tctx.configure(m, { map_remote: ["/x"] }), /Option "map_remote".*invalid number of parameters/);
+  await assert.rejects(
+    tctx.configure(m, { map_remote: ["/x"] }),
+    /Option "map_remote".*invalid number of parameters/,
+  );
   await assert.rejects(tctx.configure(m, { map_remote: ["/~b/x/y"] }), /Option "map_remote".*invalid filter/);
   await assert.rejects(
     tctx.configure(m, { map_remote: ["/[/y"] }),

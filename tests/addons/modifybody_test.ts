@@ -24,15 +24,28 @@ Deno.test("modifybody: regex groups, DOTALL, escapes, gzip bodies, @file", async
     const mb = new ModifyBody();
     await using tctx = await context(mb);
     await tctx.configure(mb, {
-      modify_body: ["/(\\d+)-(\\d+)/\\\\2-\\\\g<1>", "/a.b/X", "/NL/\\n", `|here|@${file}`, "/ü/ue", "/\\$/dollar"],
+      modify_body: [
+        "/(\\d+)-(\\d+)/\\\\2-\\\\g<1>",
+        "/a.b/X",
+        "/NL/\\n",
+        `|here|@${file}`,
+        "/ü/ue",
+        "/\\$/dollar",
+      ],
     });
     const f = tflow({ resp: tresp({ headers: [["content-encoding", "gzip"]], content: "" }) });
     f.response!.content = "12-34 a\nb NL here über $";
     await tctx.cycle(mb, f);
     assert.equal(f.response!.headers.get("content-encoding"), "gzip");
     assert.equal(f.response!.text, "34-12 X \n [from file] ueber dollar");
-    await assert.rejects(tctx.configure(mb, { modify_body: ["/(/x"] }), /Option "modify_body".*invalid regular expression/);
-    await assert.rejects(tctx.configure(mb, { modify_body: ["|x|@/nope/nope"] }), /Option "modify_body".*invalid file path/);
+    await assert.rejects(
+      tctx.configure(mb, { modify_body: ["/(/x"] }),
+      /Option "modify_body".*invalid regular expression/,
+    );
+    await assert.rejects(
+      tctx.configure(mb, { modify_body: ["|x|@/nope/nope"] }),
+      /Option "modify_body".*invalid file path/,
+    );
   } finally {
     await Deno.remove(file);
   }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { context, tclientConn, tflow } from "mitmdeno/testing";
-import bcrypt from "npm:bcryptjs@3.0.3";
+import bcrypt from "bcryptjs";
 import { ProxyAuth, verifyHtpasswdHash } from "../../addons/proxyauth.ts";
 
 const basic = (u: string, p: string) => "Basic " + btoa(`${u}:${p}`);
@@ -58,9 +58,11 @@ Deno.test("proxyauth: reverse mode uses Authorization / 401; any; CONNECT keeps 
 Deno.test("proxyauth: htpasswd with bcrypt, apr1, SHA, crypt, plain; bad specs", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const sha = "{SHA}" + btoa(String.fromCharCode(...new Uint8Array(
-      await crypto.subtle.digest("SHA-1", new TextEncoder().encode("shapass")),
-    )));
+    const sha = "{SHA}" + btoa(String.fromCharCode(
+      ...new Uint8Array(
+        await crypto.subtle.digest("SHA-1", new TextEncoder().encode("shapass")),
+      ),
+    ));
     const lines = [
       "# comment",
       `bc:${bcrypt.hashSync("bcpass", 4).replace("$2b$", "$2y$")}`,
@@ -72,15 +74,17 @@ Deno.test("proxyauth: htpasswd with bcrypt, apr1, SHA, crypt, plain; bad specs",
     const pa = new ProxyAuth();
     await using tctx = await context(pa);
     await tctx.configure(pa, { proxyauth: `@${dir}/htpasswd` });
-    for (const [u, p, ok] of [
-      ["bc", "bcpass", true],
-      ["bc", "wrong", false],
-      ["apr", "pass", true],
-      ["apr", "pas", false],
-      ["sha", "shapass", true],
-      ["plain", "plainpass", true],
-      ["nobody", "x", false],
-    ] as const) {
+    for (
+      const [u, p, ok] of [
+        ["bc", "bcpass", true],
+        ["bc", "wrong", false],
+        ["apr", "pass", true],
+        ["apr", "pas", false],
+        ["sha", "shapass", true],
+        ["plain", "plainpass", true],
+        ["nobody", "x", false],
+      ] as const
+    ) {
       const f = tflow();
       f.request.headers.set("proxy-authorization", basic(u, p));
       await tctx.invoke(pa, "requestheaders", f);

@@ -26,7 +26,11 @@ Deno.test("stickycookie: remembers cookies and sends them to matching requests",
   await tctx.invoke(sc, "request", h);
   assert.equal(h.request.headers.has("cookie"), false);
   // expiry removes it
-  await tctx.invoke(sc, "response", respWith("http://www.example.com/", "foo=; Max-Age=0", "baz=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT"));
+  await tctx.invoke(
+    sc,
+    "response",
+    respWith("http://www.example.com/", "foo=; Max-Age=0", "baz=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT"),
+  );
   assert.equal(sc.jar.size, 0);
 });
 

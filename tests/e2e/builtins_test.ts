@@ -78,7 +78,14 @@ Deno.test("builtins e2e: regular mode with every request/response addon", async 
     e = await echo("/mapme?q=1");
     assert.equal(e.path, "/remapped?q=1");
     // disable_h2c
-    e = await echo("/echo", ["-H", "Upgrade: h2c", "-H", "Connection: Upgrade, HTTP2-Settings", "-H", "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA"]);
+    e = await echo("/echo", [
+      "-H",
+      "Upgrade: h2c",
+      "-H",
+      "Connection: Upgrade, HTTP2-Settings",
+      "-H",
+      "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA",
+    ]);
     assert.equal(e.headers["upgrade"], undefined);
     assert.equal(e.headers["http2-settings"], undefined);
     // modify_headers (response) + modify_body
@@ -139,7 +146,10 @@ Deno.test("builtins e2e: reverse mode with upstream_auth and update_alt_svc", as
 Deno.test("builtins e2e: a bad spec stops start-up with the option name; commands are listed", async () => {
   const bad = await runCli(["--listen-port", "0", "-M", "|only-one-part"]);
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /Option "map_remote": cannot parse "\|only-one-part": invalid number of parameters/);
+  assert.match(
+    bad.stderr,
+    /Option "map_remote": cannot parse "\|only-one-part": invalid number of parameters/,
+  );
   const badAuth = await runCli(["--listen-port", "0", "--set", "block_list=/~q/999"]);
   assert.equal(badAuth.code, 1);
   assert.match(badAuth.stderr, /Option "block_list".*invalid HTTP status code: 999/);
@@ -163,8 +173,16 @@ Deno.test("builtins e2e: export, cut and comment on a flow captured through the 
   try {
     const server = master.addons.get("proxyserver") as { listenAddresses: { port: number }[] };
     const deadline = Date.now() + 10000;
-    while (server.listenAddresses.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    const r = await curl(["-x", `http://127.0.0.1:${server.listenAddresses[0].port}`, "-d", "a=1", `${origin.url}/echo`]);
+    while (server.listenAddresses.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const r = await curl([
+      "-x",
+      `http://127.0.0.1:${server.listenAddresses[0].port}`,
+      "-d",
+      "a=1",
+      `${origin.url}/echo`,
+    ]);
     assert.equal(r.status, 200);
     assert.equal(flows.length, 1);
     const f = flows[0];
@@ -177,7 +195,12 @@ Deno.test("builtins e2e: export, cut and comment on a flow captured through the 
     assert.equal(JSON.parse(await Deno.readTextFile(`${dir}/entry.har.json`)).response.status, 200);
     await master.commands.call("flow.comment", [f], "looked at");
     assert.equal(f.comment, "looked at");
-    await master.commands.call("cut.save", [f], ["request.method", "response.status_code", "comment"], `${dir}/cut.csv`);
+    await master.commands.call(
+      "cut.save",
+      [f],
+      ["request.method", "response.status_code", "comment"],
+      `${dir}/cut.csv`,
+    );
     assert.equal(await Deno.readTextFile(`${dir}/cut.csv`), "POST,200,looked at\r\n");
   } finally {
     master.shutdown();

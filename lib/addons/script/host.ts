@@ -2,7 +2,7 @@
  * One script worker: spawn it with its permissions, talk to it, enforce the hook timeout.
  *
  * The worker's entry is a generated `data:` module that statically imports, in order, the prelude (which
- * sets the script's argv), the user's script, and the runtime (`worker.ts`). Static imports matter: a
+ * sets the script's argv), the runtime (`worker.ts`) and the user's script. Static imports matter: a
  * worker with no read permission cannot `import()` a file dynamically, but the modules of its entry's
  * static graph are loaded by the runtime before the worker starts. A script that fails to load (syntax
  * error, missing import, top-level throw) surfaces as an `error` event before `ready`.
@@ -21,8 +21,9 @@ export function entrySource(scriptUrl: string, args: string[]): string {
   const initUrl = `data:application/javascript,${encodeURIComponent(init)}`;
   return [
     `import ${JSON.stringify(initUrl)};`,
-    `import * as script from ${JSON.stringify(scriptUrl)};`,
+    // the runtime before the script, so ctx.log works in the script's top-level code
     `import { run } from ${JSON.stringify(RUNTIME)};`,
+    `import * as script from ${JSON.stringify(scriptUrl)};`,
     `await run(script);`,
   ].join("\n");
 }
@@ -72,7 +73,7 @@ export class WorkerHost {
   readonly ready: Promise<void>;
   #pending = new Map<number, Pending>();
   #nextId = 1;
-  #watchdog: number | null = null;
+  #watchdog: ReturnType<typeof setInterval> | null = null;
   #dead = false;
   #isReady = false;
   #events: WorkerHostEvents;
@@ -200,7 +201,7 @@ export class WorkerHost {
       }
       if (this.#pending.size === 0) this.#stopWatchdog();
     }, 100);
-    Deno.unrefTimer(this.#watchdog);
+    Deno.unrefTimer(this.#watchdog as unknown as number);
   }
 
   #stopWatchdog(): void {

@@ -94,11 +94,15 @@ ctx.options = proxiedOptions;
 ctx.log = log;
 
 // A stray error in script code (a timer callback, an unawaited promise) is logged, not fatal.
+// Before run(), errors are load errors: let them reach the proxy's onerror.
+let started = false;
 self.addEventListener("error", (e) => {
+  if (!started) return;
   e.preventDefault();
   log.error(`Uncaught error: ${describeError(e.error ?? e.message)}`);
 });
 self.addEventListener("unhandledrejection", (e) => {
+  if (!started) return;
   e.preventDefault();
   log.error(`Unhandled rejection: ${describeError(e.reason)}`);
 });
@@ -245,6 +249,7 @@ async function handle(m: HostMessage): Promise<void> {
 
 /** Start serving the proxy with the script module `mod`. */
 export async function run(mod: Record<string, unknown>): Promise<void> {
+  started = true;
   let root: Addon = mod;
   if (typeof mod.start === "function") {
     // the old API: start() returns the addon object that replaces the module

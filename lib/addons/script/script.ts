@@ -1,0 +1,404 @@
+/**
+ * One loaded script: the addon the proxy's chain sees (a child of the ScriptLoader). It owns the script's
+ * worker, forwards exactly the hooks the script defines, applies the changes they make, restarts the
+ * worker after a timeout or crash, and reloads it when the script or a local module it imports changes.
+ */
+import type { Master } from "../../master.ts";
+import type { Loader } from "../manager.ts";
+import { describeError, type Logger, type LogLevel } from "../log.ts";
+import { OptionsError } from "../options.ts";
+import type { HTTPFlow } from "../../flow/flow.ts";
+import type { Client, Server } from "../../flow/connection.ts";
+import type { HostMessage } from "./protocol.ts";
+import { type Reply, ScriptCallError, WorkerHost } from "./host.ts";
+import { describePermissions, type ScriptSpec, type WorkerPermissions } from "./spec.ts";
+import {
+  applyConn,
+  applyFlowChanges,
+  CLIENT_HOOKS,
+  connOut,
+  FLOW_HOOKS,
+  flowOut,
+  LIFECYCLE_HOOKS,
+  SERVER_HOOKS,
+} from "./wire.ts";
+import { moduleGraph } from "./imports.ts";
+import { FileWatcher } from "./watcher.ts";
+
+/** Crashes within this window count towards giving up on restarts. */
+const CRASH_WINDOW_MS = 10_000;
+const MAX_CRASHES = 3;
+
+/** A script loaded from a `-s` specification. */
+export class Script {
+  /** The addon name, as mitmproxy's `scriptmanager:<path>`. */
+  readonly name: string;
+  readonly spec: ScriptSpec;
+  /** The file name, used to tag its log lines. */
+  readonly shortName: string;
+  permissions: WorkerPermissions;
+
+  readonly #master: Master;
+  readonly #log: Logger;
+  #host: WorkerHost | null = null;
+  /** Resolves to the worker once a (re)load finished (null if it failed). */
+  #ready: Promise<WorkerHost | null> = Promise.resolve(null);
+  #loading = false;
+  #loader: Loader | null = null;
+  #declared = new Set<string>();
+  #installed = new Set<string>();
+  #sentSpecs = new Set<string>();
+  #watcher: FileWatcher | null;
+  #ops: Promise<void> = Promise.resolve();
+  #crashes: number[] = [];
+  #stopped = false;
+
+  constructor(master: Master, spec: ScriptSpec, permissions: WorkerPermissions, watch = true) {
+    this.#master = master;
+    this.spec = spec;
+    this.permissions = permissions;
+    this.shortName = spec.path.slice(spec.path.lastIndexOf("/") + 1);
+    this.name = `scriptmanager:${spec.path}`;
+    this.#log = master.log.child(this.shortName);
+    this.#watcher = watch ? new FileWatcher((changed) => this.#onFilesChanged(changed)) : null;
+  }
+
+  /** The running worker, if the script is loaded. */
+  get host(): WorkerHost | null {
+    return this.#host;
+  }
+
+  /** Milliseconds a hook may run. */
+  get #timeoutMs(): number {
+    const s = this.#master.options.has("script_timeout") ? this.#master.options.get<number>("script_timeout") : 5;
+    return Math.max(1, s) * 1000;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // lifecycle (called by the ScriptLoader and the addon chain)
+
+  /** Load the script: start its worker and run its `load`, declaring its options and commands. */
+  async load(loader: Loader): Promise<void> {
+    this.#loader = loader;
+    await this.#start();
+  }
+
+  /** Options changed: send the new values; run the script's `configure`. */
+  async configure(updated: Set<string>): Promise<void> {
+    let host = this.#host;
+    if (!host || host.dead || this.#loading) host = await this.#ready;
+    if (!host || host.dead) return;
+    const opts = this.#master.options;
+    const specs = [];
+    const values: Record<string, unknown> = {};
+    for (const name of updated) {
+      const spec = opts.spec(name);
+      if (!spec) continue;
+      if (!this.#sentSpecs.has(name)) {
+        specs.push(spec);
+        this.#sentSpecs.add(name);
+      }
+      values[name] = opts.get(name);
+    }
+    const run = host.hooks.has("configure");
+    const r = await this.#call(host, {
+      t: "configure",
+      id: host.nextId(),
+      updated: [...updated],
+      specs,
+      values,
+      run,
+    }, [], "configure");
+    if (r?.optionsError) throw new OptionsError(r.optionsError);
+  }
+
+  /** The proxy is up. */
+  async running(): Promise<void> {
+    await this.#event("running");
+  }
+
+  /** Shutdown or removal: `done` on the script, then stop its worker and the watcher. */
+  async done(): Promise<void> {
+    this.#stopped = true;
+    this.#watcher?.close();
+    await this.#ops;
+    const host = this.#host;
+    if (host && !host.dead) {
+      if (host.hooks.has("done")) await this.#event("done");
+      host.terminate();
+    }
+    this.#host = null;
+    this.#setHooks([]);
+  }
+
+  /** Reload from disk: `done` on the old instance, then `load`, `configure`, `running` on the new one. */
+  reload(): Promise<void> {
+    return this.#serialize(() => this.#reload(true));
+  }
+
+  /** Restart after permissions changed (same sequence as a reload). */
+  restart(): Promise<void> {
+    return this.reload();
+  }
+
+  // -------------------------------------------------------------------------------------------------
+
+  #serialize(op: () => Promise<void>): Promise<void> {
+    const next = this.#ops.then(op, op);
+    this.#ops = next.catch(() => {});
+    return next;
+  }
+
+  async #reload(callDone: boolean): Promise<void> {
+    if (this.#stopped) return;
+    const old = this.#host;
+    let release!: (h: WorkerHost | null) => void;
+    this.#loading = true;
+    this.#ready = new Promise((r) => (release = r));
+    try {
+      if (old && !old.dead) {
+        // let in-flight hooks finish (bounded), then `done` on the old instance
+        const deadline = performance.now() + this.#timeoutMs;
+        while (old.pendingCount > 0 && performance.now() < deadline && !old.dead) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        if (callDone && old.hooks.has("done") && !old.dead) {
+          await this.#call(old, { t: "event", id: old.nextId(), event: "done" }, [], "done");
+        }
+        old.terminate();
+      }
+      this.#host = null;
+      const ok = await this.#start(release);
+      // open the gate before configure: configure (and processDeferred's configure) wait on it
+      this.#loading = false;
+      release(this.#host);
+      if (!ok) return;
+      try {
+        await this.#master.options.processDeferred();
+        await this.configure(new Set(this.#master.options.specs().map((s) => s.name)));
+        if (this.#master.isRunning) await this.running();
+      } catch (e) {
+        this.#log.error(`error in script ${this.spec.path}: ${describeError(e)}`);
+      }
+    } finally {
+      this.#loading = false;
+      release(this.#host);
+    }
+  }
+
+  /** Start a worker and run `load`. Returns whether the script loaded. */
+  async #start(release?: (h: WorkerHost | null) => void): Promise<boolean> {
+    let done = release;
+    if (!done) {
+      this.#loading = true;
+      this.#ready = new Promise((r) => (done = r));
+    }
+    const finish = (h: WorkerHost | null) => {
+      if (!release) {
+        this.#loading = false;
+        done!(h);
+      }
+    };
+    const path = this.spec.path;
+    this.#log.info(`Loading script ${path} (permissions: ${describePermissions(this.permissions)})`);
+    const host = new WorkerHost(path, this.spec.args, this.permissions, {
+      log: (level: LogLevel, msg: string) => this.#log.log(level, msg),
+      setOptions: (values) => this.#setOptions(values),
+      crashed: (msg) => this.#onCrash(host, msg),
+    }, this.#timeoutMs);
+    this.#sentSpecs = new Set();
+    this.#updateWatch();
+    try {
+      await host.ready;
+    } catch (e) {
+      this.#log.error(`error in script ${path}: ${(e as Error).message}`);
+      this.#setHooks([]);
+      finish(null);
+      return false;
+    }
+    if (host.unsupported.length) {
+      this.#log.warn(`hooks not available to sandboxed scripts (ignored): ${host.unsupported.join(", ")}`);
+    }
+    const opts = this.#master.options;
+    const specs = opts.specs();
+    for (const s of specs) this.#sentSpecs.add(s.name);
+    const r = await this.#call(host, { t: "load", id: host.nextId(), specs, values: opts.toObject() }, [], "load");
+    if (!r || host.dead) {
+      host.terminate();
+      this.#setHooks([]);
+      finish(null);
+      return false;
+    }
+    this.#host = host;
+    const loader = this.#loader ?? this.#master.addons.loader(this);
+    for (const spec of r.declared?.options ?? []) {
+      this.#declared.add(spec.name);
+      this.#sentSpecs.add(spec.name);
+      try {
+        loader.addOption(spec.name, spec.type, spec.default, spec.help, spec.choices);
+      } catch (e) {
+        this.#log.error(`error in script ${path}: option ${spec.name}: ${describeError(e)}`);
+      }
+    }
+    for (const c of r.declared?.commands ?? []) {
+      loader.addCommand(c.path, (...args: unknown[]) => this.#command(c.path, args), c.help);
+    }
+    this.#setHooks([...host.hooks]);
+    finish(host);
+    return true;
+  }
+
+  #updateWatch(): void {
+    if (!this.#watcher) return;
+    moduleGraph(this.spec.path).then((files) => this.#watcher?.setFiles(files), () => {});
+  }
+
+  /** Expose exactly the hooks the script handles as methods (lifecycle hooks are always methods). */
+  #setHooks(hooks: string[]): void {
+    const self = this as unknown as Record<string, unknown>;
+    for (const h of this.#installed) delete self[h];
+    this.#installed.clear();
+    for (const h of hooks) {
+      if (LIFECYCLE_HOOKS.has(h)) continue;
+      self[h] = (arg: unknown) => this.#invoke(h, arg);
+      this.#installed.add(h);
+    }
+    this.#master.addons.invalidate();
+  }
+
+  async #current(): Promise<WorkerHost | null> {
+    const host = this.#host;
+    if (host && !host.dead && !this.#loading) return host;
+    return await this.#ready;
+  }
+
+  async #event(event: string): Promise<void> {
+    const host = await this.#current();
+    if (!host || !host.hooks.has(event)) return;
+    await this.#call(host, { t: "event", id: host.nextId(), event }, [], event);
+  }
+
+  async #invoke(event: string, arg: unknown): Promise<void> {
+    const host = await this.#current();
+    if (!host || !host.hooks.has(event)) return;
+    if (FLOW_HOOKS.has(event)) {
+      const flow = arg as HTTPFlow;
+      if (flow.type !== "http") return;
+      const transfer: ArrayBuffer[] = [];
+      const wire = flowOut(flow, event, transfer);
+      const r = await this.#call(host, { t: "flow", id: host.nextId(), event, flow: wire }, transfer, event);
+      const c = r?.changes;
+      if (c) {
+        applyFlowChanges(flow, c, wire.metadata);
+        for (const w of c.warnings ?? []) this.#log.warn(`${event}: ${w}`);
+      }
+    } else if (event === "update") {
+      const flows = (arg as HTTPFlow[]).filter((f) => f.type === "http");
+      if (!flows.length) return;
+      const wires = flows.map((f) => flowOut(f, "update", []));
+      await this.#call(host, { t: "update", id: host.nextId(), flows: wires }, [], event);
+    } else if (CLIENT_HOOKS.has(event)) {
+      const client = arg as Client;
+      const r = await this.#call(host, { t: "conn", id: host.nextId(), event, client: connOut(client) }, [], event);
+      applyConn(client, r?.conn?.client);
+    } else if (SERVER_HOOKS.has(event)) {
+      const data = arg as { server: Server; client: Client };
+      const r = await this.#call(host, {
+        t: "conn",
+        id: host.nextId(),
+        event,
+        client: connOut(data.client),
+        server: connOut(data.server),
+      }, [], event);
+      applyConn(data.client, r?.conn?.client);
+      applyConn(data.server, r?.conn?.server);
+    }
+  }
+
+  /** Call the worker; a timeout restarts it. Resolves to undefined when the call did not complete. */
+  async #call(
+    host: WorkerHost,
+    m: HostMessage & { id: number },
+    transfer: Transferable[],
+    what: string,
+  ): Promise<Reply | undefined> {
+    try {
+      return await host.call(m, transfer, `the ${what} hook`, this.#timeoutMs);
+    } catch (e) {
+      if (e instanceof ScriptCallError) {
+        if (e.reason === "timeout") this.#onTimeout(host, e.message, what);
+        return undefined;
+      }
+      this.#log.error(`${what}: ${describeError(e)}`);
+      return undefined;
+    }
+  }
+
+  async #command(path: string, args: unknown[]): Promise<unknown> {
+    const host = await this.#current();
+    if (!host) throw new Error(`script ${this.shortName} is not loaded`);
+    const r = await host.call({ t: "command", id: host.nextId(), path, args }, [], `command ${path}`, this.#timeoutMs);
+    if (r.error) throw new Error(r.error);
+    return r.value;
+  }
+
+  async #setOptions(values: Record<string, unknown>): Promise<string | undefined> {
+    const foreign = Object.keys(values).filter((k) => !this.#declared.has(k));
+    if (foreign.length) {
+      return `a sandboxed script can change only the options it declared (not ${foreign.join(", ")})`;
+    }
+    try {
+      await this.#master.options.update(values);
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
+  #onTimeout(host: WorkerHost, message: string, what: string): void {
+    if (host !== this.#host || host.dead || this.#stopped) return;
+    this.#log.error(`Script ${this.spec.path}: ${message}; restarting the script (the flow goes on unchanged)`);
+    host.terminate();
+    if (what === "done") return;
+    this.#restartAfterFailure();
+  }
+
+  #onCrash(host: WorkerHost, msg: string): void {
+    if (host !== this.#host || this.#stopped) return;
+    this.#log.error(`Script ${this.spec.path}: worker crashed: ${msg}; restarting the script`);
+    this.#restartAfterFailure();
+  }
+
+  #restartAfterFailure(): void {
+    const now = performance.now();
+    this.#crashes = this.#crashes.filter((t) => now - t < CRASH_WINDOW_MS);
+    this.#crashes.push(now);
+    if (this.#crashes.length > MAX_CRASHES) {
+      this.#log.error(
+        `Script ${this.spec.path} failed ${this.#crashes.length} times in ${CRASH_WINDOW_MS / 1000}s; ` +
+          "not restarting it until the file changes",
+      );
+      this.#host = null;
+      this.#setHooks([]);
+      return;
+    }
+    this.#serialize(() => this.#reload(false));
+  }
+
+  #onFilesChanged(changed: string[]): void {
+    if (this.#stopped) return;
+    try {
+      Deno.statSync(this.spec.path);
+    } catch {
+      this.#log.info(`Removing script ${this.spec.path}`);
+      const opts = this.#master.options;
+      const scripts = opts.get<string[]>("scripts").filter((s) => s.trim() !== this.spec.spec);
+      opts.update({ scripts }).catch((e) => this.#log.error(describeError(e)));
+      return;
+    }
+    this.#crashes = [];
+    const names = changed.map((c) => c.slice(c.lastIndexOf("/") + 1)).join(", ");
+    this.#log.info(`Reloading script ${this.spec.path} (changed: ${names})`);
+    this.reload().catch((e) => this.#log.error(describeError(e)));
+  }
+}
