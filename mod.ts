@@ -45,3 +45,7 @@ export {
 } from "./lib/addons/spec.ts";
 export type { Spec } from "./lib/addons/spec.ts";
 export { concurrent } from "./lib/addons/script/concurrent.ts";
+export { FlowReadError, FlowWriter, readFlows, readFlowsToArray } from "./lib/io/flowfile.ts";
+export type { FlowSource, FlowWriterOptions, ReadFlowsOptions } from "./lib/io/flowfile.ts";
+export { harToFlows, makeHar, validateHar } from "./lib/io/har.ts";
+export type { Har, HarEntry } from "./lib/io/har.ts";

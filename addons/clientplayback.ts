@@ -114,7 +114,11 @@ export class ClientPlayback {
       "Load flows from file, and add them to the replay queue.",
     );
     loader.addCommand("replay.client.stop", () => this.stopReplay(), "Clear the replay queue.");
-    loader.addCommand("replay.client.count", () => this.count(), "Approximate number of flows queued for replay.");
+    loader.addCommand(
+      "replay.client.count",
+      () => this.count(),
+      "Approximate number of flows queued for replay.",
+    );
   }
 
   async configure(updated: Set<string>): Promise<void> {

@@ -8,7 +8,12 @@
 import type { Loader } from "../lib/addons/manager.ts";
 import { ctx } from "../lib/addons/ctx.ts";
 
-const CHECKS = ["readfile.reading", "replay.client.count", "replay.server.count", "proxyserver.active_connections"];
+const CHECKS = [
+  "readfile.reading",
+  "replay.client.count",
+  "replay.server.count",
+  "proxyserver.active_connections",
+];
 
 /** Shuts the tool down once reading and replaying are finished. */
 export class KeepServing {

@@ -161,7 +161,9 @@ export class ReadFile {
       throw e;
     } finally {
       for (const [t, c] of skipped) {
-        ctx.log.warn(`Skipped ${c} ${t} flow${c === 1 ? "" : "s"} in ${name}: ${t} flows are not supported yet.`);
+        ctx.log.warn(
+          `Skipped ${c} ${t} flow${c === 1 ? "" : "s"} in ${name}: ${t} flows are not supported yet.`,
+        );
       }
     }
     ctx.log.debug(`Read ${n} flows from ${name}.`);

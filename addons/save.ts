@@ -100,7 +100,10 @@ export class Save {
     if (updated.has("save_stream_filter")) {
       this.#filter = parseFilterOrNull("save_stream_filter", o.save_stream_filter);
     }
-    if (updated.has("save_stream_file") || updated.has("save_stream_filter") || updated.has("flow_format_version")) {
+    if (
+      updated.has("save_stream_file") || updated.has("save_stream_filter") ||
+      updated.has("flow_format_version")
+    ) {
       if (o.save_stream_file) {
         // configure runs again with every option at startup: reopen (and truncate) only on a real change
         const opened = `${o.save_stream_file}\0${o.flow_format_version}`;

@@ -167,13 +167,21 @@ export class ServerPlayback {
       false,
       "Ignore request destination port while searching for a saved flow to replay.",
     );
-    loader.addCommand("replay.server", (flows: Flow[]) => this.loadFlows(flows), "Replay server responses from flows.");
+    loader.addCommand(
+      "replay.server",
+      (flows: Flow[]) => this.loadFlows(flows),
+      "Replay server responses from flows.",
+    );
     loader.addCommand(
       "replay.server.add",
       (flows: Flow[]) => this.addFlows(flows),
       "Add responses from flows to server replay list.",
     );
-    loader.addCommand("replay.server.file", (path: string) => this.loadFile(path), "Replay server responses from a file.");
+    loader.addCommand(
+      "replay.server.file",
+      (path: string) => this.loadFile(path),
+      "Replay server responses from a file.",
+    );
     loader.addCommand("replay.server.stop", () => this.clear(), "Stop server replay.");
     loader.addCommand("replay.server.count", () => this.count(), "Number of responses left to replay.");
   }

@@ -15,7 +15,7 @@ import { type CertAuthority, loadOrCreateCA } from "../lib/tls/ca.ts";
 import { CertStore, type LeafKeyType } from "../lib/tls/certs.ts";
 import { fromPem } from "../lib/tls/x509.ts";
 import { layerFactories } from "../lib/proxy/next_layer.ts";
-import { setUpstreamTlsConfig } from "../lib/proxy/server_conn.ts";
+import { closeIdleServerConnections, setUpstreamTlsConfig } from "../lib/proxy/server_conn.ts";
 import { TlsLayer, type TlsLayerConfig } from "../lib/proxy/layers/tls.ts";
 
 /** Expand a leading `~` to the home directory. */
@@ -102,7 +102,6 @@ export class TlsConfig {
         this.#layerConfig = {
           certs: this.certs,
           untrustedWarned: new Set(),
-          upstreamCerts: new Map(),
           onboardingUrl: `http://${o.has("onboarding_host") ? o.onboarding_host : "mitm.it"}/`,
         };
       }
@@ -133,7 +132,8 @@ export class TlsConfig {
           ca = undefined;
         }
       }
-      setUpstreamTlsConfig(this.#m, { insecure: !!o.ssl_insecure, ca, alpn: ["http/1.1"] });
+      // reuse: idle server TLS connections serve later client connections (lib/proxy/server_conn.ts)
+      setUpstreamTlsConfig(this.#m, { insecure: !!o.ssl_insecure, ca, alpn: ["http/1.1"], reuse: true });
     }
     if (updated.has("onboarding_host") && this.#layerConfig) {
       this.#layerConfig.onboardingUrl = `http://${o.onboarding_host}/`;
@@ -141,7 +141,8 @@ export class TlsConfig {
     layerFactories.tls = this.#factory;
   }
 
-  done(): void {
+  async done(): Promise<void> {
     if (layerFactories.tls === this.#factory) delete layerFactories.tls;
+    await closeIdleServerConnections(this.#m);
   }
 }

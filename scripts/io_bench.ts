@@ -87,7 +87,10 @@ async function read(path: string): Promise<{ ms: number; n: number; rss: number[
 }
 
 /** Run a command to completion, sampling its RSS every 50 ms. */
-async function timed(cmd: string, argv: string[]): Promise<{ ms: number; code: number; peakMiB: number; err: string }> {
+async function timed(
+  cmd: string,
+  argv: string[],
+): Promise<{ ms: number; code: number; peakMiB: number; err: string }> {
   const t0 = performance.now();
   const child = new Deno.Command(cmd, { args: argv, stdout: "null", stderr: "piped", stdin: "null" }).spawn();
   let peak = 0;
@@ -128,13 +131,19 @@ try {
   log(`library read  v21: ${r21.n} flows in ${(r21.ms / 1000).toFixed(2)}s = ${rate(r21.n, r21.ms)} flows/s`);
   const settled = r21.rss.slice(2);
   log(
-    `  RSS while streaming (MiB, every ${Math.floor(N / 20)} flows): ${r21.rss.map((x) => x.toFixed(0)).join(" ")}` +
+    `  RSS while streaming (MiB, every ${Math.floor(N / 20)} flows): ${
+      r21.rss.map((x) => x.toFixed(0)).join(" ")
+    }` +
       ` -> after warm-up min ${Math.min(...settled).toFixed(0)} max ${Math.max(...settled).toFixed(0)}`,
   );
   const p17 = `${dir}/bench17.mitm`;
   const tw17 = await write(p17, 17);
   const r17 = await read(p17);
-  log(`library write v17: ${rate(N, tw17)} flows/s; read v17 (with migration to 21): ${rate(r17.n, r17.ms)} flows/s`);
+  log(
+    `library write v17: ${rate(N, tw17)} flows/s; read v17 (with migration to 21): ${
+      rate(r17.n, r17.ms)
+    } flows/s`,
+  );
   Object.assign(result, {
     libWriteV21: rate(N, tw),
     libReadV21: rate(r21.n, r21.ms),
@@ -150,10 +159,14 @@ try {
   const oursWrite = await timed(deno, ours(["-w", `${dir}/ours-out.mitm`]));
   if (oursRead.code !== 0 || oursWrite.code !== 0) log(`mitmdeno failed: ${oursRead.err} ${oursWrite.err}`);
   log(
-    `mitmdeno -n -r:      ${rate(N, oursRead.ms)} flows/s (${(oursRead.ms / 1000).toFixed(2)}s, peak RSS ${oursRead.peakMiB} MiB)`,
+    `mitmdeno -n -r:      ${rate(N, oursRead.ms)} flows/s (${
+      (oursRead.ms / 1000).toFixed(2)
+    }s, peak RSS ${oursRead.peakMiB} MiB)`,
   );
   log(
-    `mitmdeno -n -r -w:   ${rate(N, oursWrite.ms)} flows/s (${(oursWrite.ms / 1000).toFixed(2)}s, peak RSS ${oursWrite.peakMiB} MiB)`,
+    `mitmdeno -n -r -w:   ${rate(N, oursWrite.ms)} flows/s (${
+      (oursWrite.ms / 1000).toFixed(2)
+    }s, peak RSS ${oursWrite.peakMiB} MiB)`,
   );
   Object.assign(result, {
     cliRead: rate(N, oursRead.ms),
@@ -169,10 +182,14 @@ try {
     const mWrite = await timed(mitmdump, theirs(["-w", `${dir}/py-out.mitm`]));
     if (mRead.code !== 0 || mWrite.code !== 0) log(`mitmdump failed: ${mRead.err} ${mWrite.err}`);
     log(
-      `mitmdump -n -r:      ${rate(N, mRead.ms)} flows/s (${(mRead.ms / 1000).toFixed(2)}s, peak RSS ${mRead.peakMiB} MiB)`,
+      `mitmdump -n -r:      ${rate(N, mRead.ms)} flows/s (${
+        (mRead.ms / 1000).toFixed(2)
+      }s, peak RSS ${mRead.peakMiB} MiB)`,
     );
     log(
-      `mitmdump -n -r -w:   ${rate(N, mWrite.ms)} flows/s (${(mWrite.ms / 1000).toFixed(2)}s, peak RSS ${mWrite.peakMiB} MiB)`,
+      `mitmdump -n -r -w:   ${rate(N, mWrite.ms)} flows/s (${
+        (mWrite.ms / 1000).toFixed(2)
+      }s, peak RSS ${mWrite.peakMiB} MiB)`,
     );
     const readX = mRead.ms / oursRead.ms;
     const writeX = mWrite.ms / oursWrite.ms;

@@ -58,7 +58,7 @@ async function* chunksOf(src: FlowSource): AsyncGenerator<Uint8Array> {
 async function* readFile(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
   // read() directly instead of file.readable: the stream would close the file when done
   for (;;) {
-    const buf = new Uint8Array(1 << 20);
+    const buf = new Uint8Array(1 << 16);
     const n = await file.read(buf);
     if (n === null) return;
     if (n > 0) yield n === buf.length ? buf : buf.subarray(0, n);
@@ -96,7 +96,10 @@ async function openReader(src: FlowSource): Promise<{ reader: TnetstringReader; 
 export async function* readFlowStates(src: FlowSource): AsyncGenerator<FlowStateItem> {
   const { reader, har } = await openReader(src);
   if (har) {
-    throw new FlowReadError("this is a HAR file (it starts with '{'): read it with readFlows()", reader.offset);
+    throw new FlowReadError(
+      "this is a HAR file (it starts with '{'): read it with readFlows()",
+      reader.offset,
+    );
   }
   yield* statesOf(reader);
 }

@@ -386,7 +386,9 @@ export function harEntryToFlow(entry: Json, index = 0): HTTPFlow {
     const respEnd = haveTimings ? respStart + receive! / 1000 : t0 + total;
     const response = new Response({
       statusCode: rs.status,
-      reason: typeof rs.statusText === "string" && rs.statusText ? bin(rs.statusText) : reasonPhrase(rs.status),
+      reason: typeof rs.statusText === "string" && rs.statusText
+        ? bin(rs.statusText)
+        : reasonPhrase(rs.status),
       httpVersion: httpVersion(rs.httpVersion),
       headers,
       rawContent: new Uint8Array(0),
@@ -405,10 +407,10 @@ export function harEntryToFlow(entry: Json, index = 0): HTTPFlow {
 /** All flows of a parsed HAR document. Throws {@link HarError} for a document without `log.entries`. */
 export function* harToFlows(har: Json): Generator<HTTPFlow> {
   if (!har || typeof har !== "object" || !har.log || typeof har.log !== "object") {
-    throw new HarError("not a HAR file: no \"log\" object");
+    throw new HarError('not a HAR file: no "log" object');
   }
   const entries = har.log.entries;
-  if (!Array.isArray(entries)) throw new HarError("not a HAR file: \"log.entries\" is not a list");
+  if (!Array.isArray(entries)) throw new HarError('not a HAR file: "log.entries" is not a list');
   for (let i = 0; i < entries.length; i++) yield harEntryToFlow(entries[i], i);
 }
 

@@ -198,6 +198,31 @@ export function mitmdumpScenario(
   };
 }
 
+/** The Python equivalent of addons/examples/add_header.ts, for the mitmdump-with-script baseline. */
+export const MITMDUMP_ADD_HEADER_PY = `def response(flow):
+    flow.response.headers["newheader"] = "foo"
+`;
+
+/** mitmdump running {@linkcode MITMDUMP_ADD_HEADER_PY} (written to a temp file when the scenario starts). */
+export function mitmdumpAddonScenario(name = "mitmdump-addon"): Scenario {
+  const base = mitmdumpScenario(name, [], { default: false });
+  let script: string | undefined;
+  return {
+    ...base,
+    description: "wrk -> mitmdump -s add_header.py (response hook adds a header) -> origin",
+    proxy: {
+      ...base.proxy!,
+      command(listen, ctx) {
+        if (!script) {
+          script = Deno.makeTempFileSync({ prefix: "mitmdeno-bench-", suffix: ".py" });
+          Deno.writeTextFileSync(script, MITMDUMP_ADD_HEADER_PY);
+        }
+        return [...base.proxy!.command(listen, ctx), "-s", script];
+      },
+    },
+  };
+}
+
 /** The scenarios `deno task bench` knows about, in run order. */
 export function defaultScenarios(): Scenario[] {
   return [
@@ -208,6 +233,7 @@ export function defaultScenarios(): Scenario[] {
       default: false,
       requiredFiles: ["addons/examples/add_header.ts"],
     }),
+    mitmdumpAddonScenario("mitmdump-addon"),
     tlsScenario("mitmdeno-tls-fresh", "mitmdeno", "fresh"),
     tlsScenario("mitmdump-tls-fresh", "mitmdump", "fresh"),
     tlsScenario("mitmdeno-https-ka", "mitmdeno", "keepalive"),
@@ -217,6 +243,18 @@ export function defaultScenarios(): Scenario[] {
 
 /** The issue's performance targets. */
 export const defaultTargets: Target[] = [
+  {
+    label: "with a script >= 60% of no-script req/s",
+    numerator: "mitmdeno-addon",
+    denominator: "mitmdeno",
+    min: 0.6,
+  },
+  {
+    label: "with a script >= 10x mitmdump with a script",
+    numerator: "mitmdeno-addon",
+    denominator: "mitmdump-addon",
+    min: 10,
+  },
   { label: "mitmdeno >= 15x mitmdump", numerator: "mitmdeno", denominator: "mitmdump", min: 15 },
   { label: "mitmdeno >= 30% of direct", numerator: "mitmdeno", denominator: "direct", min: 0.3 },
   {

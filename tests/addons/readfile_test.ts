@@ -20,7 +20,12 @@ async function writeFlows(path: string, flows: HTTPFlow[]): Promise<void> {
 Deno.test("readfile: eventSequence follows mitmproxy's eventsequence", () => {
   const names = (f: HTTPFlow) => [...eventSequence(f)].map(([e]) => e);
   assert.deepEqual(names(tflow()), ["requestheaders", "request"]);
-  assert.deepEqual(names(tflow({ resp: true })), ["requestheaders", "request", "responseheaders", "response"]);
+  assert.deepEqual(names(tflow({ resp: true })), [
+    "requestheaders",
+    "request",
+    "responseheaders",
+    "response",
+  ]);
   assert.deepEqual(names(tflow({ err: true })), ["requestheaders", "request", "error"]);
   assert.deepEqual(names(tflow({ resp: true, err: true, ws: true })), [
     "requestheaders",
@@ -70,7 +75,10 @@ Deno.test("readfile: -r replays every flow's events through all addons in order,
       "request",
     ]);
     assert.equal(updates, 9);
-    assert.deepEqual(rec.events.map(([, f]) => f.id).filter((x, i, a) => a.indexOf(x) === i), flows.map((f) => f.id));
+    assert.deepEqual(
+      rec.events.map(([, f]) => f.id).filter((x, i, a) => a.indexOf(x) === i),
+      flows.map((f) => f.id),
+    );
     assert.ok(rec.events.every(([, f]) => !f.live));
   });
 });
@@ -103,7 +111,10 @@ Deno.test("readfile: readfile_filter, stdin (-), HAR input and reverse-mode rewr
       await Deno.writeTextFile(harPath, JSON.stringify(makeHar([tflow({ resp: true })])));
       const rec = new Recorder();
       const rf = new ReadFile();
-      const { master } = await testMaster([rf, rec], [`rfile=${harPath}`, "mode=reverse:https://example.org:8443"]);
+      const { master } = await testMaster([rf, rec], [
+        `rfile=${harPath}`,
+        "mode=reverse:https://example.org:8443",
+      ]);
       await master.addons.trigger("running");
       await rf.finished();
       assert.equal(rec.names.join(), "requestheaders,request,responseheaders,response");
@@ -170,7 +181,12 @@ Deno.test("readfile + keepserving + save: -n -r in -w out transforms offline and
     assert.equal(master.exitCode, 0);
     const out = await readFlowsToArray(output);
     assert.equal(out.length, 40);
-    assert.ok(out.every((f) => f.response!.text === "MESSAGE" && f.response!.headers.get("x-transformed") === "1"));
-    assert.deepEqual(out.map((f) => f.request.path), flows.filter((f) => f.response).map((f) => f.request.path));
+    assert.ok(
+      out.every((f) => f.response!.text === "MESSAGE" && f.response!.headers.get("x-transformed") === "1"),
+    );
+    assert.deepEqual(
+      out.map((f) => f.request.path),
+      flows.filter((f) => f.response).map((f) => f.request.path),
+    );
   });
 });

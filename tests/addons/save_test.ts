@@ -1,7 +1,7 @@
 /** The save addon (-w): per-flow writes, filter, append, format version, rotation, done, save.file. */
 import assert from "node:assert/strict";
 import { Save, strftime } from "../../addons/save.ts";
-import { readFlowsToArray, readFlowStates } from "../../lib/io/flowfile.ts";
+import { readFlowStates, readFlowsToArray } from "../../lib/io/flowfile.ts";
 import { OptionsError } from "../../lib/addons/options.ts";
 import { tflow } from "../lib/io/_tflow.ts";
 import { testMaster, withTempDir } from "../lib/io/_master.ts";

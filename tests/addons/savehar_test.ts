@@ -124,8 +124,18 @@ Deno.test("har: import round-trips what HAR holds; Chrome-style and Slack-style 
       entries: [{
         startedDateTime: "2024-01-02T03:04:05.000Z",
         time: 12,
-        request: { method: "GET", url: "http://h.test/p", httpVersion: "http/2.0", headers: [["accept", "*/*"]] },
-        response: { status: 404, httpVersion: "HTTP/2", headers: [["content-type", "text/plain"]], content: { text: "nf" } },
+        request: {
+          method: "GET",
+          url: "http://h.test/p",
+          httpVersion: "http/2.0",
+          headers: [["accept", "*/*"]],
+        },
+        response: {
+          status: 404,
+          httpVersion: "HTTP/2",
+          headers: [["content-type", "text/plain"]],
+          content: { text: "nf" },
+        },
       }],
     },
   };
@@ -134,7 +144,10 @@ Deno.test("har: import round-trips what HAR holds; Chrome-style and Slack-style 
   assert.equal(s.request.httpVersion, "HTTP/2.0");
   assert.equal(s.response!.reason, "Not Found");
   assert.equal(s.response!.text, "nf");
-  assert.throws(() => [...harToFlows({ log: { entries: [{ request: { url: "nope" } }] } })], /invalid request url/);
+  assert.throws(
+    () => [...harToFlows({ log: { entries: [{ request: { url: "nope" } }] } })],
+    /invalid request url/,
+  );
 });
 
 Deno.test("savehar: hardump at done honours save_stream_filter; .zhar; save.har command; -r reads it", async () => {

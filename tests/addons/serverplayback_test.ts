@@ -9,7 +9,11 @@ import { tflow } from "../lib/io/_tflow.ts";
 import { Recorder, testMaster, withTempDir } from "../lib/io/_master.ts";
 import { startInProcess, startOrigin } from "../e2e/helpers.ts";
 
-function flow(url: string, opts: { method?: string; body?: string; headers?: Record<string, string>; status?: number; text?: string } = {}): HTTPFlow {
+function flow(
+  url: string,
+  opts: { method?: string; body?: string; headers?: Record<string, string>; status?: number; text?: string } =
+    {},
+): HTTPFlow {
   const f = new HTTPFlow(
     new Client({ peername: ["127.0.0.1", 1234] }),
     new Server(null),
@@ -69,9 +73,24 @@ Deno.test("serverplayback: matching options", async () => {
   await check([], ok("http://a.test/x?p=1"), flow("http://a.test/x?p=2"), false);
   await check([], ok("http://a.test/x"), flow("https://a.test/x"), false);
   await check([], ok("http://a.test/x"), flow("http://a.test/x", { method: "POST" }), false);
-  await check(["server_replay_ignore_params=p"], ok("http://a.test/x?p=1&q=2"), flow("http://a.test/x?p=9&q=2"), true);
-  await check(["server_replay_ignore_params=p"], ok("http://a.test/x?p=1&q=2"), flow("http://a.test/x?p=1&q=3"), false);
-  await check([], ok("http://a.test/x", { method: "POST", body: "a" }), flow("http://a.test/x", { method: "POST", body: "b" }), false);
+  await check(
+    ["server_replay_ignore_params=p"],
+    ok("http://a.test/x?p=1&q=2"),
+    flow("http://a.test/x?p=9&q=2"),
+    true,
+  );
+  await check(
+    ["server_replay_ignore_params=p"],
+    ok("http://a.test/x?p=1&q=2"),
+    flow("http://a.test/x?p=1&q=3"),
+    false,
+  );
+  await check(
+    [],
+    ok("http://a.test/x", { method: "POST", body: "a" }),
+    flow("http://a.test/x", { method: "POST", body: "b" }),
+    false,
+  );
   await check(
     ["server_replay_ignore_content"],
     ok("http://a.test/x", { method: "POST", body: "a" }),
@@ -106,8 +125,18 @@ Deno.test("serverplayback: matching options", async () => {
   await check(["server_replay_ignore_port"], ok("http://a.test:81/x"), flow("http://a.test:82/x"), true);
   const h = (v: string) => ({ headers: { "x-k": v } });
   await check([], ok("http://a.test/x", h("1")), flow("http://a.test/x", h("2")), true);
-  await check(["server_replay_use_headers=x-k"], ok("http://a.test/x", h("1")), flow("http://a.test/x", h("2")), false);
-  await check(["server_replay_use_headers=x-k"], ok("http://a.test/x", h("1")), flow("http://a.test/x", h("1")), true);
+  await check(
+    ["server_replay_use_headers=x-k"],
+    ok("http://a.test/x", h("1")),
+    flow("http://a.test/x", h("2")),
+    false,
+  );
+  await check(
+    ["server_replay_use_headers=x-k"],
+    ok("http://a.test/x", h("1")),
+    flow("http://a.test/x", h("1")),
+    true,
+  );
   // saved flows without a response are skipped
   await check([], flow("http://a.test/x"), flow("http://a.test/x"), false);
 });

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { curl, runCli, startOrigin, startProxy } from "./helpers.ts";
-import { readFlowsToArray, readFlowStates } from "../../lib/io/flowfile.ts";
+import { readFlowStates, readFlowsToArray } from "../../lib/io/flowfile.ts";
 import { validateHar } from "../../lib/io/har.ts";
 
 function exists(p: string): boolean {
@@ -73,13 +73,48 @@ Deno.test("flowfile e2e: record with -w, read back with -r -n (dumper prints), c
     assert.equal(conv.code, 0, conv.stderr);
     assert.equal(conv.stdout.match(/<< /g)?.length, 3);
     assert.deepEqual((await readFlowsToArray(out)).map((f) => f.request.path), ["/a?x=1", "/form", "/b"]);
-    const post = await runCli(["-n", "-r", path, "-w", `+${out}`, "--set", "save_stream_filter=~m POST", "-q"]);
+    const post = await runCli([
+      "-n",
+      "-r",
+      path,
+      "-w",
+      `+${out}`,
+      "--set",
+      "save_stream_filter=~m POST",
+      "-q",
+    ]);
     assert.equal(post.code, 0, post.stderr);
     assert.equal((await readFlowsToArray(out)).length, 4, "+ appends");
 
     const bad = await runCli(["-n", "-r", path, "~q ("]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /Option "(dumper|save_stream|readfile)_filter"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("flowfile e2e: -n -r in -s script.ts -w out transforms saved traffic (SEEDS 5)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/rec.mitm`;
+    await record(path, ["--flow-detail", "0"]);
+    await Deno.writeTextFile(
+      `${dir}/shout.ts`,
+      `export function response(flow: any) {
+  flow.response.headers.set("x-script", "shouted");
+  flow.response.text = flow.response.text.toUpperCase();
+}
+`,
+    );
+    const r = await runCli(["-n", "-r", path, "-s", `${dir}/shout.ts`, "-w", `${dir}/out.mitm`, "~c 200"]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = await readFlowsToArray(`${dir}/out.mitm`);
+    assert.deepEqual(out.map((f) => [f.response!.text, f.response!.headers.get("x-script")]), [
+      ["GET /A ", "shouted"],
+      ["POST /FORM K=V", "shouted"],
+      ["GET /B ", "shouted"],
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -114,7 +149,16 @@ Deno.test("flowfile e2e: -r - reads stdin; --set hardump writes a valid HAR that
     const path = `${dir}/rec.mitm`;
     await record(path, ["--flow-detail", "0"]);
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../../main.ts", import.meta.url).pathname, "-n", "-r", "-", "--set", `hardump=${dir}/o.har`],
+      args: [
+        "run",
+        "-A",
+        new URL("../../main.ts", import.meta.url).pathname,
+        "-n",
+        "-r",
+        "-",
+        "--set",
+        `hardump=${dir}/o.har`,
+      ],
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -151,7 +195,11 @@ Deno.test({
       const versions: number[] = [];
       for await (const s of readFlowStates(path)) versions.push(Number(s.storedVersion));
       assert.deepEqual(versions, [17, 17, 17, 17]);
-      const r = await new Deno.Command(MITMDUMP, { args: ["-n", "-r", path], stdout: "piped", stderr: "piped" })
+      const r = await new Deno.Command(MITMDUMP, {
+        args: ["-n", "-r", path],
+        stdout: "piped",
+        stderr: "piped",
+      })
         .output();
       const out = new TextDecoder().decode(r.stdout);
       assert.equal(r.code, 0, new TextDecoder().decode(r.stderr));

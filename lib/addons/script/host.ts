@@ -104,7 +104,9 @@ export class WorkerHost {
     this.ready.catch(() => {});
     const loadTimer = setTimeout(() => {
       if (this.#isReady || this.#dead) return;
-      readyReject(new Error(`loading took longer than ${loadTimeoutMs / 1000}s (top-level code still running)`));
+      readyReject(
+        new Error(`loading took longer than ${loadTimeoutMs / 1000}s (top-level code still running)`),
+      );
       this.terminate();
     }, loadTimeoutMs);
     this.worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
@@ -125,7 +127,6 @@ export class WorkerHost {
           if (!p) return;
           this.#pending.delete(m.id);
           p.resolve(m);
-          if (this.#pending.size === 0) this.#stopWatchdog();
           return;
         }
         case "setoptions":
@@ -169,7 +170,12 @@ export class WorkerHost {
    * Send a request and wait for the reply. Rejects with ScriptCallError("timeout") after `timeoutMs`
    * (the caller terminates and restarts the worker), or ("crash"/"stopped") if the worker goes away.
    */
-  call(m: HostMessage & { id: number }, transfer: Transferable[], what: string, timeoutMs: number): Promise<Reply> {
+  call(
+    m: HostMessage & { id: number },
+    transfer: Transferable[],
+    what: string,
+    timeoutMs: number,
+  ): Promise<Reply> {
     if (this.#dead) return Promise.reject(new ScriptCallError("stopped", "script worker stopped"));
     return new Promise<Reply>((resolve, reject) => {
       this.#pending.set(m.id, { resolve, reject, started: performance.now(), what, timeoutMs });
@@ -190,8 +196,10 @@ export class WorkerHost {
 
   #startWatchdog(): void {
     if (this.#watchdog !== null) return;
-    // one coarse timer per worker instead of a timer per call
+    // one coarse timer per worker, kept while the worker lives: a timer per call (or re-arming it whenever
+    // the pending set empties) costs measurable throughput
     this.#watchdog = setInterval(() => {
+      if (this.#pending.size === 0) return;
       const now = performance.now();
       for (const [id, p] of this.#pending) {
         if (now - p.started > p.timeoutMs) {
@@ -199,7 +207,6 @@ export class WorkerHost {
           p.reject(new ScriptCallError("timeout", `${p.what} took longer than ${p.timeoutMs / 1000}s`));
         }
       }
-      if (this.#pending.size === 0) this.#stopWatchdog();
     }, 100);
     Deno.unrefTimer(this.#watchdog as unknown as number);
   }

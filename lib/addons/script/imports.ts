@@ -21,7 +21,9 @@ export function localImports(src: string, fromPath: string): string[] {
   for (const m of stripComments(src).matchAll(IMPORT_RE)) {
     const spec = m[1] ?? m[2];
     if (!spec) continue;
-    if (!(spec.startsWith("./") || spec.startsWith("../") || spec.startsWith("/") || spec.startsWith("file:"))) {
+    if (
+      !(spec.startsWith("./") || spec.startsWith("../") || spec.startsWith("/") || spec.startsWith("file:"))
+    ) {
       continue;
     }
     try {

@@ -17,7 +17,11 @@ export let config: PreludeConfig = { url: "", args: [] };
 /** Install `Deno.args` and `process.argv` for the script. */
 export function setup(c: PreludeConfig): void {
   config = c;
-  Object.defineProperty(Deno, "args", { value: Object.freeze([...c.args]), configurable: true, enumerable: true });
+  Object.defineProperty(Deno, "args", {
+    value: Object.freeze([...c.args]),
+    configurable: true,
+    enumerable: true,
+  });
   // mutate in place: node:util's parseArgs reads the array it imported, not a replaced property
   process.argv.splice(0, process.argv.length, process.argv[0], new URL(c.url).pathname, ...c.args);
 }

@@ -4,7 +4,7 @@
  */
 import type { OptionSpec } from "../options.ts";
 import type { LogLevel } from "../log.ts";
-import type { FlowChanges, WireConn, WireFlow } from "./wire.ts";
+import type { FlowChanges, PackedFlow, WireConn, WireFlow } from "./wire.ts";
 
 /** Proxy -> worker. */
 export type HostMessage =
@@ -22,7 +22,7 @@ export type HostMessage =
   /** Run a hook without arguments (`running`, `done`). */
   | { t: "event"; id: number; event: string }
   /** Run a flow hook. */
-  | { t: "flow"; id: number; event: string; flow: WireFlow }
+  | { t: "flow"; id: number; event: string; flow: PackedFlow }
   /** Run `update(flows)`. */
   | { t: "update"; id: number; flows: WireFlow[] }
   /** Run a connection hook: client_* get `client`, server_* get `{ server, client }`. */

@@ -20,6 +20,7 @@ import {
   FLOW_HOOKS,
   flowOut,
   LIFECYCLE_HOOKS,
+  packFlow,
   SERVER_HOOKS,
 } from "./wire.ts";
 import { moduleGraph } from "./imports.ts";
@@ -70,7 +71,9 @@ export class Script {
 
   /** Milliseconds a hook may run. */
   get #timeoutMs(): number {
-    const s = this.#master.options.has("script_timeout") ? this.#master.options.get<number>("script_timeout") : 5;
+    const s = this.#master.options.has("script_timeout")
+      ? this.#master.options.get<number>("script_timeout")
+      : 5;
     return Math.max(1, s) * 1000;
   }
 
@@ -101,14 +104,19 @@ export class Script {
       values[name] = opts.get(name);
     }
     const run = host.hooks.has("configure");
-    const r = await this.#call(host, {
-      t: "configure",
-      id: host.nextId(),
-      updated: [...updated],
-      specs,
-      values,
-      run,
-    }, [], "configure");
+    const r = await this.#call(
+      host,
+      {
+        t: "configure",
+        id: host.nextId(),
+        updated: [...updated],
+        specs,
+        values,
+        run,
+      },
+      [],
+      "configure",
+    );
     if (r?.optionsError) throw new OptionsError(r.optionsError);
   }
 
@@ -133,7 +141,16 @@ export class Script {
 
   /** Reload from disk: `done` on the old instance, then `load`, `configure`, `running` on the new one. */
   reload(): Promise<void> {
-    return this.#serialize(() => this.#reload(true));
+    const release = this.#closeGate();
+    return this.#serialize(() => this.#reload(true, release));
+  }
+
+  /** New calls wait from now on until the queued (re)load releases them. */
+  #closeGate(): (h: WorkerHost | null) => void {
+    let release!: (h: WorkerHost | null) => void;
+    this.#loading = true;
+    this.#ready = new Promise((r) => (release = r));
+    return release;
   }
 
   /** Restart after permissions changed (same sequence as a reload). */
@@ -149,12 +166,13 @@ export class Script {
     return next;
   }
 
-  async #reload(callDone: boolean): Promise<void> {
-    if (this.#stopped) return;
+  async #reload(callDone: boolean, release: (h: WorkerHost | null) => void): Promise<void> {
+    if (this.#stopped) {
+      release(null);
+      return;
+    }
     const old = this.#host;
-    let release!: (h: WorkerHost | null) => void;
     this.#loading = true;
-    this.#ready = new Promise((r) => (release = r));
     try {
       if (old && !old.dead) {
         // let in-flight hooks finish (bounded), then `done` on the old instance
@@ -222,7 +240,12 @@ export class Script {
     const opts = this.#master.options;
     const specs = opts.specs();
     for (const s of specs) this.#sentSpecs.add(s.name);
-    const r = await this.#call(host, { t: "load", id: host.nextId(), specs, values: opts.toObject() }, [], "load");
+    const r = await this.#call(
+      host,
+      { t: "load", id: host.nextId(), specs, values: opts.toObject() },
+      [],
+      "load",
+    );
     if (!r || host.dead) {
       host.terminate();
       this.#setHooks([]);
@@ -269,7 +292,14 @@ export class Script {
   async #current(): Promise<WorkerHost | null> {
     const host = this.#host;
     if (host && !host.dead && !this.#loading) return host;
-    return await this.#ready;
+    // wait for the (re)load in progress, but never forever
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const giveUp = new Promise<null>((r) => (timer = setTimeout(() => r(null), this.#timeoutMs * 2)));
+    try {
+      return await Promise.race([this.#ready, giveUp]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async #event(event: string): Promise<void> {
@@ -286,7 +316,17 @@ export class Script {
       if (flow.type !== "http") return;
       const transfer: ArrayBuffer[] = [];
       const wire = flowOut(flow, event, transfer);
-      const r = await this.#call(host, { t: "flow", id: host.nextId(), event, flow: wire }, transfer, event);
+      const r = await this.#call(
+        host,
+        {
+          t: "flow",
+          id: host.nextId(),
+          event,
+          flow: packFlow(wire),
+        },
+        transfer,
+        event,
+      );
       const c = r?.changes;
       if (c) {
         applyFlowChanges(flow, c, wire.metadata);
@@ -299,17 +339,27 @@ export class Script {
       await this.#call(host, { t: "update", id: host.nextId(), flows: wires }, [], event);
     } else if (CLIENT_HOOKS.has(event)) {
       const client = arg as Client;
-      const r = await this.#call(host, { t: "conn", id: host.nextId(), event, client: connOut(client) }, [], event);
+      const r = await this.#call(
+        host,
+        { t: "conn", id: host.nextId(), event, client: connOut(client) },
+        [],
+        event,
+      );
       applyConn(client, r?.conn?.client);
     } else if (SERVER_HOOKS.has(event)) {
       const data = arg as { server: Server; client: Client };
-      const r = await this.#call(host, {
-        t: "conn",
-        id: host.nextId(),
+      const r = await this.#call(
+        host,
+        {
+          t: "conn",
+          id: host.nextId(),
+          event,
+          client: connOut(data.client),
+          server: connOut(data.server),
+        },
+        [],
         event,
-        client: connOut(data.client),
-        server: connOut(data.server),
-      }, [], event);
+      );
       applyConn(data.client, r?.conn?.client);
       applyConn(data.server, r?.conn?.server);
     }
@@ -337,7 +387,12 @@ export class Script {
   async #command(path: string, args: unknown[]): Promise<unknown> {
     const host = await this.#current();
     if (!host) throw new Error(`script ${this.shortName} is not loaded`);
-    const r = await host.call({ t: "command", id: host.nextId(), path, args }, [], `command ${path}`, this.#timeoutMs);
+    const r = await host.call(
+      { t: "command", id: host.nextId(), path, args },
+      [],
+      `command ${path}`,
+      this.#timeoutMs,
+    );
     if (r.error) throw new Error(r.error);
     return r.value;
   }
@@ -357,7 +412,9 @@ export class Script {
 
   #onTimeout(host: WorkerHost, message: string, what: string): void {
     if (host !== this.#host || host.dead || this.#stopped) return;
-    this.#log.error(`Script ${this.spec.path}: ${message}; restarting the script (the flow goes on unchanged)`);
+    this.#log.error(
+      `Script ${this.spec.path}: ${message}; restarting the script (the flow goes on unchanged)`,
+    );
     host.terminate();
     if (what === "done") return;
     this.#restartAfterFailure();
@@ -382,7 +439,8 @@ export class Script {
       this.#setHooks([]);
       return;
     }
-    this.#serialize(() => this.#reload(false));
+    const release = this.#closeGate();
+    this.#serialize(() => this.#reload(false, release));
   }
 
   #onFilesChanged(changed: string[]): void {

@@ -145,7 +145,9 @@ export function parseAllowSpec(spec: string, cwd?: string): AllowSpec {
     }
     if (eq !== -1 || current === null) {
       throw new OptionsError(
-        `script_allow: unknown permission "${name}" in "${spec}" (expected ${PERMISSION_NAMES.join(", ")} or all)`,
+        `script_allow: unknown permission "${name}" in "${spec}" (expected ${
+          PERMISSION_NAMES.join(", ")
+        } or all)`,
       );
     }
     addValue(out, current, item, cwd);
@@ -160,10 +162,11 @@ function addValue(out: AllowSpec, name: PermissionName, value: string, cwd?: str
   if (!value) throw new OptionsError(`script_allow: empty value for "${name}"`);
   const prev = out.grants[name];
   if (prev === true) return;
-  const v = PATH_KINDS.has(name) && (value.startsWith(".") || value.startsWith("/") || value.startsWith("~") ||
-      value.includes("/"))
-    ? absolutePath(value, cwd)
-    : value;
+  const v =
+    PATH_KINDS.has(name) && (value.startsWith(".") || value.startsWith("/") || value.startsWith("~") ||
+        value.includes("/"))
+      ? absolutePath(value, cwd)
+      : value;
   out.grants[name] = [...(Array.isArray(prev) ? prev : []), v];
 }
 

@@ -35,13 +35,19 @@ export const FLOW_HOOKS = new Set(Object.keys(HOOK_BODIES).filter((h) => h !== "
 /** Hooks whose argument is a Client connection. */
 export const CLIENT_HOOKS = new Set(["client_connected", "client_disconnected"]);
 /** Hooks whose argument is `{ server, client }`. */
-export const SERVER_HOOKS = new Set(["server_connect", "server_connected", "server_disconnected", "server_connect_error"]);
+export const SERVER_HOOKS = new Set([
+  "server_connect",
+  "server_connected",
+  "server_disconnected",
+  "server_connect_error",
+]);
 /** Lifecycle hooks, handled by the script host itself. */
 export const LIFECYCLE_HOOKS = new Set(["load", "configure", "running", "done"]);
 
 /** Every hook a sandboxed script can handle. */
 export function isSupportedHook(name: string): boolean {
-  return FLOW_HOOKS.has(name) || CLIENT_HOOKS.has(name) || SERVER_HOOKS.has(name) || LIFECYCLE_HOOKS.has(name) ||
+  return FLOW_HOOKS.has(name) || CLIENT_HOOKS.has(name) || SERVER_HOOKS.has(name) ||
+    LIFECYCLE_HOOKS.has(name) ||
     name === "update";
 }
 
@@ -122,7 +128,9 @@ function cloneable(v: unknown, depth = 0): boolean {
   if (t === "string" || t === "number" || t === "boolean" || t === "bigint") return true;
   if (t !== "object") return false;
   if (Array.isArray(v)) return v.every((x) => cloneable(x, depth + 1));
-  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp) return true;
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp) {
+    return true;
+  }
   if (v instanceof Map) return [...v].every(([k, x]) => cloneable(k, depth + 1) && cloneable(x, depth + 1));
   if (v instanceof Set) return [...v].every((x) => cloneable(x, depth + 1));
   const proto = Object.getPrototypeOf(v);
@@ -183,10 +191,20 @@ function pairsEqual(a: [string, string][] | null, b: [string, string][] | null):
 // ---------------------------------------------------------------------------------------------------
 // proxy side: flow -> wire
 
+/**
+ * A copy of `bytes` in a fresh ArrayBuffer. Not `bytes.slice()`: for a node `Buffer` (what node:net
+ * sockets deliver) `slice` is a view into a shared pool, and transferring that pool would detach it.
+ */
+function copyBytes(bytes: Uint8Array): ArrayBuffer {
+  const out = new Uint8Array(bytes.byteLength);
+  out.set(bytes);
+  return out.buffer;
+}
+
 /** A standalone copy of `bytes` as an ArrayBuffer, added to `transfer`. */
 function bodyOut(bytes: Uint8Array | null, transfer: ArrayBuffer[]): ArrayBuffer | null {
   if (bytes === null) return null;
-  const copy = bytes.slice().buffer as ArrayBuffer;
+  const copy = copyBytes(bytes);
   transfer.push(copy);
   return copy;
 }
@@ -252,6 +270,34 @@ export function flowOut(flow: HTTPFlow, event: string, transfer: ArrayBuffer[]):
     client: connOut(flow.clientConn),
     server: connOut(flow.serverConn),
   };
+}
+
+/** A flow packed for postMessage: JSON for the plain fields, structured clone for metadata and bodies. */
+export interface PackedFlow {
+  json: string;
+  metadata: Record<string, unknown>;
+  /** Request and response bodies (undefined: not sent). */
+  bodies: [ArrayBuffer | null | undefined, ArrayBuffer | null | undefined];
+}
+
+/**
+ * Pack a wire flow for postMessage. Structured clone of many small objects (header pairs, connection
+ * records) costs about twice as much as JSON of the same data plus cloning one string, so the plain part
+ * goes as JSON; metadata (which may hold bytes, Maps, Dates) and the transferable bodies go as they are.
+ */
+export function packFlow(w: WireFlow): PackedFlow {
+  const bodies: PackedFlow["bodies"] = [w.request.body, w.response?.body];
+  const json = JSON.stringify(w, (k, v) => (k === "body" || k === "metadata" ? undefined : v));
+  return { json, metadata: w.metadata, bodies };
+}
+
+/** Undo {@link packFlow}. */
+export function unpackFlow(p: PackedFlow): WireFlow {
+  const w = JSON.parse(p.json) as WireFlow;
+  w.metadata = p.metadata;
+  if (p.bodies[0] !== undefined) w.request.body = p.bodies[0];
+  if (w.response && p.bodies[1] !== undefined) w.response.body = p.bodies[1];
+  return w;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -377,13 +423,18 @@ function ownBuffer(bytes: Uint8Array | null, transfer: ArrayBuffer[]): ArrayBuff
     bytes.byteOffset !== 0 || bytes.byteLength !== buf.byteLength || !(buf instanceof ArrayBuffer) ||
     transfer.includes(buf)
   ) {
-    buf = bytes.slice().buffer as ArrayBuffer;
+    buf = copyBytes(bytes);
   }
   transfer.push(buf);
   return buf;
 }
 
-function fullMessage<T extends WireMessage>(w: T, m: Message, transfer: ArrayBuffer[], warnings: string[]): T {
+function fullMessage<T extends WireMessage>(
+  w: T,
+  m: Message,
+  transfer: ArrayBuffer[],
+  warnings: string[],
+): T {
   w.stream = streamFlag(m, warnings);
   w.body = ownBuffer(m.rawContent, transfer);
   return w;
@@ -478,7 +529,11 @@ export function applyConn(c: Connection, d: WireConn | undefined): void {
 }
 
 /** Apply the changes a script made to the live flow. */
-export function applyFlowChanges(flow: HTTPFlow, c: FlowChanges, sentMetadata: Record<string, unknown>): void {
+export function applyFlowChanges(
+  flow: HTTPFlow,
+  c: FlowChanges,
+  sentMetadata: Record<string, unknown>,
+): void {
   if (c.requestReplace) {
     flow.request = requestIn(c.requestReplace);
   } else if (c.request) {

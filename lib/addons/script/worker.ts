@@ -21,6 +21,7 @@ import {
   flowIn,
   isSupportedHook,
   serverIn,
+  unpackFlow,
   type WireConn,
 } from "./wire.ts";
 
@@ -137,18 +138,24 @@ function handlers(event: string): [Addon, (...args: unknown[]) => unknown][] {
   return out;
 }
 
-/** Run `event` on every addon of the script, in order; errors logged with their location. */
-async function dispatch(event: string, args: unknown[]): Promise<void> {
+/**
+ * Run `event` on every addon of the script, in order; errors logged with their location. Returns false if
+ * a handler threw (the flow then goes on unchanged: the proxy gets no changes).
+ */
+async function dispatch(event: string, args: unknown[]): Promise<boolean> {
+  let ok = true;
   for (const [a, fn] of handlers(event)) {
     try {
       const r = fn.apply(a, args);
       if (r && typeof (r as Promise<unknown>).then === "function") await r;
     } catch (e) {
-      if (e instanceof AddonHalt) return;
+      if (e instanceof AddonHalt) return ok;
       if (e instanceof OptionsError && event === "configure") throw e;
       log.error(`Addon error in ${nameOf(a)}.${event}: ${describeError(e)}`);
+      ok = false;
     }
   }
+  return ok;
 }
 
 async function handle(m: HostMessage): Promise<void> {
@@ -205,10 +212,10 @@ async function handle(m: HostMessage): Promise<void> {
       post({ t: "reply", id: m.id });
       return;
     case "flow": {
-      const { flow, snapshot } = flowIn(m.flow);
-      await dispatch(m.event, [flow]);
+      const { flow, snapshot } = flowIn(unpackFlow(m.flow));
+      const ok = await dispatch(m.event, [flow]);
       const transfer: ArrayBuffer[] = [];
-      const changes = flowDiff(flow, snapshot, transfer);
+      const changes = ok ? flowDiff(flow, snapshot, transfer) : null;
       post({ t: "reply", id: m.id, changes }, transfer);
       return;
     }
@@ -276,4 +283,3 @@ export async function run(mod: Record<string, unknown>): Promise<void> {
   };
   post({ t: "ready", hooks: [...hooks], unsupported: [...unsupported] });
 }
-

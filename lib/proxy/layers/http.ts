@@ -45,6 +45,13 @@ export interface ResponseWriter {
 const now = () => Date.now() / 1000;
 const EMPTY = new Uint8Array(0);
 
+/** Whether `e` says the server closed (or reset) the connection before sending any response byte. */
+function closedBeforeResponse(e: unknown): boolean {
+  if (e instanceof ProtocolError) return e.message.startsWith("Server closed the connection without");
+  const code = (e as { code?: string })?.code;
+  return code === "ECONNRESET" || code === "EPIPE";
+}
+
 function applyTransformer(fn: StreamTransformer, chunk: Uint8Array): Uint8Array[] {
   const r = fn(chunk);
   return r instanceof Uint8Array ? [r] : [...r];
@@ -148,8 +155,7 @@ export class HttpStream {
       await addons.handleLifecycle("request", flow);
       if (flow.killed) return false;
       if (flow.response) return await this.#answerSynthetic();
-      await this.#sendRequestBuffered();
-      return await this.#handleResponse();
+      return await this.#exchangeBuffered();
     }
     let reqChunks = this.#client.requestBody(this.#framing, reqEnd);
     if (!streamRequest) {
@@ -181,7 +187,7 @@ export class HttpStream {
     } else if (flow.response) {
       return await this.#answerSynthetic();
     } else {
-      await this.#sendRequestBuffered();
+      return await this.#exchangeBuffered();
     }
     return await this.#handleResponse();
   }
@@ -218,7 +224,7 @@ export class HttpStream {
     return await this.#client.sendResponse(flow, keepAlive);
   }
 
-  async #connect(): Promise<ServerConnection> {
+  async #connect(fresh = false): Promise<ServerConnection> {
     const req = this.flow.request;
     const ctx = this.#ctx;
     this.flow.serverConn.address = [req.host, req.port];
@@ -228,9 +234,16 @@ export class HttpStream {
         400,
       );
     }
-    const conn = await ctx.pool.get([req.host, req.port], ctx.limits.connectTimeout, req.scheme === "https");
+    const conn = await ctx.pool.get(
+      [req.host, req.port],
+      ctx.limits.connectTimeout,
+      req.scheme === "https",
+      null,
+      fresh,
+    );
     this.flow.serverConn = conn.server;
     this.#server = conn;
+    conn.idle = false; // until the response is completely read
     return conn;
   }
 
@@ -261,22 +274,45 @@ export class HttpStream {
     return requestHead(req.method, target, req.httpVersion === "HTTP/1.0" ? "HTTP/1.0" : "HTTP/1.1", out);
   }
 
-  async #sendRequestBuffered(): Promise<void> {
+  /**
+   * Send a buffered request. A reused connection may have been closed by the server meanwhile: a
+   * failed write is retried once on a fresh connection. Returns whether the connection was reused
+   * (so a response that never starts may be retried too, see {@link #exchangeBuffered}).
+   */
+  async #sendRequestBuffered(fresh = false): Promise<boolean> {
     const req = this.flow.request;
     const body = req.rawContent ?? new Uint8Array(0);
-    // A reused connection may have been closed by the server meanwhile: retry once on a fresh one.
     for (let attempt = 0;; attempt++) {
-      const conn = await this.#connect();
+      const conn = await this.#connect(fresh || attempt > 0);
       const reused = conn.server.timestampStart !== null && conn.server.timestampStart < req.timestampStart;
       try {
         const head = this.#requestHeadBytes(body.length, false);
         await conn.stream!.writev(body.length ? [head, body] : [head]);
-        return;
+        return reused && attempt === 0;
       } catch (e) {
         await this.#ctx.pool.discard(conn);
         this.#server = null;
-        if (!reused || attempt > 0) throw e;
+        if (!reused || attempt > 0 || fresh) throw e;
       }
+    }
+  }
+
+  /**
+   * Send a buffered request and handle the response. When a reused connection ends (or resets)
+   * before any byte of the response, the server most likely closed it while idle: the request is
+   * sent once more on a fresh connection, as browsers do.
+   */
+  async #exchangeBuffered(): Promise<boolean> {
+    const reused = await this.#sendRequestBuffered();
+    try {
+      return await this.#handleResponse();
+    } catch (e) {
+      if (!reused || this.flow.response || !this.#server || !closedBeforeResponse(e)) throw e;
+      this.#ctx.debug(`server closed a reused connection before responding: retrying on a fresh one`);
+      await this.#ctx.pool.discard(this.#server);
+      this.#server = null;
+      await this.#sendRequestBuffered(true);
+      return await this.#handleResponse();
     }
   }
 
@@ -377,6 +413,7 @@ export class HttpStream {
         what: "Response",
       });
       response.timestampEnd = now();
+      conn.idle = true;
       if (!conn.reusable) await ctx.pool.discard(conn);
       await addons.handleLifecycle("response", flow);
       if (flow.killed || !flow.response) return false;
@@ -413,6 +450,7 @@ export class HttpStream {
         response.rawContent = concat(r.chunks);
         if (end.trailers) response.trailers = new Headers(end.trailers);
         response.timestampEnd = now();
+        conn.idle = true;
         if (!conn.reusable) await ctx.pool.discard(conn);
         await addons.handleLifecycle("response", flow);
         if (flow.killed || !flow.response) return false;
@@ -439,6 +477,7 @@ export class HttpStream {
     if (fn) { for (const p of applyTransformer(fn, new Uint8Array(0))) await write(p); }
     if (store) response.rawContent = concat(kept);
     response.timestampEnd = now();
+    conn.idle = true;
     const keep = await writer.end(end.trailers);
     if (!conn.reusable) await ctx.pool.discard(conn);
     await addons.handleLifecycle("response", flow);

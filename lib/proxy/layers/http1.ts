@@ -187,7 +187,9 @@ export class Http1Layer implements Layer, ClientCodec {
     }
     const address: [string, number] = [req.host, req.port];
     let conn = null;
-    if (ctx.options.connection_strategy === "eager") {
+    // eager (mitmproxy's default): connect before the 200, so a dead server fails the CONNECT; not
+    // needed when an idle TLS connection to that server waits in the pool (it will most likely be used)
+    if (ctx.options.connection_strategy === "eager" && !ctx.pool.hasIdleTls(address)) {
       try {
         conn = await ctx.pool.get(address, ctx.limits.connectTimeout);
         flow.serverConn = conn.server;

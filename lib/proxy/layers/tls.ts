@@ -2,7 +2,9 @@
  * The TLS layer (mitmproxy's ClientTLSLayer + ServerTLSLayer): peeks the client's ClientHello without
  * consuming it, fires `tls_clienthello` (an addon may pass the connection through, or decide whether the
  * server handshake comes first), does the server handshake (by default first, so the forged certificate
- * can copy the upstream certificate's CN and SANs, MITMPROXY.md §8.3), mints a leaf for the client,
+ * can copy the upstream certificate's CN and SANs, MITMPROXY.md §8.3; not when an earlier handshake
+ * with the same server already taught us those names: then the server connection is made, or taken
+ * from the idle pool, when the first request needs it), mints a leaf for the client,
  * upgrades the client socket to server-side TLS natively (lib/tls/upgrade.ts) and runs the HTTP layer
  * (or any child layer) over the decrypted stream.
  *
@@ -14,8 +16,8 @@ import type { TLSSocket } from "node:tls";
 import type { Context, Layer } from "../context.ts";
 import { ProtocolError } from "../errors.ts";
 import { Stream, TimeoutError } from "../stream.ts";
-import type { ServerConnection, TlsData } from "../server_conn.ts";
-import { parseSubjectAltName } from "../server_conn.ts";
+import type { ServerConnection, TlsData, UpstreamCertInfo } from "../server_conn.ts";
+import { upstreamCertInfo } from "../server_conn.ts";
 import { type ClientHello, MAX_CLIENT_HELLO, parseClientHello } from "../../tls/clienthello.ts";
 import type { CertRequest, CertStore } from "../../tls/certs.ts";
 import { upgradeToServerTls } from "../../tls/upgrade.ts";
@@ -43,12 +45,7 @@ export class ClientHelloData {
   }
 }
 
-/** Names learned from an upstream certificate, copied into forged ones. */
-export interface UpstreamCertInfo {
-  cn?: string;
-  sans: string[];
-  o?: string;
-}
+export type { UpstreamCertInfo };
 
 /** What the TLS layer needs from the tlsconfig addon. */
 export interface TlsLayerConfig {
@@ -56,8 +53,6 @@ export interface TlsLayerConfig {
   certs: CertStore;
   /** Hosts whose clients were already reported as not trusting the CA (log once per host). */
   untrustedWarned: Set<string>;
-  /** Upstream certificate names per "sni@host:port", learned across client connections. */
-  upstreamCerts: Map<string, UpstreamCertInfo>;
   /** Where users get the CA (shown in the "does not trust" message). */
   onboardingUrl: string;
 }
@@ -187,10 +182,19 @@ export class TlsLayer implements Layer {
     client.alpnOffers = hello.alpnProtocols;
 
     const serverTls = this.#opts.serverTls ?? true;
+    const sniKey = hostPort(dest.host, dest.port);
+    // the server gets the client's SNI (a reverse proxy keeps the target's host name)
+    if (serverTls && ctx.mode.kind !== "reverse") {
+      ctx.pool.sniFor.set(sniKey, client.sni && !isIp(client.sni) ? client.sni : null);
+    }
+    // names learned from this server's certificate by an earlier handshake (same SNI, same verification)
+    const known = serverTls && ctx.options.upstream_cert
+      ? upstreamCertInfo(ctx.master, dest.host, dest.port, ctx.pool.sniFor.get(sniKey))
+      : undefined;
     const data = new ClientHelloData(
       ctx,
       hello,
-      serverTls && (this.#conn !== null || !!ctx.options.upstream_cert),
+      serverTls && !known && (this.#conn !== null || !!ctx.options.upstream_cert),
     );
     if (addons.has("tls_clienthello")) await addons.trigger("tls_clienthello", data);
     if (data.ignoreConnection) {
@@ -200,20 +204,13 @@ export class TlsLayer implements Layer {
     }
 
     // the server handshake, first (so we know what to put in our certificate)
-    const sniKey = hostPort(dest.host, dest.port);
-    // the server gets the client's SNI (a reverse proxy keeps the target's host name)
-    if (serverTls && ctx.mode.kind !== "reverse") {
-      ctx.pool.sniFor.set(sniKey, client.sni && !isIp(client.sni) ? client.sni : null);
-    }
-    const infoKey = `${client.sni ?? ""}@${sniKey}`;
     let upstream: UpstreamCertInfo | undefined;
     if (serverTls && data.establishServerTlsFirst) {
       try {
         if (this.#conn && this.#conn.alive) {
           await ctx.pool.upgradeToTls(this.#conn, ctx.limits.connectTimeout, ctx);
         } else this.#conn = await ctx.pool.get(address, ctx.limits.connectTimeout, true, ctx);
-        upstream = this.#learnUpstream(this.#conn);
-        if (ctx.options.upstream_cert) this.#cfg.upstreamCerts.set(infoKey, upstream);
+        upstream = this.#conn.certInfo ?? undefined;
       } catch (e) {
         const err = e instanceof ProtocolError ? e : new ProtocolError(describeError(e), 502);
         log.warn(`${client}: server TLS handshake failed: ${err.message}`);
@@ -221,8 +218,10 @@ export class TlsLayer implements Layer {
         ctx.pool.rememberFailure(address, true, err);
         this.#conn = null;
       }
-    } else if (serverTls && ctx.options.upstream_cert) {
-      upstream = this.#cfg.upstreamCerts.get(infoKey);
+    } else if (serverTls) {
+      // later: the HTTP layer upgrades the eager TCP connection, or takes an idle TLS one, on first need
+      upstream = known;
+      if (this.#conn) ctx.pool.deferTls(this.#conn);
     }
     if (!ctx.options.upstream_cert) upstream = undefined;
 
@@ -279,18 +278,6 @@ export class TlsLayer implements Layer {
       tlsStream.end();
       setTimeout(() => tlsStream.destroy(), 2000).unref?.();
     }
-  }
-
-  #learnUpstream(conn: ServerConnection): UpstreamCertInfo {
-    const sock = conn.stream?.socket as TLSSocket | undefined;
-    const peer = sock?.getPeerCertificate?.();
-    if (!peer || !peer.subject) return { sans: [] };
-    const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
-    return {
-      cn: one(peer.subject.CN),
-      sans: parseSubjectAltName(peer.subjectaltname),
-      o: one(peer.subject.O),
-    };
   }
 
   async #dropServer(): Promise<void> {

@@ -3,7 +3,10 @@ import { Master } from "../../../lib/master.ts";
 import type { Flow } from "../../../lib/flow/flow.ts";
 
 /** A master with `addons` loaded and `sets` applied (`--set` syntax), configured as at startup. */
-export async function testMaster(addons: object[], sets: string[] = []): Promise<{ master: Master; logs: string[] }> {
+export async function testMaster(
+  addons: object[],
+  sets: string[] = [],
+): Promise<{ master: Master; logs: string[] }> {
   const master = new Master();
   const logs: string[] = [];
   master.onLog((e) => logs.push(`${e.level}: ${e.msg}`));

@@ -1,0 +1,233 @@
+/**
+ * End-to-end tests for sandboxed scripts: the real CLI with `-s`, curl through it to a loopback origin.
+ * Scripts written by the tests live in a temp directory outside the repository (they import "mitmdeno").
+ */
+import assert from "node:assert/strict";
+import { curl, startOrigin, startProxy } from "./helpers.ts";
+
+const EXAMPLES = new URL("../../addons/examples/", import.meta.url).pathname;
+
+function origin() {
+  return startOrigin(async (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/slow-origin") await new Promise((r) => setTimeout(r, 10));
+    return new Response(`hello html world ${path}`, { headers: { "content-type": "text/html" } });
+  });
+}
+
+Deno.test("examples: add_header, counter, arguments (script args)", async () => {
+  const o = origin();
+  const p = await startProxy([
+    "-s",
+    `${EXAMPLES}add_header.ts`,
+    "-s",
+    `${EXAMPLES}counter.ts`,
+    "-s",
+    `${EXAMPLES}replacer/arguments.ts html fakehtml`,
+  ]);
+  try {
+    const r = await curl(["-x", p.url, `${o.url}/one`]);
+    assert.equal(r.status, 200);
+    assert.match(r.headers, /^newheader: foo\r$/m);
+    assert.equal(r.body, "hello fakehtml world /one");
+    await curl(["-x", p.url, `${o.url}/two`]);
+    await p.waitFor(/\[counter\.ts\] We've seen 2 flows/);
+  } finally {
+    await p.stop();
+    await o.close();
+  }
+});
+
+Deno.test("sandbox: denied read and net fail with NotCapable, grants work", async () => {
+  const o = origin();
+  const dir = await Deno.makeTempDir({ prefix: "mitmdeno-scripts-" });
+  await Deno.mkdir(`${dir}/data`);
+  await Deno.writeTextFile(`${dir}/data/secret.txt`, "s3cret");
+  const body = (tag: string) => `
+import { ctx, type HTTPFlow } from "mitmdeno";
+export async function request(flow: HTTPFlow) {
+  if (flow.request.path === "/read") {
+    flow.request.headers.set("x-read", Deno.readTextFileSync(${JSON.stringify(`${dir}/data/secret.txt`)}));
+  }
+  if (flow.request.path === "/net") {
+    const r = await fetch(${JSON.stringify(`${o.url}/inner`)});
+    flow.request.headers.set("x-net", String(r.status));
+    await r.body?.cancel();
+  }
+  ctx.log.info(${JSON.stringify(tag)} + " ok " + flow.request.path);
+}
+export function response(flow: HTTPFlow) {
+  for (const h of ["x-read", "x-net"]) {
+    const v = flow.request.headers.get(h);
+    if (v) flow.response!.headers.set(h, v);
+  }
+}`;
+  await Deno.writeTextFile(`${dir}/denied.ts`, body("denied"));
+  await Deno.writeTextFile(`${dir}/granted.ts`, body("granted"));
+  const p = await startProxy([
+    "-s",
+    `${dir}/denied.ts`,
+    "-s",
+    `${dir}/granted.ts`,
+    "--script-allow",
+    `granted.ts:net=127.0.0.1:${o.port},read=./data`,
+  ], { cwd: dir });
+  try {
+    const r1 = await curl(["-x", p.url, `${o.url}/read`]);
+    assert.equal(r1.status, 200, "the flow goes on");
+    await p.waitFor(
+      /\[denied\.ts\] Addon error in denied\.ts\.request: NotCapable: Requires read access.*\(at .*denied\.ts:5:\d+\)/,
+    );
+    assert.match(r1.headers, /^x-read: s3cret\r$/m, "granted.ts may read ./data");
+    const r2 = await curl(["-x", p.url, `${o.url}/net`]);
+    assert.equal(r2.status, 200);
+    await p.waitFor(
+      /\[denied\.ts\] Addon error in denied\.ts\.request: NotCapable: Requires net access to "127\.0\.0\.1:\d+".*denied\.ts:8:/,
+    );
+    assert.match(r2.headers, /^x-net: 200\r$/m, "granted.ts may connect to the origin");
+    await p.waitFor(/\[granted\.ts\] granted ok \/net/);
+    assert.doesNotMatch(p.output(), /\[denied\.ts\] denied ok/);
+    assert.match(
+      p.output(),
+      /Loading script .*granted\.ts \(permissions: net=127\.0\.0\.1:\d+ read=.*\/data\)/,
+    );
+  } finally {
+    await p.stop();
+    await o.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("isolation: throw, hang, crash; slow hook; reload while traffic flows", async () => {
+  const o = origin();
+  const dir = await Deno.makeTempDir({ prefix: "mitmdeno-scripts-" });
+  await Deno.writeTextFile(
+    `${dir}/bad.ts`,
+    `import type { HTTPFlow } from "mitmdeno";
+export function request(flow: HTTPFlow) {
+  if (flow.request.path === "/throw") throw new Error("boom");
+  if (flow.request.path === "/hang") { const t = Date.now(); while (Date.now() - t < 30000) { /* spin */ } }
+  if (flow.request.path === "/crash") self.close();
+}
+export function response(flow: HTTPFlow) { flow.response!.headers.set("x-bad", "alive"); }
+`,
+  );
+  await Deno.writeTextFile(`${dir}/dep.ts`, `export const VERSION = "1";\n`);
+  await Deno.writeTextFile(
+    `${dir}/reload.ts`,
+    `import { ctx, type HTTPFlow } from "mitmdeno";
+import { VERSION } from "./dep.ts";
+export function running() { ctx.log.info("running v" + VERSION); }
+export function done() { ctx.log.info("done v" + VERSION); }
+export function response(flow: HTTPFlow) { flow.response!.headers.set("x-version", VERSION); }
+`,
+  );
+  const p = await startProxy([
+    "-s",
+    `${dir}/bad.ts`,
+    "-s",
+    `${dir}/reload.ts`,
+    "-s",
+    `${EXAMPLES}nonblocking.ts`,
+    "--set",
+    "script_timeout=1",
+  ]);
+  try {
+    await p.waitFor(/running v1/);
+    // a throwing hook: logged with file:line, flow unchanged
+    const t = await curl(["-x", p.url, `${o.url}/throw`]);
+    assert.equal(t.status, 200);
+    assert.match(t.headers, /^x-bad: alive\r$/m);
+    await p.waitFor(/Addon error in bad\.ts\.request: boom \(at .*bad\.ts:3:\d+\)/);
+
+    // a slow (async) hook delays only its own flow
+    const started = performance.now();
+    const slow = curl(["-x", p.url, `${o.url}/slow`]);
+    await new Promise((r) => setTimeout(r, 100));
+    const fastStart = performance.now();
+    for (let i = 0; i < 3; i++) assert.equal((await curl(["-x", p.url, `${o.url}/fast${i}`])).status, 200);
+    const fastMs = performance.now() - fastStart;
+    assert.ok(fastMs < 800, `other flows waited for the slow one: ${fastMs.toFixed(0)} ms`);
+    assert.equal((await slow).status, 200);
+    assert.ok(performance.now() - started >= 1000, "the slow flow itself waited");
+
+    // a hanging hook: worker terminated after script_timeout and restarted, flow goes on
+    const h = await curl(["-x", p.url, `${o.url}/hang`]);
+    assert.equal(h.status, 200);
+    await p.waitFor(/bad\.ts: the request hook took longer than 1s; restarting/);
+    await p.waitFor(/Loading script .*bad\.ts[^\n]*\n(.|\n)*Loading script .*bad\.ts/);
+    const after = await curl(["-x", p.url, `${o.url}/after-hang`]);
+    assert.match(after.headers, /^x-bad: alive\r$/m, "restarted script works");
+
+    // a worker that goes away (self.close()) is restarted
+    const c = await curl(["-x", p.url, `${o.url}/crash`]);
+    assert.equal(c.status, 200);
+    const afterCrash = await curl(["-x", p.url, `${o.url}/after-crash`]);
+    assert.match(afterCrash.headers, /^x-bad: alive\r$/m);
+
+    // hot reload of a local import while traffic flows: done on the old, running on the new, within 2 s
+    let stop = false;
+    let failures = 0;
+    const traffic = (async () => {
+      while (!stop) {
+        const r = await curl(["-x", p.url, `${o.url}/traffic`]);
+        if (r.status !== 200) failures++;
+      }
+    })();
+    const changedAt = performance.now();
+    await Deno.writeTextFile(`${dir}/dep.ts`, `export const VERSION = "2";\n`);
+    let seen = "";
+    while (performance.now() - changedAt < 5000) {
+      const r = await curl(["-x", p.url, `${o.url}/v`]);
+      seen = /^x-version: (\d)\r$/m.exec(r.headers)?.[1] ?? "";
+      if (seen === "2") break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const reloadMs = performance.now() - changedAt;
+    assert.equal(seen, "2");
+    assert.ok(reloadMs < 2000, `reload took ${reloadMs.toFixed(0)} ms`);
+    if (Deno.env.get("DEBUG_SCRIPTS")) console.log(`reload seen after ${reloadMs.toFixed(0)} ms`);
+    await p.waitFor(/done v1(.|\n)*running v2/);
+
+    // a broken version is reported with file:line and the proxy stays up; fixing it reloads
+    await Deno.writeTextFile(`${dir}/reload.ts`, `export function response(flow {\n`);
+    await p.waitFor(/error in script .*reload\.ts: .*SyntaxError(.|\n)*reload\.ts:1:\d+/);
+    assert.equal((await curl(["-x", p.url, `${o.url}/while-broken`])).status, 200);
+    await Deno.writeTextFile(
+      `${dir}/reload.ts`,
+      `import type { HTTPFlow } from "mitmdeno";\nexport function response(flow: HTTPFlow) { flow.response!.headers.set("x-version", "3"); }\n`,
+    );
+    const fixedAt = performance.now();
+    let v3 = false;
+    while (!v3 && performance.now() - fixedAt < 5000) {
+      v3 = /^x-version: 3\r$/m.test((await curl(["-x", p.url, `${o.url}/v3`])).headers);
+      if (!v3) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(v3, "fixed script reloaded");
+    stop = true;
+    await traffic;
+    assert.equal(failures, 0, "no request failed during reloads");
+    if (Deno.env.get("DEBUG_SCRIPTS")) console.log(p.output());
+  } finally {
+    await p.stop();
+    await o.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("option errors: missing and duplicate scripts", async () => {
+  const { runCli } = await import("./helpers.ts");
+  const missing = await runCli(["-s", "/nonexistent/x.ts", "--listen-port", "0"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /No such script: \/nonexistent\/x\.ts/);
+  const dup = await runCli([
+    "-s",
+    `${EXAMPLES}add_header.ts`,
+    "-s",
+    `${EXAMPLES}add_header.ts`,
+    "--listen-port",
+    "0",
+  ]);
+  assert.equal(dup.code, 1);
+  assert.match(dup.stderr, /Duplicate script/);
+});
