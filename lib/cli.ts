@@ -319,7 +319,7 @@ export async function setupDump(args: string[], extraAddons: object[] = []): Pro
     }
     if (sets.length) await master.options.set(sets, false);
     await master.options.update(updates);
-    if (master.options.deferredNames.length && !master.options.has("scripts")) {
+    if (master.options.deferredNames.length) {
       throw new OptionsError(`Unknown option(s): ${master.options.deferredNames.join(", ")}`);
     }
   } catch (e) {

@@ -26,6 +26,12 @@ import {
 import { moduleGraph } from "./imports.ts";
 import { FileWatcher } from "./watcher.ts";
 
+/**
+ * Loading (module graph + top-level code) may take longer than a hook: at least this long. Under
+ * `deno test` each new worker is also type-checked, which alone takes about a second.
+ */
+const LOAD_TIMEOUT_MS = 15_000;
+
 /** Crashes within this window count towards giving up on restarts. */
 const CRASH_WINDOW_MS = 10_000;
 const MAX_CRASHES = 3;
@@ -223,7 +229,7 @@ export class Script {
       log: (level: LogLevel, msg: string) => this.#log.log(level, msg),
       setOptions: (values) => this.#setOptions(values),
       crashed: (msg) => this.#onCrash(host, msg),
-    }, this.#timeoutMs);
+    }, Math.max(this.#timeoutMs, LOAD_TIMEOUT_MS));
     this.#sentSpecs = new Set();
     this.#updateWatch();
     try {
@@ -294,7 +300,9 @@ export class Script {
     if (host && !host.dead && !this.#loading) return host;
     // wait for the (re)load in progress, but never forever
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const giveUp = new Promise<null>((r) => (timer = setTimeout(() => r(null), this.#timeoutMs * 2)));
+    const giveUp = new Promise<null>((
+      r,
+    ) => (timer = setTimeout(() => r(null), Math.max(this.#timeoutMs * 2, 10_000))));
     try {
       return await Promise.race([this.#ready, giveUp]);
     } finally {

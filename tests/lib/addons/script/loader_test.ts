@@ -104,7 +104,7 @@ export function request(f: any) {
     await tctx.waitForLog("took longer than 1s", { level: "error" });
     const f = tflow();
     await tctx.master.addons.handleLifecycle("request", f);
-    assert.equal(f.request.headers.get("n"), "1", "a fresh instance");
+    assert.equal(f.request.headers.get("n"), "1", `a fresh instance; logs: ${JSON.stringify(tctx.logs)}`);
     assert.notEqual(s.host, first);
   }, ["script_timeout=1"]);
 });
