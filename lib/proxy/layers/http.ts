@@ -44,6 +44,7 @@ export interface ResponseWriter {
 
 const now = () => Date.now() / 1000;
 const EMPTY = new Uint8Array(0);
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /** Whether `e` says the server closed (or reset) the connection before sending any response byte. */
 function closedBeforeResponse(e: unknown): boolean {
@@ -300,14 +301,16 @@ export class HttpStream {
   /**
    * Send a buffered request and handle the response. When a reused connection ends (or resets)
    * before any byte of the response, the server most likely closed it while idle: the request is
-   * sent once more on a fresh connection, as browsers do.
+   * sent once more on a fresh connection, as browsers do, but only for idempotent methods
+   * (RFC 9110 §9.2.2): a POST the server may have processed is never sent twice.
    */
   async #exchangeBuffered(): Promise<boolean> {
     const reused = await this.#sendRequestBuffered();
     try {
       return await this.#handleResponse();
     } catch (e) {
-      if (!reused || this.flow.response || !this.#server || !closedBeforeResponse(e)) throw e;
+      const idempotent = IDEMPOTENT.has(this.flow.request.method);
+      if (!reused || !idempotent || this.flow.response || !this.#server || !closedBeforeResponse(e)) throw e;
       this.#ctx.debug(`server closed a reused connection before responding: retrying on a fresh one`);
       await this.#ctx.pool.discard(this.#server);
       this.#server = null;
