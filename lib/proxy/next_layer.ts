@@ -90,8 +90,19 @@ async function waitForFirstBytes(
   const start = Date.now();
   const parts: Uint8Array[] = [];
   let n = 0;
+  // Enough to decide: 3 bytes, unless they are only the start of an HTTP method ("GET" before its space).
+  const needMore = () => {
+    if (n < 3) return true;
+    if (n >= 32) return false;
+    const head = concat(parts);
+    for (let i = 0; i < head.length; i++) {
+      const c = head[i] | 0x20;
+      if (c < 0x61 || c > 0x7a) return false;
+    }
+    return true;
+  };
   try {
-    while (n < 3) {
+    while (needMore()) {
       const elapsed = Date.now() - start;
       const step = n > 0 ? 200 : Math.min(250, idle > 0 ? Math.max(1, idle - elapsed) : 250);
       let b: Uint8Array | null;

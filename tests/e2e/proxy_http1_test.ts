@@ -315,3 +315,30 @@ Deno.test("proxy: a request addressed to the proxy itself is refused instead of 
     await proxy.stop();
   }
 });
+
+Deno.test("proxy: inside CONNECT, a request whose first packet is only 'GET' is still seen as HTTP", async () => {
+  const origin = startOrigin((req) => new Response(`seen ${new URL(req.url).pathname}`));
+  const proxy = await startProxy();
+  try {
+    const net = await import("node:net");
+    const got = await new Promise<string>((resolve) => {
+      const c = net.connect(proxy.port, "127.0.0.1");
+      let buf = "";
+      c.setNoDelay(true);
+      c.on("data", (d: Uint8Array) => {
+        buf += new TextDecoder().decode(d);
+        if (buf === "HTTP/1.1 200 Connection established\r\n\r\n") {
+          c.write("GET");
+          setTimeout(() => c.write(" /split HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 50);
+        }
+      });
+      c.on("close", () => resolve(buf));
+      c.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    });
+    assert.match(got, /seen \/split$/);
+    await proxy.waitFor(/GET http:\/\/127\.0\.0\.1:\d+\/split\n\s+<< 200 OK/);
+  } finally {
+    await proxy.stop();
+    await origin.close();
+  }
+});
