@@ -116,3 +116,39 @@ Deno.test("replay e2e: --client-replay -n sends the requests again and records t
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("replay e2e: HTTPS flows recorded through interception are client-replayed over TLS", async () => {
+  const { startHttpsOrigin } = await import("./tls_helpers.ts");
+  const dir = await Deno.makeTempDir();
+  const origin = await startHttpsOrigin(dir);
+  try {
+    const path = `${dir}/tls.mitm`;
+    const conf = `${dir}/conf`;
+    const rec = await startProxy(["-w", path, "--flow-detail", "0", "-k", "--set", `confdir=${conf}`]);
+    try {
+      const r = await curl([
+        "--cacert",
+        `${conf}/mitmdeno-ca-cert.pem`,
+        "-x",
+        rec.url,
+        `https://localhost:${origin.port}/tls-one`,
+      ]);
+      assert.equal(r.status, 200);
+    } finally {
+      await rec.stop();
+    }
+    const before = origin.requests;
+    const out = `${dir}/replayed.mitm`;
+    const r = await runCli(["-n", "-C", path, "-k", "-w", out, "--set", `confdir=${conf}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(origin.requests, before + 1, "the request reached the HTTPS origin again");
+    const flows = await readFlowsToArray(out);
+    assert.equal(flows.length, 1);
+    assert.equal(flows[0].isReplay, "request");
+    assert.equal(flows[0].request.scheme, "https");
+    assert.match(flows[0].response!.text!, /hello \/tls-one/);
+  } finally {
+    await origin.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
