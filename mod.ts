@@ -38,6 +38,7 @@ export {
   compilePyRegex,
   escapedStrToBytes,
   parseSpec,
+  parseSpecList,
   pySub,
   pyTemplate,
   readReplacement,

@@ -13,7 +13,7 @@ import {
   Response,
   VERSION,
 } from "../mod.ts";
-import { specError, splitMax } from "../lib/addons/spec.ts";
+import { parseSpecList, splitMax } from "../lib/addons/spec.ts";
 
 /** One parsed `block_list` rule. */
 export interface BlockSpec {
@@ -59,15 +59,7 @@ export class BlockList {
 
   configure(updated: Set<string>): void {
     if (!updated.has("block_list")) return;
-    const items: BlockSpec[] = [];
-    for (const option of ctx.options.block_list as string[]) {
-      try {
-        items.push(parseBlockSpec(option));
-      } catch (e) {
-        throw specError("block_list", option, e);
-      }
-    }
-    this.items = items;
+    this.items = parseSpecList("block_list", ctx.options.block_list as string[], parseBlockSpec);
   }
 
   request(flow: HTTPFlow): void {

@@ -13,8 +13,8 @@ import {
   type HTTPFlow,
   type Loader,
   parseSpec,
+  parseSpecList,
   Response,
-  specError,
   VERSION,
 } from "../mod.ts";
 import { expandHome } from "../lib/addons/spec.ts";
@@ -133,15 +133,7 @@ export class MapLocal {
 
   configure(updated: Set<string>): void {
     if (!updated.has("map_local")) return;
-    const out: MapLocalSpec[] = [];
-    for (const option of ctx.options.map_local as string[]) {
-      try {
-        out.push(parseMapLocalSpec(option));
-      } catch (e) {
-        throw specError("map_local", option, e);
-      }
-    }
-    this.replacements = out;
+    this.replacements = parseSpecList("map_local", ctx.options.map_local as string[], parseMapLocalSpec);
   }
 
   request(flow: HTTPFlow): void {

@@ -11,8 +11,8 @@ import {
   type HTTPFlow,
   type Loader,
   parseSpec,
+  parseSpecList,
   pySub,
-  specError,
 } from "../mod.ts";
 
 /** One parsed `map_remote` rule. */
@@ -44,15 +44,7 @@ export class MapRemote {
 
   configure(updated: Set<string>): void {
     if (!updated.has("map_remote")) return;
-    const out: MapRemoteSpec[] = [];
-    for (const option of ctx.options.map_remote as string[]) {
-      try {
-        out.push(parseMapRemoteSpec(option));
-      } catch (e) {
-        throw specError("map_remote", option, e);
-      }
-    }
-    this.replacements = out;
+    this.replacements = parseSpecList("map_remote", ctx.options.map_remote as string[], parseMapRemoteSpec);
   }
 
   request(flow: HTTPFlow): void {

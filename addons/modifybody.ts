@@ -4,7 +4,7 @@
  * `response`, on the decoded bytes. `@path` reads the replacement from a file. Streamed bodies are not
  * modified (a warning says so when `stream_large_bodies` is also set).
  */
-import { compilePyRegex, ctx, type HTTPFlow, type Loader, pySub, specError } from "../mod.ts";
+import { compilePyRegex, ctx, type HTTPFlow, type Loader, parseSpecList, pySub } from "../mod.ts";
 import { fromLatin1, latin1 } from "../lib/http/bytes.ts";
 import { type ModifySpec, parseModifySpec, readSpecReplacement } from "./modifyheaders.ts";
 
@@ -39,15 +39,11 @@ export class ModifyBody {
 
   configure(updated: Set<string>): void {
     if (updated.has("modify_body")) {
-      const out: ModifyBodySpec[] = [];
-      for (const option of ctx.options.modify_body as string[]) {
-        try {
-          out.push(parseModifyBodySpec(option));
-        } catch (e) {
-          throw specError("modify_body", option, e);
-        }
-      }
-      this.replacements = out;
+      this.replacements = parseSpecList(
+        "modify_body",
+        ctx.options.modify_body as string[],
+        parseModifyBodySpec,
+      );
     }
     const o = ctx.options;
     if (

@@ -11,8 +11,8 @@ import {
   type HTTPFlow,
   type Loader,
   parseSpec,
+  parseSpecList,
   readReplacement,
-  specError,
 } from "../mod.ts";
 import { latin1 } from "../lib/http/bytes.ts";
 import { escapedStrToBytes } from "../lib/addons/spec.ts";
@@ -55,15 +55,11 @@ export class ModifyHeaders {
 
   configure(updated: Set<string>): void {
     if (!updated.has("modify_headers")) return;
-    const out: ModifySpec[] = [];
-    for (const option of ctx.options.modify_headers as string[]) {
-      try {
-        out.push(parseModifySpec(option));
-      } catch (e) {
-        throw specError("modify_headers", option, e);
-      }
-    }
-    this.replacements = out;
+    this.replacements = parseSpecList(
+      "modify_headers",
+      ctx.options.modify_headers as string[],
+      parseModifySpec,
+    );
   }
 
   requestheaders(flow: HTTPFlow): void {

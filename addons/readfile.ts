@@ -13,6 +13,7 @@
  * A truncated or corrupt file: every complete flow is processed, then one error naming the byte offset is
  * logged and the exit code becomes 1. Command `readfile.reading` tells whether a read is in progress.
  */
+import { expandHome } from "../lib/paths.ts";
 import type { Loader } from "../lib/addons/manager.ts";
 import type { Flow, HTTPFlow } from "../lib/flow/flow.ts";
 import { ctx } from "../lib/addons/ctx.ts";
@@ -169,9 +170,4 @@ export class ReadFile {
     ctx.log.debug(`Read ${n} flows from ${name}.`);
     return n;
   }
-}
-
-function expandHome(p: string): string {
-  if (p === "~" || p.startsWith("~/")) return (Deno.env.get("HOME") ?? "") + p.slice(1);
-  return p;
 }

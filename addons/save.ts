@@ -12,6 +12,7 @@
  *   unrecorded.
  * - Command `save.file FLOWS PATH` writes the given flows to a file (`+PATH` appends).
  */
+import { expandHome } from "../lib/paths.ts";
 import { dirname } from "node:path";
 import type { Loader } from "../lib/addons/manager.ts";
 import type { Flow, HTTPFlow } from "../lib/flow/flow.ts";
@@ -20,12 +21,6 @@ import { OptionsError } from "../lib/addons/options.ts";
 import { type Filter, parseFilterOrNull } from "../lib/addons/filter_option.ts";
 import { FlowWriter } from "../lib/io/flowfile.ts";
 import { FLOW_FORMAT_VERSION, MIN_WRITE_VERSION } from "../lib/io/compat.ts";
-
-/** `~/x` -> `$HOME/x`. */
-function expandHome(p: string): string {
-  if (p === "~" || p.startsWith("~/")) return (Deno.env.get("HOME") ?? "") + p.slice(1);
-  return p;
-}
 
 /** The common strftime directives, local time, as Python's `datetime.strftime`. */
 export function strftime(pattern: string, d: Date = new Date()): string {

@@ -18,13 +18,7 @@ import { layerFactories } from "../lib/proxy/next_layer.ts";
 import { closeIdleServerConnections, setUpstreamTlsConfig } from "../lib/proxy/server_conn.ts";
 import { TlsLayer, type TlsLayerConfig } from "../lib/proxy/layers/tls.ts";
 
-/** Expand a leading `~` to the home directory. */
-export function expandConfdir(p: string): string {
-  if (p === "~" || p.startsWith("~/")) {
-    return (Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? "") + p.slice(1);
-  }
-  return p;
-}
+import { expandHome } from "../lib/paths.ts";
 
 /** The default trust store of node:tls (bundled Mozilla roots plus the system's). */
 function defaultRoots(): string[] {
@@ -81,7 +75,7 @@ export class TlsConfig {
   async configure(updated: Set<string>): Promise<void> {
     const o = this.#m.options;
     if (updated.has("confdir") || updated.has("leaf_key_type") || !this.ca) {
-      const dir = expandConfdir(o.confdir as string);
+      const dir = expandHome(o.confdir as string);
       if (dir !== this.#confdir || !this.ca || updated.has("leaf_key_type")) {
         let ca: CertAuthority;
         try {
@@ -112,7 +106,7 @@ export class TlsConfig {
       if (file) {
         let text: string;
         try {
-          text = await Deno.readTextFile(expandConfdir(file));
+          text = await Deno.readTextFile(expandHome(file));
         } catch (e) {
           throw new OptionsError(
             `Option "ssl_verify_upstream_trusted_ca": cannot read ${file}: ${(e as Error).message}`,

@@ -38,6 +38,7 @@ import { TlsConfig } from "../addons/tlsconfig.ts";
 import { Onboarding } from "../addons/onboarding.ts";
 import { loadOrCreateCA } from "./tls/ca.ts";
 import { VERSION } from "./version.ts";
+import { expandHome } from "./paths.ts";
 import { describeError } from "./addons/log.ts";
 
 /** Short flags, as mitmdump has them. */
@@ -172,12 +173,6 @@ function optionsYaml(master: Master): string {
     lines.push(`${s.name}: ${JSON.stringify(master.options.get(s.name))}`, "");
   }
   return lines.join("\n");
-}
-
-/** Expand a leading ~ to the home directory. */
-export function expandHome(p: string): string {
-  if (p === "~" || p.startsWith("~/")) return (Deno.env.get("HOME") ?? "") + p.slice(1);
-  return p;
 }
 
 /** Read `<confdir>/config.yaml` and `config.yml` (later wins) into `--set`-style strings. */

@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { expandHome } from "../paths.ts";
 import { type Filter, matchAll, parseFilter, translatePythonRegex } from "../flow/filter.ts";
 import { OptionsError } from "./options.ts";
 import { fromLatin1, latin1, utf8 } from "../http/bytes.ts";
@@ -69,6 +70,25 @@ export function specError(option: string, value: string, e: unknown): OptionsErr
   return new OptionsError(
     `Option "${option}": cannot parse ${JSON.stringify(value)}: ${(e as Error)?.message ?? e}`,
   );
+}
+
+/**
+ * Parse every spec string of a list option with `parse`; the first bad one throws {@link specError}
+ * naming the option, so the CLI refuses it at start-up.
+ * @example this.items = parseSpecList("map_remote", ctx.options.map_remote, parseMapRemoteSpec);
+ */
+export function parseSpecList<T>(
+  option: string,
+  values: readonly string[],
+  parse: (value: string) => T,
+): T[] {
+  return values.map((value) => {
+    try {
+      return parse(value);
+    } catch (e) {
+      throw specError(option, value, e);
+    }
+  });
 }
 
 /**
@@ -226,8 +246,4 @@ export function readReplacement(replacement: string): Uint8Array {
   return escapedStrToBytes(replacement);
 }
 
-/** Expand a leading `~` to the home directory. */
-export function expandHome(p: string): string {
-  if (p === "~" || p.startsWith("~/")) return (Deno.env.get("HOME") ?? "") + p.slice(1);
-  return p;
-}
+export { expandHome };
