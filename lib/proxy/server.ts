@@ -125,7 +125,13 @@ export class ProxyServer {
         this.listenAddresses.push({ mode: mode.full, host: addr.address, port: addr.port });
         listeningPorts.add(addr.port);
         const what = mode.kind === "regular" ? "HTTP(S) proxy" : `${mode.kind} proxy to ${mode.data}`;
-        this.#master.log.info(`${what} listening at ${hostPort(addr.address, addr.port)}.`);
+        this.#master.log.info(
+          `${what} listening at ${
+            host === "0.0.0.0" && !(mode.listenHost ?? o.listen_host)
+              ? `*:${addr.port}`
+              : hostPort(addr.address, addr.port)
+          }.`,
+        );
         server.on("error", (e) => this.#master.log.error(`listener error: ${e.message}`));
         resolve();
       });
