@@ -7,8 +7,10 @@
  * static graph are loaded by the runtime before the worker starts. A script that fails to load (syntax
  * error, missing import, top-level throw) surfaces as an `error` event before `ready`.
  */
-import type { HostMessage, WorkerMessage } from "./protocol.ts";
+import type { Envelope, HostMessage, WorkerMessage } from "./protocol.ts";
+import { Outbox } from "./outbox.ts";
 import type { WorkerPermissions } from "./spec.ts";
+import { ConnRefs } from "./wire.ts";
 
 const PRELUDE = new URL("./prelude.ts", import.meta.url).href;
 const RUNTIME = new URL("./worker.ts", import.meta.url).href;
@@ -71,12 +73,15 @@ export class WorkerHost {
   unsupported: string[] = [];
   /** Resolves when the script module is loaded; rejects with the load error. */
   readonly ready: Promise<void>;
+  /** The connection records this worker has. */
+  readonly conns = new ConnRefs();
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #watchdog: ReturnType<typeof setInterval> | null = null;
   #dead = false;
   #isReady = false;
   #events: WorkerHostEvents;
+  readonly #outbox: Outbox<HostMessage>;
 
   constructor(
     scriptPath: string,
@@ -86,6 +91,10 @@ export class WorkerHost {
     loadTimeoutMs: number,
   ) {
     this.#events = events;
+    this.#outbox = new Outbox<HostMessage>(
+      (m, transfer) => this.worker.postMessage(m, transfer),
+      (m, e) => this.#sendFailed(m, e),
+    );
     const scriptUrl = new URL(`file://${scriptPath}`).href;
     const entry = `data:application/javascript,${encodeURIComponent(entrySource(scriptUrl, args))}`;
     const name = scriptPath.slice(scriptPath.lastIndexOf("/") + 1);
@@ -109,8 +118,7 @@ export class WorkerHost {
       );
       this.terminate();
     }, loadTimeoutMs);
-    this.worker.onmessage = (e: MessageEvent<WorkerMessage>) => {
-      const m = e.data;
+    const receive = (m: WorkerMessage) => {
       switch (m.t) {
         case "ready":
           this.hooks = new Set(m.hooks);
@@ -137,6 +145,11 @@ export class WorkerHost {
           return;
       }
     };
+    this.worker.onmessage = (e: MessageEvent<Envelope<WorkerMessage>>) => {
+      const m = e.data;
+      if (m.t !== "batch") return receive(m);
+      for (const x of m.ms) receive(x);
+    };
     this.worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       const loc = e.filename ? ` (at ${e.filename.replace(/^file:\/\//, "")}:${e.lineno}:${e.colno})` : "";
@@ -162,8 +175,18 @@ export class WorkerHost {
     return this.#pending.size;
   }
 
-  #post(m: HostMessage, transfer: Transferable[] = []): void {
-    if (!this.#dead) this.worker.postMessage(m, transfer);
+  #post(m: HostMessage): void {
+    if (!this.#dead) this.#outbox.send(m);
+  }
+
+  /** A message could not be sent (it does not clone): its call fails. */
+  #sendFailed(m: HostMessage, e: unknown): void {
+    if (m.t === "flow" || m.t === "update" || m.t === "conn") this.conns.clear();
+    if (m.t === "reply") return; // an answer to the worker: its ids are not ours
+    const p = this.#pending.get(m.id);
+    if (!p) return;
+    this.#pending.delete(m.id);
+    p.reject(e instanceof Error ? e : new Error(String(e)));
   }
 
   /**
@@ -180,12 +203,8 @@ export class WorkerHost {
     return new Promise<Reply>((resolve, reject) => {
       this.#pending.set(m.id, { resolve, reject, started: performance.now(), what, timeoutMs });
       this.#startWatchdog();
-      try {
-        this.worker.postMessage(m, transfer);
-      } catch (e) {
-        this.#pending.delete(m.id);
-        reject(e);
-      }
+      // flows and lifecycle messages are built to clone; command arguments and option values may not
+      this.#outbox.send(m, transfer, m.t !== "command" && m.t !== "configure" && m.t !== "load");
     });
   }
 
@@ -221,6 +240,7 @@ export class WorkerHost {
     if (this.#dead) return;
     this.#dead = true;
     this.#stopWatchdog();
+    this.#outbox.clear();
     this.worker.terminate();
     for (const p of this.#pending.values()) p.reject(reason);
     this.#pending.clear();

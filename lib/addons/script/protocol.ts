@@ -4,7 +4,7 @@
  */
 import type { OptionSpec } from "../options.ts";
 import type { LogLevel } from "../log.ts";
-import type { FlowChanges, PackedFlow, WireConn, WireFlow } from "./wire.ts";
+import type { ConnSync, FlowChanges, PackedFlow, WireConn } from "./wire.ts";
 
 /** Proxy -> worker. */
 export type HostMessage =
@@ -21,16 +21,22 @@ export type HostMessage =
   }
   /** Run a hook without arguments (`running`, `done`). */
   | { t: "event"; id: number; event: string }
-  /** Run a flow hook. */
-  | { t: "flow"; id: number; event: string; flow: PackedFlow }
+  /** Run a flow hook (connection records the worker lacks come along). */
+  | ({ t: "flow"; id: number; event: string } & PackedFlow & ConnSync)
   /** Run `update(flows)`. */
-  | { t: "update"; id: number; flows: WireFlow[] }
-  /** Run a connection hook: client_* get `client`, server_* get `{ server, client }`. */
-  | { t: "conn"; id: number; event: string; client: WireConn; server?: WireConn }
+  | ({ t: "update"; id: number; flows: PackedFlow[] } & ConnSync)
+  /** Run a connection hook: client_* get `client`, server_* get `{ server, client }` (record keys). */
+  | ({ t: "conn"; id: number; event: string; client: number; server?: number } & ConnSync)
   /** Call a command the script declared. */
   | { t: "command"; id: number; path: string; args: unknown[] }
   /** The reply to a worker's request. */
   | { t: "reply"; id: number; error?: string };
+
+/**
+ * What actually crosses, either way: one message, or several sent in the same turn of the event loop
+ * (one postMessage, one wake-up of the other thread), handled in order.
+ */
+export type Envelope<M> = M | { t: "batch"; ms: M[] };
 
 /** Worker -> proxy. */
 export type WorkerMessage =
@@ -42,6 +48,8 @@ export type WorkerMessage =
     t: "reply";
     id: number;
     changes?: FlowChanges | null;
+    /** The changes as JSON (when they hold no bodies, metadata or connection fields). */
+    changesJson?: string;
     conn?: { client?: WireConn; server?: WireConn };
     declared?: { options: OptionSpec[]; commands: { path: string; help: string }[] };
     value?: unknown;

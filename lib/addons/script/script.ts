@@ -13,12 +13,10 @@ import type { HostMessage } from "./protocol.ts";
 import { type Reply, ScriptCallError, WorkerHost } from "./host.ts";
 import { describePermissions, type ScriptSpec, type WorkerPermissions } from "./spec.ts";
 import {
-  applyConn,
   applyFlowChanges,
   CLIENT_HOOKS,
-  connOut,
   FLOW_HOOKS,
-  flowOut,
+  type FlowChanges,
   LIFECYCLE_HOOKS,
   packFlow,
   SERVER_HOOKS,
@@ -317,59 +315,49 @@ export class Script {
   }
 
   async #invoke(event: string, arg: unknown): Promise<void> {
-    const host = await this.#current();
+    const ready = this.#host;
+    const host = ready && !ready.dead && !this.#loading ? ready : await this.#current();
     if (!host || !host.hooks.has(event)) return;
+    const refs = host.conns;
     if (FLOW_HOOKS.has(event)) {
       const flow = arg as HTTPFlow;
       if (flow.type !== "http") return;
-      const transfer: ArrayBuffer[] = [];
-      const wire = flowOut(flow, event, transfer);
-      const r = await this.#call(
-        host,
-        {
-          t: "flow",
-          id: host.nextId(),
-          event,
-          flow: packFlow(wire),
-        },
-        transfer,
-        event,
-      );
-      const c = r?.changes;
+      const transfer: Transferable[] = [];
+      const m = { t: "flow", id: host.nextId(), event } as Extract<HostMessage, { t: "flow" }>;
+      const { packed, metadata } = packFlow(flow, event, refs, m, transfer);
+      refs.flushDrops(m);
+      m.json = packed.json;
+      if (packed.md) m.md = packed.md;
+      if (packed.buf) m.buf = packed.buf;
+      const r = await this.#call(host, m, transfer, event);
+      const c = r?.changesJson ? JSON.parse(r.changesJson) as FlowChanges : r?.changes;
       if (c) {
-        applyFlowChanges(flow, c, wire.metadata);
+        applyFlowChanges(flow, c, metadata, refs);
         for (const w of c.warnings ?? []) this.#log.warn(`${event}: ${w}`);
       }
     } else if (event === "update") {
       const flows = (arg as HTTPFlow[]).filter((f) => f.type === "http");
       if (!flows.length) return;
-      const wires = flows.map((f) => flowOut(f, "update", []));
-      await this.#call(host, { t: "update", id: host.nextId(), flows: wires }, [], event);
+      const m = { t: "update", id: host.nextId(), flows: [] } as Extract<HostMessage, { t: "update" }>;
+      for (const f of flows) m.flows.push(packFlow(f, "update", refs, m, []).packed);
+      refs.flushDrops(m);
+      await this.#call(host, m, [], event);
     } else if (CLIENT_HOOKS.has(event)) {
       const client = arg as Client;
-      const r = await this.#call(
-        host,
-        { t: "conn", id: host.nextId(), event, client: connOut(client) },
-        [],
-        event,
-      );
-      applyConn(client, r?.conn?.client);
+      const m = { t: "conn", id: host.nextId(), event } as Extract<HostMessage, { t: "conn" }>;
+      m.client = refs.ref(client, m);
+      refs.flushDrops(m);
+      const r = await this.#call(host, m, [], event);
+      refs.apply(client, r?.conn?.client);
     } else if (SERVER_HOOKS.has(event)) {
       const data = arg as { server: Server; client: Client };
-      const r = await this.#call(
-        host,
-        {
-          t: "conn",
-          id: host.nextId(),
-          event,
-          client: connOut(data.client),
-          server: connOut(data.server),
-        },
-        [],
-        event,
-      );
-      applyConn(data.client, r?.conn?.client);
-      applyConn(data.server, r?.conn?.server);
+      const m = { t: "conn", id: host.nextId(), event } as Extract<HostMessage, { t: "conn" }>;
+      m.client = refs.ref(data.client, m);
+      m.server = refs.ref(data.server, m);
+      refs.flushDrops(m);
+      const r = await this.#call(host, m, [], event);
+      refs.apply(data.client, r?.conn?.client);
+      refs.apply(data.server, r?.conn?.server);
     }
   }
 

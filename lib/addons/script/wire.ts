@@ -4,10 +4,17 @@
  *
  * - Only what the hook can see crosses: `requestheaders`/`responseheaders` get no bodies; `request` gets
  *   the request body; `response` and `error` get both.
- * - Bodies travel as transferable ArrayBuffers (one copy on each side at most: the proxy's buffer is never
- *   detached, the worker's buffer is moved).
+ * - A flow crosses as one JSON string (plain fields and header pairs: structured clone of many small
+ *   objects costs about twice as much), its cloneable metadata (only when there is some) and one
+ *   ArrayBuffer holding the bodies back to back: a fresh copy (the proxy's buffers, which may be views
+ *   into node's shared Buffer pool, are never sent, transferred or detached), transferred when large,
+ *   cloned when small (cheaper, see {@link TRANSFER_MIN}). Empty bodies cost nothing.
+ * - Connection records cross once per connection: the proxy keeps, per worker, what it last sent of each
+ *   connection ({@link ConnRefs}) and sends a connection again only when it changed; flows name them by a
+ *   small key. The worker keeps the records ({@link ConnTable}), so every flow of a connection sees the same
+ *   Client/Server object, as in the proxy.
  * - Only changes come back: changed fields, changed header lists, a body only if it was replaced, a new
- *   response only if the script set one.
+ *   response only if the script set one. A hook that changes nothing answers `null`.
  * - Metadata values that cannot be structured-cloned (functions, class instances with private state) stay
  *   on the proxy side: the script does not see them and they are never deleted by a script's changes.
  */
@@ -30,6 +37,8 @@ export const HOOK_BODIES: Record<string, { request: boolean; response: boolean }
   update: { request: false, response: false },
 };
 
+const NO_BODIES = { request: false, response: false };
+
 /** Hooks whose argument is an HTTP flow. */
 export const FLOW_HOOKS = new Set(Object.keys(HOOK_BODIES).filter((h) => h !== "update"));
 /** Hooks whose argument is a Client connection. */
@@ -51,19 +60,18 @@ export function isSupportedHook(name: string): boolean {
     name === "update";
 }
 
-/** A message (request or response) on the wire. `body` undefined: not sent. */
-export interface WireMessage {
+/** The fields of a message (request or response) on the wire, without its body. */
+export interface WireMessageFields {
   httpVersion: string;
   headers: [string, string][];
   trailers: [string, string][] | null;
   timestampStart: number;
   timestampEnd: number | null;
   stream: boolean;
-  body?: ArrayBuffer | null;
 }
 
-/** A request on the wire. */
-export interface WireRequest extends WireMessage {
+/** Request-only fields. */
+export interface WireRequestFields {
   method: string;
   scheme: string;
   host: string;
@@ -72,40 +80,83 @@ export interface WireRequest extends WireMessage {
   authority: string;
 }
 
-/** A response on the wire. */
-export interface WireResponse extends WireMessage {
+/** Response-only fields. */
+export interface WireResponseFields {
   statusCode: number;
   reason: string;
+}
+
+/**
+ * A message as sent to the worker (inside the flow's JSON). `body`: absent, not sent; null, no body
+ * (streamed); a number, the length of its bytes in the flow's body buffer.
+ */
+export interface WireMessage extends WireMessageFields {
+  body?: number | null;
+}
+
+/** A request sent to the worker. */
+export type WireRequest = WireMessage & WireRequestFields;
+/** A response sent to the worker. */
+export type WireResponse = WireMessage & WireResponseFields;
+
+/** A whole message coming back (a replaced request or response): its body travels as an ArrayBuffer. */
+export interface FullMessage extends WireMessageFields {
+  body: ArrayBuffer | null;
+}
+
+/** A changed message: changed fields only; `body` if it was replaced. */
+export interface MessageChanges extends Partial<WireMessageFields> {
+  body?: ArrayBuffer | null;
 }
 
 /** A connection record on the wire: its plain fields. */
 export type WireConn = Record<string, unknown>;
 
-/** An HTTP flow on the wire. */
+/** A connection record the worker does not have yet (or that changed): `[key, "c" | "s", fields]`. */
+export type ConnUpdate = [number, "c" | "s", WireConn];
+
+/** An HTTP flow on the wire (the JSON part of a {@link PackedFlow}). */
 export interface WireFlow {
   id: string;
   live: boolean;
-  intercepted: boolean;
   isReplay: "request" | "response" | null;
   marked: string;
   comment: string;
-  metadata: Record<string, unknown>;
   timestampCreated: number;
   error: { msg: string; timestamp: number } | null;
   request: WireRequest;
   response: WireResponse | null;
-  client: WireConn;
-  server: WireConn;
+  /** Keys of the connection records. */
+  client: number;
+  server: number;
+}
+
+/** Connection records to register or forget before a message is handled. */
+export interface ConnSync {
+  /** Records the worker does not have yet, or that changed on the proxy side. */
+  conns?: ConnUpdate[];
+  /** Keys the worker may forget. */
+  drop?: number[];
+}
+
+/** A flow packed for postMessage. */
+export interface PackedFlow {
+  /** JSON of a {@link WireFlow}. */
+  json: string;
+  /** The cloneable metadata; absent when there is none. */
+  md?: Record<string, unknown>;
+  /** The bodies sent, back to back (request first); absent when all are empty or not sent. */
+  buf?: ArrayBuffer;
 }
 
 /** What a hook changed. Absent keys: unchanged. */
 export interface FlowChanges {
-  request?: Partial<WireRequest>;
+  request?: MessageChanges & Partial<WireRequestFields>;
   /** The script assigned a new Request object. */
-  requestReplace?: WireRequest;
-  response?: Partial<WireResponse>;
+  requestReplace?: FullMessage & WireRequestFields;
+  response?: MessageChanges & Partial<WireResponseFields>;
   /** The script assigned a new response (or null). */
-  responseReplace?: WireResponse | null;
+  responseReplace?: (FullMessage & WireResponseFields) | null;
   error?: { msg: string; timestamp: number } | null;
   marked?: string;
   comment?: string;
@@ -119,7 +170,7 @@ export interface FlowChanges {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// structured-clone safety
+// structured-clone safety, equality, copies
 
 function cloneable(v: unknown, depth = 0): boolean {
   if (depth > 32) return false;
@@ -181,11 +232,274 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return true;
 }
 
+/** {@link deepEqual} with a fast path for the primitives and small arrays connection records hold. */
+function plainEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || a === null) return Object.is(a, b);
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!plainEqual(a[i], b[i])) return false;
+    return true;
+  }
+  return deepEqual(a, b);
+}
+
+/** An independent copy of cloneable data (primitives as they are). */
+function copyPlain<T>(v: T): T {
+  if (typeof v !== "object" || v === null) return v;
+  if (Array.isArray(v)) return v.map(copyPlain) as T;
+  return structuredClone(v);
+}
+
 function pairsEqual(a: [string, string][] | null, b: [string, string][] | null): boolean {
   if (a === b) return true;
   if (!a || !b || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i][0] !== b[i][0] || a[i][1] !== b[i][1]) return false;
   return true;
+}
+
+function copyPairs(p: [string, string][]): [string, string][] {
+  const out = new Array<[string, string]>(p.length);
+  for (let i = 0; i < p.length; i++) out[i] = [p[i][0], p[i][1]];
+  return out;
+}
+
+function headersOf(pairs: [string, string][]): Headers {
+  const h = new Headers();
+  h.fields = copyPairs(pairs);
+  return h;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// connection records
+
+/** A connection record's plain fields. */
+export function connOut(c: Connection): WireConn {
+  const o: WireConn = {};
+  for (const k of Object.keys(c)) {
+    const v = (c as unknown as Record<string, unknown>)[k];
+    if (typeof v !== "function" && cloneable(v)) o[k] = v;
+  }
+  return o;
+}
+
+/**
+ * Whether `c` still has the fields recorded in `r` (what the worker has). The fast path compares values
+ * in key order against copies taken when they were sent; anything unusual falls back to a full compare.
+ */
+function connMatches(c: Connection, r: ConnRef): boolean {
+  const rec = c as unknown as Record<string, unknown>;
+  const keys = Object.keys(rec);
+  const seen = r.keys;
+  if (keys.length === seen.length) {
+    let i = 0;
+    for (; i < keys.length; i++) {
+      const k = keys[i];
+      if (k !== seen[i]) break;
+      const v = rec[k];
+      const s = r.vals[i];
+      if (v === s) continue;
+      if (typeof v !== "object" || v === null || !plainEqual(v, s)) return false;
+    }
+    if (i === keys.length) return true;
+  }
+  // keys added, removed or reordered
+  let n = 0;
+  for (const k of keys) {
+    const v = rec[k];
+    if (typeof v === "function") continue;
+    if (!(k in r.snap)) {
+      if (cloneable(v)) return false;
+      continue;
+    }
+    n++;
+    if (!plainEqual(v, r.snap[k])) return false;
+  }
+  return n === Object.keys(r.snap).length;
+}
+
+/** Record that `c` now has the fields of `d` (copied, so later in-place changes are noticed). */
+function recordFields(snap: WireConn, d: WireConn): void {
+  for (const k of Object.keys(d)) snap[k] = copyPlain(d[k]);
+}
+
+interface ConnRef {
+  key: number;
+  /** The fields the worker has. */
+  snap: WireConn;
+  /** The record's own keys when it was sent, and copies of their values (functions as they are). */
+  keys: string[];
+  vals: unknown[];
+}
+
+/** Note what the worker has of `c` now. */
+function remember(r: ConnRef, c: Connection): void {
+  const rec = c as unknown as Record<string, unknown>;
+  r.keys = Object.keys(rec);
+  r.vals = r.keys.map((k) => {
+    const v = rec[k];
+    return typeof v === "function" || !cloneable(v) ? v : copyPlain(v);
+  });
+}
+
+/**
+ * Proxy side, one per worker: which connection records the worker has, under which key. A record is sent
+ * the first time a hook sees it, and again whenever its fields differ from what was sent. At most
+ * `capacity` records are remembered (least recently used forgotten first; the worker is told to forget
+ * them with the next message).
+ */
+export class ConnRefs {
+  #refs = new WeakMap<Connection, ConnRef>();
+  #lru = new Map<number, Connection>();
+  #drop: number[] = [];
+  #nextKey = 1;
+
+  constructor(readonly capacity = 512) {}
+
+  /** The key of `c` in the worker; its fields are appended to `sync.conns` if the worker needs them. */
+  ref(c: Connection, sync: ConnSync): number {
+    let r = this.#refs.get(c);
+    if (r) {
+      if (this.#lru.size > 1) {
+        this.#lru.delete(r.key);
+        this.#lru.set(r.key, c);
+      }
+      if (connMatches(c, r)) return r.key;
+    } else {
+      r = { key: this.#nextKey++, snap: {}, keys: [], vals: [] };
+      this.#refs.set(c, r);
+      this.#lru.set(r.key, c);
+      if (this.#lru.size > this.capacity) {
+        for (const [key, old] of this.#lru) {
+          if (key === r.key) continue;
+          this.#lru.delete(key);
+          this.#refs.delete(old);
+          this.#drop.push(key);
+          break;
+        }
+      }
+    }
+    const fields = connOut(c);
+    r.snap = {};
+    recordFields(r.snap, fields);
+    remember(r, c);
+    (sync.conns ??= []).push([r.key, c instanceof Server ? "s" : "c", fields]);
+    return r.key;
+  }
+
+  /** Keys to forget, added to `sync` (once). */
+  flushDrops(sync: ConnSync): void {
+    if (!this.#drop.length) return;
+    sync.drop = this.#drop;
+    this.#drop = [];
+  }
+
+  /** Apply a worker's changes to `c` (the worker has them already). */
+  apply(c: Connection, d: WireConn | undefined): void {
+    if (!d) return;
+    Object.assign(c, d);
+    const r = this.#refs.get(c);
+    if (r) {
+      recordFields(r.snap, d);
+      remember(r, c);
+    }
+  }
+
+  /** Forget every record (the worker is told to drop them with the next message). */
+  clear(): void {
+    for (const [key, c] of this.#lru) {
+      this.#refs.delete(c);
+      this.#drop.push(key);
+    }
+    this.#lru.clear();
+  }
+
+  /** How many records are remembered. */
+  get size(): number {
+    return this.#lru.size;
+  }
+}
+
+/** A connection record inside the worker, with the fields the proxy has (to diff against). */
+export interface ConnEntry {
+  conn: Client | Server;
+  snap: WireConn;
+}
+
+/** Worker side: the connection records the proxy sent, by key. */
+export class ConnTable {
+  #entries = new Map<number, ConnEntry>();
+
+  /** Register or refresh records and forget dropped ones. */
+  sync(s: ConnSync): void {
+    if (s.drop) { for (const k of s.drop) this.#entries.delete(k); }
+    if (!s.conns) return;
+    for (const [key, kind, fields] of s.conns) {
+      let e = this.#entries.get(key);
+      if (!e) {
+        e = { conn: kind === "s" ? new Server() : new Client(), snap: fields };
+        this.#entries.set(key, e);
+      }
+      e.snap = fields;
+      const rec = e.conn as unknown as Record<string, unknown>;
+      for (const k of Object.keys(fields)) rec[k] = copyPlain(fields[k]);
+    }
+  }
+
+  /** The record under `key`. */
+  get(key: number): ConnEntry {
+    const e = this.#entries.get(key);
+    if (!e) throw new Error(`unknown connection record ${key}`);
+    return e;
+  }
+
+  /** How many records are kept. */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/**
+ * The changes a hook made to a connection record since the proxy's version; from now on they count as
+ * the proxy's version (the reply carries them).
+ */
+export function connChanges(e: ConnEntry): WireConn | undefined {
+  const rec = e.conn as unknown as Record<string, unknown>;
+  let d: WireConn | undefined;
+  for (const k of Object.keys(rec)) {
+    const v = rec[k];
+    if (typeof v === "function" || plainEqual(v, e.snap[k]) || !cloneable(v)) continue;
+    (d ??= {})[k] = v;
+  }
+  if (d) recordFields(e.snap, d);
+  return d;
+}
+
+/**
+ * The script assigned another record to the flow: the proxy keeps its own record and takes the fields
+ * that differ (as mitmproxy would see them on the flow); the worker's record follows, as the proxy's will.
+ */
+function replacedConnChanges(e: ConnEntry, c: Connection): WireConn | undefined {
+  const now = connOut(c);
+  let d: WireConn | undefined;
+  for (const k of Object.keys(now)) if (!plainEqual(now[k], e.snap[k])) (d ??= {})[k] = now[k];
+  if (d) {
+    recordFields(e.snap, d);
+    const rec = e.conn as unknown as Record<string, unknown>;
+    for (const k of Object.keys(d)) rec[k] = copyPlain(d[k]);
+  }
+  return d;
+}
+
+/** Undo a hook's changes to a connection record (the hook failed: the proxy gets none of them). */
+export function discardConnChanges(e: ConnEntry): void {
+  const rec = e.conn as unknown as Record<string, unknown>;
+  for (const k of Object.keys(rec)) {
+    if (!(k in e.snap) && typeof rec[k] !== "function" && cloneable(rec[k])) delete rec[k];
+  }
+  for (const k of Object.keys(e.snap)) {
+    if (!plainEqual(rec[k], e.snap[k])) rec[k] = copyPlain(e.snap[k]);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -201,16 +515,8 @@ function copyBytes(bytes: Uint8Array): ArrayBuffer {
   return out.buffer;
 }
 
-/** A standalone copy of `bytes` as an ArrayBuffer, added to `transfer`. */
-function bodyOut(bytes: Uint8Array | null, transfer: ArrayBuffer[]): ArrayBuffer | null {
-  if (bytes === null) return null;
-  const copy = copyBytes(bytes);
-  transfer.push(copy);
-  return copy;
-}
-
-function messageOut(m: Message, withBody: boolean, transfer: ArrayBuffer[]): WireMessage {
-  const w: WireMessage = {
+function messageOut(m: Message): WireMessage {
+  return {
     httpVersion: m.httpVersion,
     headers: m.headers.fields,
     trailers: m.trailers ? m.trailers.fields : null,
@@ -218,13 +524,11 @@ function messageOut(m: Message, withBody: boolean, transfer: ArrayBuffer[]): Wir
     timestampEnd: m.timestampEnd,
     stream: m.stream !== false,
   };
-  if (withBody) w.body = bodyOut(m.rawContent, transfer);
-  return w;
 }
 
-/** A request on the wire (with its body if `withBody`). */
-export function requestOut(r: Request, withBody: boolean, transfer: ArrayBuffer[]): WireRequest {
-  const w = messageOut(r, withBody, transfer) as WireRequest;
+/** A request's fields (no body). */
+export function requestOut(r: Request): WireRequest {
+  const w = messageOut(r) as WireRequest;
   w.method = r.method;
   w.scheme = r.scheme;
   w.host = r.host;
@@ -234,81 +538,95 @@ export function requestOut(r: Request, withBody: boolean, transfer: ArrayBuffer[
   return w;
 }
 
-/** A response on the wire (with its body if `withBody`). */
-export function responseOut(r: Response, withBody: boolean, transfer: ArrayBuffer[]): WireResponse {
-  const w = messageOut(r, withBody, transfer) as WireResponse;
+/** A response's fields (no body). */
+export function responseOut(r: Response): WireResponse {
+  const w = messageOut(r) as WireResponse;
   w.statusCode = r.statusCode;
   w.reason = r.reason;
   return w;
 }
 
-/** A connection record's plain fields. */
-export function connOut(c: Connection): WireConn {
-  const o: WireConn = {};
-  for (const k of Object.keys(c)) {
-    const v = (c as unknown as Record<string, unknown>)[k];
-    if (typeof v !== "function" && cloneable(v)) o[k] = v;
-  }
-  return o;
-}
-
-/** A flow as `event` sees it. Bodies are appended to `transfer`. */
-export function flowOut(flow: HTTPFlow, event: string, transfer: ArrayBuffer[]): WireFlow {
-  const bodies = HOOK_BODIES[event] ?? { request: false, response: false };
-  return {
-    id: flow.id,
-    live: flow.live,
-    intercepted: flow.intercepted,
-    isReplay: flow.isReplay,
-    marked: flow.marked,
-    comment: flow.comment,
-    metadata: cloneableMetadata(flow.metadata),
-    timestampCreated: flow.timestampCreated,
-    error: flow.error ? { msg: flow.error.msg, timestamp: flow.error.timestamp } : null,
-    request: requestOut(flow.request, bodies.request, transfer),
-    response: flow.response ? responseOut(flow.response, bodies.response, transfer) : null,
-    client: connOut(flow.clientConn),
-    server: connOut(flow.serverConn),
-  };
-}
-
-/** A flow packed for postMessage: JSON for the plain fields, structured clone for metadata and bodies. */
-export interface PackedFlow {
-  json: string;
+/** What {@link packFlow} produced. */
+export interface Packed {
+  packed: PackedFlow;
+  /** The metadata sent (to tell which keys a script deleted). */
   metadata: Record<string, unknown>;
-  /** Request and response bodies (undefined: not sent). */
-  bodies: [ArrayBuffer | null | undefined, ArrayBuffer | null | undefined];
 }
 
 /**
- * Pack a wire flow for postMessage. Structured clone of many small objects (header pairs, connection
- * records) costs about twice as much as JSON of the same data plus cloning one string, so the plain part
- * goes as JSON; metadata (which may hold bytes, Maps, Dates) and the transferable bodies go as they are.
+ * Bodies up to this size are copied by postMessage's structured clone instead of transferred: moving a
+ * backing store costs more than copying a few KiB (measured in Deno 2.x, 1 KiB: ~2 µs less per message on
+ * the sending side; 16 KiB: transfer ~2.6 µs cheaper).
  */
-export function packFlow(w: WireFlow): PackedFlow {
-  const bodies: PackedFlow["bodies"] = [w.request.body, w.response?.body];
-  const json = JSON.stringify(w, (k, v) => (k === "body" || k === "metadata" ? undefined : v));
-  return { json, metadata: w.metadata, bodies };
-}
+export const TRANSFER_MIN = 4096;
 
-/** Undo {@link packFlow}. */
-export function unpackFlow(p: PackedFlow): WireFlow {
-  const w = JSON.parse(p.json) as WireFlow;
-  w.metadata = p.metadata;
-  if (p.bodies[0] !== undefined) w.request.body = p.bodies[0];
-  if (w.response && p.bodies[1] !== undefined) w.response.body = p.bodies[1];
-  return w;
+const EMPTY_METADATA: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+
+/**
+ * Pack `flow` as `event` sees it, for the worker behind `refs`: connection records it lacks go into
+ * `sync`, the body buffer (if any) into `transfer`.
+ */
+export function packFlow(
+  flow: HTTPFlow,
+  event: string,
+  refs: ConnRefs,
+  sync: ConnSync,
+  transfer: Transferable[],
+): Packed {
+  const bodies = HOOK_BODIES[event] ?? NO_BODIES;
+  const request = requestOut(flow.request);
+  const response = flow.response ? responseOut(flow.response) : null;
+  const reqBody = bodies.request ? flow.request.rawContent : null;
+  const respBody = bodies.response && flow.response ? flow.response.rawContent : null;
+  if (bodies.request) request.body = reqBody ? reqBody.byteLength : null;
+  if (bodies.response && response) response.body = respBody ? respBody.byteLength : null;
+  const wire: WireFlow = {
+    id: flow.id,
+    live: flow.live,
+    isReplay: flow.isReplay,
+    marked: flow.marked,
+    comment: flow.comment,
+    timestampCreated: flow.timestampCreated,
+    error: flow.error ? { msg: flow.error.msg, timestamp: flow.error.timestamp } : null,
+    request,
+    response,
+    client: refs.ref(flow.clientConn, sync),
+    server: refs.ref(flow.serverConn, sync),
+  };
+  const packed: PackedFlow = { json: JSON.stringify(wire) };
+  let metadata = EMPTY_METADATA;
+  for (const _ in flow.metadata) {
+    metadata = cloneableMetadata(flow.metadata);
+    packed.md = metadata;
+    break;
+  }
+  const total = (reqBody?.byteLength ?? 0) + (respBody?.byteLength ?? 0);
+  if (total > 0) {
+    // one fresh buffer for both bodies: a standalone copy (never a view into node's pool)
+    const buf = new Uint8Array(total);
+    if (reqBody) buf.set(reqBody, 0);
+    if (respBody) buf.set(respBody, reqBody?.byteLength ?? 0);
+    packed.buf = buf.buffer;
+    if (total >= TRANSFER_MIN) transfer.push(buf.buffer);
+  }
+  return { packed, metadata };
 }
 
 // ---------------------------------------------------------------------------------------------------
 // worker side: wire -> objects, and the diff
 
-function bodyIn(w: WireMessage): Uint8Array | null {
-  return w.body ? new Uint8Array(w.body) : null;
+function bodyIn(
+  len: number | null | undefined,
+  buf: ArrayBuffer | undefined,
+  offset: number,
+): Uint8Array | null {
+  if (len === null || len === undefined) return null;
+  if (len === 0 || !buf) return new Uint8Array(0);
+  return new Uint8Array(buf, offset, len);
 }
 
-/** Build a Request from the wire. */
-export function requestIn(w: WireRequest): Request {
+/** Build a Request from the wire (`rawContent` given separately). */
+export function requestIn(w: WireMessageFields & WireRequestFields, rawContent: Uint8Array | null): Request {
   const r = new Request({
     method: w.method,
     scheme: w.scheme,
@@ -317,72 +635,77 @@ export function requestIn(w: WireRequest): Request {
     path: w.path,
     authority: w.authority,
     httpVersion: w.httpVersion,
-    headers: new Headers(w.headers),
-    rawContent: bodyIn(w),
-    trailers: w.trailers ? new Headers(w.trailers) : null,
+    rawContent,
+    trailers: w.trailers ? headersOf(w.trailers) : null,
     timestampStart: w.timestampStart,
     timestampEnd: w.timestampEnd,
   });
+  r.headers.fields = copyPairs(w.headers);
   r.stream = w.stream;
   return r;
 }
 
-/** Build a Response from the wire. */
-export function responseIn(w: WireResponse): Response {
+/** Build a Response from the wire (`rawContent` given separately). */
+export function responseIn(
+  w: WireMessageFields & WireResponseFields,
+  rawContent: Uint8Array | null,
+): Response {
   const r = new Response({
     statusCode: w.statusCode,
     reason: w.reason,
     httpVersion: w.httpVersion,
-    headers: new Headers(w.headers),
-    rawContent: bodyIn(w),
-    trailers: w.trailers ? new Headers(w.trailers) : null,
+    rawContent,
+    trailers: w.trailers ? headersOf(w.trailers) : null,
     timestampStart: w.timestampStart,
     timestampEnd: w.timestampEnd,
   });
+  r.headers.fields = copyPairs(w.headers);
   r.stream = w.stream;
   return r;
-}
-
-/** Build a Client record from the wire. */
-export function clientIn(w: WireConn): Client {
-  return Object.assign(new Client(), w);
-}
-
-/** Build a Server record from the wire. */
-export function serverIn(w: WireConn): Server {
-  return Object.assign(new Server(), w);
 }
 
 /** What the worker keeps to compute a diff after the hooks ran. */
 export interface FlowSnapshot {
   wire: WireFlow;
+  /** The metadata sent (null: none). */
+  metadata: Record<string, unknown> | null;
   request: Request;
   requestRaw: Uint8Array | null;
   response: Response | null;
   responseRaw: Uint8Array | null;
+  client: ConnEntry;
+  server: ConnEntry;
 }
 
-/** Build the flow a script sees from the wire, plus the snapshot to diff against. */
-export function flowIn(w: WireFlow): { flow: HTTPFlow; snapshot: FlowSnapshot } {
-  const request = requestIn(w.request);
-  const flow = new HTTPFlow(clientIn(w.client), serverIn(w.server), request, w.live);
+/** Build the flow a script sees from a packed flow, plus the snapshot to diff against. */
+export function unpackFlow(p: PackedFlow, table: ConnTable): { flow: HTTPFlow; snapshot: FlowSnapshot } {
+  const w = JSON.parse(p.json) as WireFlow;
+  const reqLen = w.request.body;
+  const request = requestIn(w.request, bodyIn(reqLen, p.buf, 0));
+  const client = table.get(w.client);
+  const server = table.get(w.server);
+  const flow = new HTTPFlow(client.conn as Client, server.conn as Server, request, w.live);
   flow.id = w.id;
   flow.intercepted = false;
   flow.isReplay = w.isReplay;
   flow.marked = w.marked;
   flow.comment = w.comment;
-  flow.metadata = structuredClone(w.metadata);
+  // the message's copy stays the snapshot; the script gets its own
+  flow.metadata = p.md ? structuredClone(p.md) : {};
   flow.timestampCreated = w.timestampCreated;
   flow.error = w.error ? new FlowError(w.error.msg, w.error.timestamp) : null;
-  flow.response = w.response ? responseIn(w.response) : null;
+  flow.response = w.response ? responseIn(w.response, bodyIn(w.response.body, p.buf, reqLen ?? 0)) : null;
   return {
     flow,
     snapshot: {
       wire: w,
+      metadata: p.md ?? null,
       request,
       requestRaw: request.rawContent,
       response: flow.response,
       responseRaw: flow.response?.rawContent ?? null,
+      client,
+      server,
     },
   };
 }
@@ -401,21 +724,26 @@ function messageDiff(
   rawBefore: Uint8Array | null,
   transfer: ArrayBuffer[],
   warnings: string[],
-): Partial<WireMessage> {
-  const d: Partial<WireMessage> = {};
-  if (m.httpVersion !== before.httpVersion) d.httpVersion = m.httpVersion;
-  if (!pairsEqual(m.headers.fields, before.headers)) d.headers = m.headers.fields;
+): MessageChanges | null {
+  let d: MessageChanges | null = null;
+  if (m.httpVersion !== before.httpVersion) (d ??= {}).httpVersion = m.httpVersion;
+  if (!pairsEqual(m.headers.fields, before.headers)) (d ??= {}).headers = m.headers.fields;
   const tr = m.trailers ? m.trailers.fields : null;
-  if (!pairsEqual(tr, before.trailers)) d.trailers = tr;
-  if (m.timestampStart !== before.timestampStart) d.timestampStart = m.timestampStart;
-  if (m.timestampEnd !== before.timestampEnd) d.timestampEnd = m.timestampEnd;
-  const s = streamFlag(m, warnings);
-  if (s !== before.stream) d.stream = s;
-  if (m.rawContent !== rawBefore) d.body = ownBuffer(m.rawContent, transfer);
+  if (!pairsEqual(tr, before.trailers)) (d ??= {}).trailers = tr;
+  if (m.timestampStart !== before.timestampStart) (d ??= {}).timestampStart = m.timestampStart;
+  if (m.timestampEnd !== before.timestampEnd) (d ??= {}).timestampEnd = m.timestampEnd;
+  if (m.stream !== before.stream) {
+    const s = streamFlag(m, warnings);
+    if (s !== before.stream) (d ??= {}).stream = s;
+  }
+  if (m.rawContent !== rawBefore) (d ??= {}).body = ownBuffer(m.rawContent, transfer);
   return d;
 }
 
-/** The bytes as an ArrayBuffer that can be transferred (copied only if it is a view into a larger one). */
+/**
+ * The bytes as an ArrayBuffer of their own (copied only if they are a view into a larger one: cloning or
+ * transferring a view's buffer would send all of it), transferred if large.
+ */
 function ownBuffer(bytes: Uint8Array | null, transfer: ArrayBuffer[]): ArrayBuffer | null {
   if (bytes === null) return null;
   let buf = bytes.buffer as ArrayBuffer;
@@ -425,7 +753,7 @@ function ownBuffer(bytes: Uint8Array | null, transfer: ArrayBuffer[]): ArrayBuff
   ) {
     buf = copyBytes(bytes);
   }
-  transfer.push(buf);
+  if (buf.byteLength >= TRANSFER_MIN) transfer.push(buf);
   return buf;
 }
 
@@ -434,108 +762,107 @@ function fullMessage<T extends WireMessage>(
   m: Message,
   transfer: ArrayBuffer[],
   warnings: string[],
-): T {
-  w.stream = streamFlag(m, warnings);
-  w.body = ownBuffer(m.rawContent, transfer);
-  return w;
-}
-
-function connDiff(before: WireConn, c: Connection): WireConn | undefined {
-  const now = connOut(c);
-  let d: WireConn | undefined;
-  for (const k of Object.keys(now)) {
-    if (!deepEqual(now[k], before[k])) (d ??= {})[k] = now[k];
-  }
-  return d;
+): Omit<T, "body"> & FullMessage {
+  const f = w as unknown as Omit<T, "body"> & FullMessage;
+  f.stream = streamFlag(m, warnings);
+  f.body = ownBuffer(m.rawContent, transfer);
+  return f;
 }
 
 /** The changes the hooks made to `flow` since `snap`. Bodies to move are appended to `transfer`. */
 export function flowDiff(flow: HTTPFlow, snap: FlowSnapshot, transfer: ArrayBuffer[]): FlowChanges | null {
   const w = snap.wire;
-  const c: FlowChanges = {};
+  let c: FlowChanges | null = null;
   const warnings: string[] = [];
-  let any = false;
   if (flow.request !== snap.request) {
-    c.requestReplace = fullMessage(requestOut(flow.request, false, []), flow.request, transfer, warnings);
-    any = true;
+    (c ??= {}).requestReplace = fullMessage(requestOut(flow.request), flow.request, transfer, warnings);
   } else {
     const r = flow.request;
-    const d = messageDiff(w.request, r, snap.requestRaw, transfer, warnings) as Partial<WireRequest>;
-    if (r.method !== w.request.method) d.method = r.method;
-    if (r.scheme !== w.request.scheme) d.scheme = r.scheme;
-    if (r.host !== w.request.host) d.host = r.host;
-    if (r.port !== w.request.port) d.port = r.port;
-    if (r.path !== w.request.path) d.path = r.path;
-    if (r.authority !== w.request.authority) d.authority = r.authority;
-    if (Object.keys(d).length) {
-      c.request = d;
-      any = true;
-    }
+    const b = w.request;
+    let d = messageDiff(b, r, snap.requestRaw, transfer, warnings) as FlowChanges["request"] | null;
+    if (r.method !== b.method) (d ??= {}).method = r.method;
+    if (r.scheme !== b.scheme) (d ??= {}).scheme = r.scheme;
+    if (r.host !== b.host) (d ??= {}).host = r.host;
+    if (r.port !== b.port) (d ??= {}).port = r.port;
+    if (r.path !== b.path) (d ??= {}).path = r.path;
+    if (r.authority !== b.authority) (d ??= {}).authority = r.authority;
+    if (d) (c ??= {}).request = d;
   }
   if (flow.response !== snap.response) {
-    c.responseReplace = flow.response
-      ? fullMessage(responseOut(flow.response, false, []), flow.response, transfer, warnings)
+    (c ??= {}).responseReplace = flow.response
+      ? fullMessage(responseOut(flow.response), flow.response, transfer, warnings)
       : null;
-    any = true;
   } else if (flow.response && w.response) {
     const r = flow.response;
-    const d = messageDiff(w.response, r, snap.responseRaw, transfer, warnings) as Partial<WireResponse>;
-    if (r.statusCode !== w.response.statusCode) d.statusCode = r.statusCode;
-    if (r.reason !== w.response.reason) d.reason = r.reason;
-    if (Object.keys(d).length) {
-      c.response = d;
-      any = true;
-    }
+    let d = messageDiff(w.response, r, snap.responseRaw, transfer, warnings) as
+      | FlowChanges["response"]
+      | null;
+    if (r.statusCode !== w.response.statusCode) (d ??= {}).statusCode = r.statusCode;
+    if (r.reason !== w.response.reason) (d ??= {}).reason = r.reason;
+    if (d) (c ??= {}).response = d;
   }
-  const err = flow.error ? { msg: flow.error.msg, timestamp: flow.error.timestamp } : null;
-  if (!deepEqual(err, w.error)) {
-    c.error = err;
-    any = true;
+  const e = flow.error;
+  if (e ? !w.error || e.msg !== w.error.msg || e.timestamp !== w.error.timestamp : w.error) {
+    (c ??= {}).error = e ? { msg: e.msg, timestamp: e.timestamp } : null;
   }
-  if (flow.marked !== w.marked) (c.marked = flow.marked, any = true);
-  if (flow.comment !== w.comment) (c.comment = flow.comment, any = true);
-  if (flow.intercepted) (c.intercept = true, any = true);
+  if (flow.marked !== w.marked) (c ??= {}).marked = flow.marked;
+  if (flow.comment !== w.comment) (c ??= {}).comment = flow.comment;
+  if (flow.intercepted) (c ??= {}).intercept = true;
   const md = cloneableMetadata(flow.metadata);
-  if (!deepEqual(md, w.metadata)) (c.metadata = md, any = true);
-  const cd = connDiff(w.client, flow.clientConn);
-  if (cd) (c.client = cd, any = true);
-  const sd = connDiff(w.server, flow.serverConn);
-  if (sd) (c.server = sd, any = true);
-  if (warnings.length) (c.warnings = warnings, any = true);
-  return any ? c : null;
+  if (!deepEqual(md, snap.metadata ?? EMPTY_METADATA)) (c ??= {}).metadata = md;
+  const cd = flow.clientConn === snap.client.conn
+    ? connChanges(snap.client)
+    : replacedConnChanges(snap.client, flow.clientConn);
+  if (cd) (c ??= {}).client = cd;
+  const sd = flow.serverConn === snap.server.conn
+    ? connChanges(snap.server)
+    : replacedConnChanges(snap.server, flow.serverConn);
+  if (sd) (c ??= {}).server = sd;
+  if (warnings.length) (c ??= {}).warnings = warnings;
+  // one buffer for both bodies (the script assigned one to the other): the proxy gets two
+  const rb = c?.request?.body ?? c?.requestReplace?.body;
+  const sb = c?.response?.body ?? c?.responseReplace?.body;
+  if (rb && rb === sb && !transfer.includes(rb)) {
+    const copy = copyBytes(new Uint8Array(rb));
+    if (c!.response) c!.response.body = copy;
+    else c!.responseReplace!.body = copy;
+  }
+  return c;
 }
 
-/** The changes made to a connection record (for client_* / server_* hooks). */
-export function connChanges(before: WireConn, c: Connection): WireConn | undefined {
-  return connDiff(before, c);
+/** The hooks failed: forget their changes to the connection records (the flow goes on unchanged). */
+export function discardFlowChanges(snap: FlowSnapshot): void {
+  discardConnChanges(snap.client);
+  discardConnChanges(snap.server);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // proxy side: apply
 
-function applyMessage(m: Message, d: Partial<WireMessage>): void {
+function applyMessage(m: Message, d: MessageChanges): void {
   if (d.httpVersion !== undefined) m.httpVersion = d.httpVersion;
-  if (d.headers !== undefined) m.headers = new Headers(d.headers);
-  if (d.trailers !== undefined) m.trailers = d.trailers ? new Headers(d.trailers) : null;
+  // the pairs came through postMessage: fresh arrays, owned from now on
+  if (d.headers !== undefined) (m.headers = new Headers()).fields = d.headers;
+  if (d.trailers !== undefined) m.trailers = d.trailers ? (new Headers(d.trailers)) : null;
   if (d.timestampStart !== undefined) m.timestampStart = d.timestampStart;
   if (d.timestampEnd !== undefined) m.timestampEnd = d.timestampEnd;
   if (d.stream !== undefined) m.stream = d.stream;
   if (d.body !== undefined) m.rawContent = d.body === null ? null : new Uint8Array(d.body);
 }
 
-/** Apply a connection diff. */
-export function applyConn(c: Connection, d: WireConn | undefined): void {
-  if (d) Object.assign(c, d);
+function bodyOf(b: ArrayBuffer | null): Uint8Array | null {
+  return b === null ? null : new Uint8Array(b);
 }
 
-/** Apply the changes a script made to the live flow. */
+/** Apply the changes a script made to the live flow (connection records through `refs`). */
 export function applyFlowChanges(
   flow: HTTPFlow,
   c: FlowChanges,
   sentMetadata: Record<string, unknown>,
+  refs: ConnRefs,
 ): void {
   if (c.requestReplace) {
-    flow.request = requestIn(c.requestReplace);
+    flow.request = requestIn(c.requestReplace, bodyOf(c.requestReplace.body));
   } else if (c.request) {
     const r = flow.request;
     const d = c.request;
@@ -548,7 +875,7 @@ export function applyFlowChanges(
     applyMessage(r, d); // headers last: they already hold any Host change the script made
   }
   if (c.responseReplace !== undefined) {
-    flow.response = c.responseReplace ? responseIn(c.responseReplace) : null;
+    flow.response = c.responseReplace ? responseIn(c.responseReplace, bodyOf(c.responseReplace.body)) : null;
   } else if (c.response && flow.response) {
     const r = flow.response;
     if (c.response.statusCode !== undefined) r.statusCode = c.response.statusCode;
@@ -561,8 +888,8 @@ export function applyFlowChanges(
     for (const k of Object.keys(sentMetadata)) if (!(k in c.metadata)) delete flow.metadata[k];
     Object.assign(flow.metadata, c.metadata);
   }
-  applyConn(flow.clientConn, c.client);
-  applyConn(flow.serverConn, c.server);
+  refs.apply(flow.clientConn, c.client);
+  refs.apply(flow.serverConn, c.server);
   if (c.error !== undefined) {
     if (c.error && c.error.msg === KILLED_MESSAGE) flow.kill();
     else flow.error = c.error ? new FlowError(c.error.msg, c.error.timestamp) : null;

@@ -13,19 +13,34 @@ import { describeError, Logger } from "../log.ts";
 import { type Addon, AddonHalt, addonName, type CommandFn, EVENTS, type Loader } from "../manager.ts";
 import { Options, OptionsError, type OptionSpec } from "../options.ts";
 import { config } from "./prelude.ts";
-import type { HostMessage, WorkerMessage } from "./protocol.ts";
+import type { Envelope, HostMessage, WorkerMessage } from "./protocol.ts";
+import { Outbox } from "./outbox.ts";
 import {
-  clientIn,
   connChanges,
+  ConnTable,
+  discardFlowChanges,
+  type FlowChanges,
   flowDiff,
-  flowIn,
   isSupportedHook,
-  serverIn,
   unpackFlow,
-  type WireConn,
 } from "./wire.ts";
 
-const post = (m: WorkerMessage, transfer: Transferable[] = []) => self.postMessage(m, transfer);
+/**
+ * Everything the worker sends goes through one outbox, so the replies (and log lines) of the hooks that
+ * finish in the same turn cross in one message. Replies carrying values from script code (command
+ * results, option values) go alone: they may not clone.
+ */
+const outbox = new Outbox<WorkerMessage>(
+  (m, transfer) => self.postMessage(m, transfer),
+  (m, e) => {
+    if (m.t === "reply") self.postMessage({ t: "reply", id: m.id, error: describeError(e) });
+    else if (m.t === "setoptions") {
+      pendingHost.get(m.id)?.reject(e instanceof Error ? e : new Error(String(e)));
+    } else throw e;
+  },
+);
+const post = (m: WorkerMessage, transfer: Transferable[] = []) =>
+  outbox.send(m, transfer, !(m.t === "setoptions" || (m.t === "reply" && m.value !== undefined)));
 
 /** Options mirror: values come from the proxy; changes made by the script are forwarded to it. */
 class WorkerOptions extends Options {
@@ -118,6 +133,8 @@ function* walk(addons: Addon[]): Generator<Addon> {
 }
 
 let roots: Addon[] = [];
+/** The connection records the proxy sent. */
+const conns = new ConnTable();
 const names = new WeakMap<Addon, string>();
 
 function nameOf(a: Addon): string {
@@ -156,6 +173,12 @@ async function dispatch(event: string, args: unknown[]): Promise<boolean> {
     }
   }
   return ok;
+}
+
+/** Whether `c` is JSON-safe: no bodies, metadata or connection fields (which may hold any cloneable). */
+function isPlain(c: FlowChanges): boolean {
+  return !c.metadata && !c.client && !c.server && !c.requestReplace && c.responseReplace === undefined &&
+    c.request?.body === undefined && c.response?.body === undefined;
 }
 
 async function handle(m: HostMessage): Promise<void> {
@@ -212,31 +235,34 @@ async function handle(m: HostMessage): Promise<void> {
       post({ t: "reply", id: m.id });
       return;
     case "flow": {
-      const { flow, snapshot } = flowIn(unpackFlow(m.flow));
+      conns.sync(m);
+      const { flow, snapshot } = unpackFlow(m, conns);
       const ok = await dispatch(m.event, [flow]);
       const transfer: ArrayBuffer[] = [];
-      const changes = ok ? flowDiff(flow, snapshot, transfer) : null;
-      post({ t: "reply", id: m.id, changes }, transfer);
+      let changes = null;
+      if (ok) changes = flowDiff(flow, snapshot, transfer);
+      else discardFlowChanges(snapshot);
+      // plain changes (headers, fields) as JSON: cheaper to read on the proxy side than a clone of pairs
+      if (changes && isPlain(changes)) post({ t: "reply", id: m.id, changesJson: JSON.stringify(changes) });
+      else post({ t: "reply", id: m.id, changes }, transfer);
       return;
     }
     case "update": {
-      await dispatch("update", [m.flows.map((w) => flowIn(w).flow)]);
+      conns.sync(m);
+      await dispatch("update", [m.flows.map((p) => unpackFlow(p, conns).flow)]);
       post({ t: "reply", id: m.id });
       return;
     }
     case "conn": {
-      const client = clientIn(m.client);
-      if (m.server) {
-        const server = serverIn(m.server);
-        await dispatch(m.event, [{ client, server }]);
-        post({
-          t: "reply",
-          id: m.id,
-          conn: { client: connChanges(m.client, client), server: connChanges(m.server, server) },
-        });
+      conns.sync(m);
+      const client = conns.get(m.client);
+      if (m.server !== undefined) {
+        const server = conns.get(m.server);
+        await dispatch(m.event, [{ client: client.conn, server: server.conn }]);
+        post({ t: "reply", id: m.id, conn: { client: connChanges(client), server: connChanges(server) } });
       } else {
-        await dispatch(m.event, [client]);
-        post({ t: "reply", id: m.id, conn: { client: connChanges(m.client as WireConn, client) } });
+        await dispatch(m.event, [client.conn]);
+        post({ t: "reply", id: m.id, conn: { client: connChanges(client) } });
       }
       return;
     }
@@ -274,12 +300,16 @@ export async function run(mod: Record<string, unknown>): Promise<void> {
       else unsupported.add(ev);
     }
   }
-  self.onmessage = (e: MessageEvent<HostMessage>) => {
-    handle(e.data).catch((err) => {
+  const receive = (m: HostMessage) => {
+    handle(m).catch((err) => {
       log.error(`Internal error in the script runtime: ${describeError(err)}`);
-      const id = (e.data as { id?: number }).id;
-      if (typeof id === "number" && e.data.t !== "reply") post({ t: "reply", id, error: String(err) });
+      if (typeof m.id === "number" && m.t !== "reply") post({ t: "reply", id: m.id, error: String(err) });
     });
+  };
+  self.onmessage = (e: MessageEvent<Envelope<HostMessage>>) => {
+    const m = e.data;
+    if (m.t !== "batch") return receive(m);
+    for (const x of m.ms) receive(x);
   };
   post({ t: "ready", hooks: [...hooks], unsupported: [...unsupported] });
 }

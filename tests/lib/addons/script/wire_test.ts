@@ -1,7 +1,21 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { applyFlowChanges, flowDiff, flowIn, flowOut } from "../../../../lib/addons/script/wire.ts";
+import {
+  applyFlowChanges,
+  ConnRefs,
+  type ConnSync,
+  ConnTable,
+  discardFlowChanges,
+  flowDiff,
+  type PackedFlow,
+  packFlow,
+  TRANSFER_MIN,
+  unpackFlow,
+} from "../../../../lib/addons/script/wire.ts";
+import { Outbox } from "../../../../lib/addons/script/outbox.ts";
+import type { Envelope } from "../../../../lib/addons/script/protocol.ts";
 import { Response, tflow } from "../../../../testing.ts";
+import type { HTTPFlow } from "../../../../lib/flow/flow.ts";
 
 /** Send through a real MessageChannel, as to a worker. */
 function roundTrip<T>(value: T, transfer: Transferable[]): Promise<T> {
@@ -16,33 +30,81 @@ function roundTrip<T>(value: T, transfer: Transferable[]): Promise<T> {
   });
 }
 
+/** The two ends of the wire: the proxy's records of what the worker has, and the worker's table. */
+function ends() {
+  return { refs: new ConnRefs(), table: new ConnTable() };
+}
+
+/** Pack `f` for `event`, cross a MessageChannel, unpack in the "worker". */
+async function cross(f: HTTPFlow, event: string, e = ends()) {
+  const sync: ConnSync = {};
+  const transfer: Transferable[] = [];
+  const { packed, metadata } = packFlow(f, event, e.refs, sync, transfer);
+  e.refs.flushDrops(sync);
+  const msg = await roundTrip({ ...packed, ...sync }, transfer);
+  e.table.sync(msg);
+  return { ...unpackFlow(msg as PackedFlow, e.table), metadata, sync, transfer, e };
+}
+
 Deno.test("wire: headers hooks carry no bodies; body hooks do, copied (never detaching the proxy's)", async () => {
   const f = tflow({ resp: true });
   // a node Buffer view into a pool, as node:net delivers: slice() would share the pool
   const pool = Buffer.alloc(64, 7);
   f.response!.rawContent = pool.subarray(8, 16);
-  const t: ArrayBuffer[] = [];
-  const hdr = flowOut(f, "responseheaders", t);
-  assert.equal(hdr.request.body, undefined);
-  assert.equal(hdr.response!.body, undefined);
-  assert.equal(t.length, 0);
-  const w = flowOut(f, "response", t);
-  assert.equal(t.length, 2);
-  await roundTrip(w, t);
+  const hdr = await cross(f, "responseheaders");
+  assert.equal(hdr.transfer.length, 0);
+  assert.equal(hdr.flow.request.rawContent, null, "no request body in responseheaders");
+  assert.equal(hdr.flow.response!.rawContent, null, "no response body in responseheaders");
+  const w = await cross(f, "response");
+  assert.equal(w.transfer.length, 0, "small bodies are cloned, not transferred");
   assert.equal(f.response!.rawContent!.length, 8, "the proxy's body is intact");
-  assert.equal(pool.buffer.byteLength > 0, true);
+  assert.equal(pool.buffer.byteLength, 64, "the pool is not detached");
+  assert.deepEqual([...w.flow.response!.rawContent!], [7, 7, 7, 7, 7, 7, 7, 7]);
+  assert.equal(
+    new TextDecoder().decode(w.flow.request.rawContent!),
+    new TextDecoder().decode(f.request.rawContent!),
+  );
+  // large bodies: both in one transferred buffer, a copy
+  const big = Buffer.alloc(3 * TRANSFER_MIN, 9);
+  f.response!.rawContent = big.subarray(TRANSFER_MIN, 2 * TRANSFER_MIN);
+  const large = await cross(f, "response");
+  assert.equal(large.transfer.length, 1);
+  assert.equal(big.buffer.byteLength, 3 * TRANSFER_MIN, "the proxy's buffer is not detached");
+  assert.equal(large.flow.response!.rawContent!.length, TRANSFER_MIN);
+  assert.equal(large.flow.response!.rawContent![0], 9);
+  // a large body coming back is transferred; a small one cloned
+  large.flow.response!.rawContent = new Uint8Array(2 * TRANSFER_MIN);
+  large.flow.request.rawContent = new Uint8Array(3);
+  const back: ArrayBuffer[] = [];
+  const ch = flowDiff(large.flow, large.snapshot, back)!;
+  assert.deepEqual(back, [ch.response!.body]);
+  assert.equal(ch.request!.body!.byteLength, 3);
+  // one buffer assigned to both: the proxy gets two
+  large.flow.response!.rawContent = large.flow.request.rawContent;
+  const both = flowDiff(large.flow, large.snapshot, [])!;
+  assert.notEqual(both.request!.body, both.response!.body);
+  // empty bodies cost no buffer, and stay empty (not null)
+  f.request.rawContent = new Uint8Array(0);
+  f.response!.rawContent = new Uint8Array(0);
+  const empty = await cross(f, "response");
+  assert.equal(empty.transfer.length, 0);
+  assert.equal(empty.flow.request.rawContent!.length, 0);
+  assert.equal(empty.flow.response!.rawContent!.length, 0);
+  // a streamed (null) body stays null
+  f.response!.rawContent = null;
+  assert.equal((await cross(f, "response")).flow.response!.rawContent, null);
 });
 
 Deno.test("wire: only changes come back, and apply to the live flow", async () => {
   const f = tflow({ resp: true });
   f.metadata.keep = 1;
   f.metadata.fn = () => 1; // not cloneable: stays on the proxy side
-  const t: ArrayBuffer[] = [];
-  const w = await roundTrip(flowOut(f, "response", t), t);
-  const untouched = flowIn(w);
+  const e = ends();
+  const untouched = await cross(f, "response", e);
+  assert.equal(untouched.flow.metadata.fn, undefined);
   assert.equal(flowDiff(untouched.flow, untouched.snapshot, []), null, "no change, nothing to send");
 
-  const { flow, snapshot } = flowIn(w);
+  const { flow, snapshot, metadata } = await cross(f, "response", e);
   flow.response!.headers.set("newheader", "foo");
   flow.response!.text = "changed";
   flow.metadata.added = { a: [1, 2] };
@@ -52,26 +114,27 @@ Deno.test("wire: only changes come back, and apply to the live flow", async () =
   assert.equal(c.request, undefined, "request unchanged");
   assert.ok(c.response?.headers && c.response.body);
   assert.equal(c.response.statusCode, undefined);
-  assert.equal(back.length, 1);
-  applyFlowChanges(f, await roundTrip(c, back), w.metadata);
+  assert.equal(c.client, undefined, "connections unchanged");
+  assert.equal(back.length, 0, "a small body is cloned");
+  applyFlowChanges(f, await roundTrip(c, back), metadata, e.refs);
   assert.equal(f.response!.headers.get("newheader"), "foo");
   assert.equal(f.response!.text, "changed");
   assert.equal(f.response!.headers.get("content-length"), "7");
   assert.deepEqual(f.metadata.added, { a: [1, 2] });
   assert.equal(typeof f.metadata.fn, "function");
+  assert.equal(f.metadata.keep, 1);
   assert.equal(f.marked, ":default:");
 });
 
 Deno.test("wire: Response.make in request, kill, request edits", async () => {
   const f = tflow();
-  const t: ArrayBuffer[] = [];
-  const w = await roundTrip(flowOut(f, "request", t), t);
-  const a = flowIn(w);
+  const e = ends();
+  const a = await cross(f, "request", e);
   a.flow.response = Response.make(403, "no", { "x-why": "demo" });
   a.flow.request.path = "/changed";
   a.flow.request.headers.set("x-req", "1");
   const back: ArrayBuffer[] = [];
-  applyFlowChanges(f, await roundTrip(flowDiff(a.flow, a.snapshot, back)!, back), w.metadata);
+  applyFlowChanges(f, await roundTrip(flowDiff(a.flow, a.snapshot, back)!, back), a.metadata, e.refs);
   assert.equal(f.response!.statusCode, 403);
   assert.equal(f.response!.text, "no");
   assert.equal(f.response!.headers.get("x-why"), "demo");
@@ -79,9 +142,92 @@ Deno.test("wire: Response.make in request, kill, request edits", async () => {
   assert.equal(f.request.headers.get("x-req"), "1");
 
   const g = tflow();
-  const w2 = flowOut(g, "request", []);
-  const b = flowIn(structuredClone(w2));
+  const b = await cross(g, "request", e);
   b.flow.kill();
-  applyFlowChanges(g, flowDiff(b.flow, b.snapshot, [])!, w2.metadata);
+  applyFlowChanges(g, flowDiff(b.flow, b.snapshot, [])!, b.metadata, e.refs);
   assert.ok(g.killed);
+});
+
+Deno.test("wire: connection records cross once, again only when they change, and are shared", async () => {
+  const e = ends();
+  const f = tflow({ resp: true });
+  const g = tflow({ resp: true });
+  g.clientConn = f.clientConn;
+  g.serverConn = f.serverConn;
+  const first = await cross(f, "response", e);
+  assert.equal(first.sync.conns?.length, 2, "both records sent the first time");
+  const second = await cross(g, "response", e);
+  assert.equal(second.sync.conns, undefined, "known records are not sent again");
+  assert.equal(second.flow.clientConn, first.flow.clientConn, "flows of one connection share the record");
+  assert.deepEqual(second.flow.clientConn.peername, f.clientConn.peername);
+
+  // a change on the proxy side (also in place) is sent again
+  f.serverConn.peername = ["10.0.0.1", 8080];
+  f.clientConn.alpnOffers.push("h2");
+  const third = await cross(f, "response", e);
+  assert.equal(third.sync.conns?.length, 2);
+  assert.deepEqual(third.flow.serverConn.peername, ["10.0.0.1", 8080]);
+  assert.deepEqual(third.flow.clientConn.alpnOffers, f.clientConn.alpnOffers);
+
+  // a change by the script comes back once and is applied; the worker keeps it
+  third.flow.clientConn.sni = "changed.example";
+  third.flow.serverConn.alpnOffers.push("http/1.1"); // in place
+  const c = flowDiff(third.flow, third.snapshot, [])!;
+  assert.deepEqual(c.client, { sni: "changed.example" });
+  assert.deepEqual(c.server, { alpnOffers: ["http/1.1"] });
+  applyFlowChanges(f, await roundTrip(c, []), third.metadata, e.refs);
+  assert.equal(f.clientConn.sni, "changed.example");
+  assert.deepEqual(f.serverConn.alpnOffers, ["http/1.1"]);
+  const fourth = await cross(f, "response", e);
+  assert.equal(fourth.sync.conns, undefined, "applied changes are not echoed back");
+  assert.equal(fourth.flow.clientConn.sni, "changed.example");
+
+  // a hook that fails: its changes are undone in the worker too
+  fourth.flow.clientConn.sni = "discarded";
+  discardFlowChanges(fourth.snapshot);
+  assert.equal(fourth.flow.clientConn.sni, "changed.example");
+  assert.equal(flowDiff(fourth.flow, fourth.snapshot, []), null);
+});
+
+Deno.test("wire: the proxy forgets old records and tells the worker", async () => {
+  const e = { refs: new ConnRefs(4), table: new ConnTable() };
+  const f1 = tflow();
+  const f2 = tflow();
+  const f3 = tflow();
+  assert.equal((await cross(f1, "request", e)).sync.drop, undefined);
+  assert.equal((await cross(f2, "request", e)).sync.drop, undefined);
+  const third = await cross(f3, "request", e);
+  assert.deepEqual(third.sync.drop, [1, 2], "the oldest records, dropped with the message that evicts them");
+  assert.equal(e.refs.size, 4);
+  assert.equal(e.table.size, 4);
+  assert.equal((await cross(f3, "request", e)).sync.conns, undefined, "recent records are still known");
+  assert.equal((await cross(f1, "request", e)).sync.conns?.length, 2, "forgotten ones are sent again");
+});
+
+Deno.test("outbox: messages of one turn cross in one batch, in order; unsafe ones go alone", async () => {
+  const sent: Envelope<{ n: number }>[] = [];
+  const box = new Outbox<{ n: number }>((m) => sent.push(m), () => {});
+  box.send({ n: 1 });
+  box.send({ n: 2 });
+  assert.equal(sent.length, 0, "nothing before the end of the turn");
+  await Promise.resolve();
+  assert.deepEqual(sent, [{ t: "batch", ms: [{ n: 1 }, { n: 2 }] }]);
+  box.send({ n: 3 });
+  box.send({ n: 4 }, [], false);
+  assert.deepEqual(
+    sent.slice(1),
+    [{ n: 3 }, { n: 4 }],
+    "queued ones first, then the unbatchable one, at once",
+  );
+  await Promise.resolve();
+  assert.equal(sent.length, 3);
+
+  const failed: number[] = [];
+  const bad = new Outbox<{ n: number }>(() => {
+    throw new Error("DataCloneError");
+  }, (m) => failed.push(m.n));
+  bad.send({ n: 1 });
+  bad.send({ n: 2 });
+  await Promise.resolve();
+  assert.deepEqual(failed, [1, 2]);
 });
