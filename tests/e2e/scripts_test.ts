@@ -231,3 +231,30 @@ Deno.test("option errors: missing and duplicate scripts", async () => {
   assert.equal(dup.code, 1);
   assert.match(dup.stderr, /Duplicate script/);
 });
+
+Deno.test("scripts: type errors are reported with file:line, and the script still runs", async () => {
+  const dir = await Deno.makeTempDir();
+  const o = origin();
+  try {
+    const path = `${dir}/typo.ts`;
+    await Deno.writeTextFile(
+      path,
+      'import type { HTTPFlow } from "mitmdeno";\nexport function response(flow: HTTPFlow) {\n' +
+        '  flow.response!.headers.set("x-status", flow.response!.statusCode);\n}\n',
+    );
+    const p = await startProxy(["-s", path]);
+    try {
+      await p.waitFor(
+        new RegExp(`type error in script ${path}: ${path}:3:\\d+: TS2345: Argument of type 'number'`),
+        30000,
+      );
+      const r = await curl(["-x", p.url, `${o.url}/t`]);
+      assert.match(r.headers, /^x-status: 200\r$/m, "types are stripped at run time: the hook works anyway");
+    } finally {
+      await p.stop();
+    }
+  } finally {
+    await o.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -43,6 +43,13 @@ export class ScriptLoader {
       5,
       "Seconds a script hook may run before its worker is terminated and restarted.",
     );
+    loader.addOption(
+      "script_typecheck",
+      "bool",
+      true,
+      "Type-check scripts in the background when they (re)load and log type errors with file:line " +
+        "(needs the deno CLI: from source only).",
+    );
   }
 
   async configure(updated: Set<string>): Promise<void> {

@@ -3,6 +3,7 @@
  * worker, forwards exactly the hooks the script defines, applies the changes they make, restarts the
  * worker after a timeout or crash, and reloads it when the script or a local module it imports changes.
  */
+import { typecheckScript } from "./typecheck.ts";
 import type { Master } from "../../master.ts";
 import type { Loader } from "../manager.ts";
 import { describeError, type Logger, type LogLevel } from "../log.ts";
@@ -241,6 +242,9 @@ export class Script {
     if (host.unsupported.length) {
       this.#log.warn(`hooks not available to sandboxed scripts (ignored): ${host.unsupported.join(", ")}`);
     }
+    if (this.#master.options.has("script_typecheck") && this.#master.options.get("script_typecheck")) {
+      this.#reportTypeErrors(path);
+    }
     const opts = this.#master.options;
     const specs = opts.specs();
     for (const s of specs) this.#sentSpecs.add(s.name);
@@ -291,6 +295,13 @@ export class Script {
       this.#installed.add(h);
     }
     this.#master.addons.invalidate();
+  }
+
+  /** Type-check in the background; the script runs regardless (Deno strips types). */
+  #reportTypeErrors(path: string): void {
+    typecheckScript(path).then((diags) => {
+      for (const d of diags) this.#log.warn(`type error in script ${path}: ${d.location}: ${d.message}`);
+    }).catch((e) => this.#log.debug(`type check of ${path} failed: ${describeError(e)}`));
   }
 
   async #current(): Promise<WorkerHost | null> {
