@@ -76,13 +76,16 @@ export class Onboarding {
     );
   }
 
-  async request(flow: HTTPFlow): Promise<void> {
+  /** Synchronous (no promise) for requests that are not for the onboarding app. */
+  request(flow: HTTPFlow): Promise<void> | void {
     const o = this.#m.options;
     if (!o.onboarding || flow.response) return;
     const req = flow.request;
     const host = String(o.onboarding_host).toLowerCase();
     if (req.host.toLowerCase() !== host && (req.headers.get("host") ?? "").toLowerCase() !== host) return;
-    flow.response = await this.#answer(req.path);
+    return this.#answer(req.path).then((r) => {
+      flow.response = r;
+    });
   }
 
   async #answer(rawPath: string): Promise<Response> {

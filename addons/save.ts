@@ -146,10 +146,15 @@ export class Save {
     return this.#writer !== null;
   }
 
-  async #save(flow: Flow): Promise<void> {
+  /** Synchronous (no promise) when there is nothing to write: the common case without `save_stream_file`. */
+  #save(flow: Flow): Promise<void> | void {
     this.#active.delete(flow);
     if (!this.#writer || this.#failed) return;
     if (this.#filter && !this.#filter(flow)) return;
+    return this.#write(flow);
+  }
+
+  async #write(flow: Flow): Promise<void> {
     try {
       await this.#rotate();
       await this.#writer!.add(flow as HTTPFlow);
@@ -171,9 +176,9 @@ export class Save {
     if (this.#writer) this.#active.add(flow);
   }
 
-  async response(flow: HTTPFlow): Promise<void> {
+  response(flow: HTTPFlow): Promise<void> | void {
     // WebSocket flows are saved at websocket_end.
-    if (flow.websocket === null || flow.websocket === undefined) await this.#save(flow);
+    if (flow.websocket === null || flow.websocket === undefined) return this.#save(flow);
   }
 
   async error(flow: HTTPFlow): Promise<void> {

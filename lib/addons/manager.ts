@@ -266,18 +266,52 @@ export class AddonManager {
    * from `configure` is re-thrown so option updates can roll back.
    */
   async trigger(event: string, ...args: unknown[]): Promise<void> {
-    const hs = this.handlers(event);
-    for (let i = 0; i < hs.length; i++) {
-      const [addon, fn] = hs[i];
+    const p = this.#fire(event, args, this.handlers(event), 0);
+    if (p) await p;
+  }
+
+  /**
+   * Run handlers `hs[from..]` synchronously until one returns a thenable; only then continue
+   * asynchronously (returns that promise). Returns undefined when every handler was synchronous, so a
+   * chain of plain handlers costs no promise at all.
+   */
+  #fire(event: string, args: unknown[], hs: Handler[], from: number): Promise<void> | undefined {
+    for (let i = from; i < hs.length; i++) {
+      const h = hs[i];
       try {
-        const r = fn.apply(addon, args);
-        if (r && typeof (r as Promise<unknown>).then === "function") await r;
+        const r = h[1].apply(h[0], args);
+        if (r && typeof (r as Promise<unknown>).then === "function") {
+          return this.#fireAfter(event, args, hs, i, r as Promise<unknown>);
+        }
       } catch (e) {
-        if (e instanceof AddonHalt) return;
-        if (e instanceof OptionsError && event === "configure") throw e;
-        this.#host.log.error(`Addon error in ${addonName(addon)}.${event}: ${describeError(e)}`);
+        if (this.#handlerFailed(e, h[0], event)) return undefined;
       }
     }
+    return undefined;
+  }
+
+  async #fireAfter(
+    event: string,
+    args: unknown[],
+    hs: Handler[],
+    i: number,
+    pending: Promise<unknown>,
+  ): Promise<void> {
+    try {
+      await pending;
+    } catch (e) {
+      if (this.#handlerFailed(e, hs[i][0], event)) return;
+    }
+    const p = this.#fire(event, args, hs, i + 1);
+    if (p) await p;
+  }
+
+  /** Handle a handler's error: true when the event stops (AddonHalt); OptionsError in configure re-thrown. */
+  #handlerFailed(e: unknown, addon: Addon, event: string): boolean {
+    if (e instanceof AddonHalt) return true;
+    if (e instanceof OptionsError && event === "configure") throw e;
+    this.#host.log.error(`Addon error in ${addonName(addon)}.${event}: ${describeError(e)}`);
+    return false;
   }
 
   /** Fire an event on one addon (and its children) only. */
@@ -298,11 +332,28 @@ export class AddonManager {
 
   /**
    * Run a flow hook as the proxy does: the event, then `update([flow])`, then wait while the flow is
-   * intercepted. Fast when nobody listens.
+   * intercepted. Fast when nobody listens, and without any promise of its own when every handler is
+   * synchronous (it then returns an already resolved promise).
    */
-  async handleLifecycle(event: EventName, flow: Flow): Promise<void> {
-    if (this.handlers(event).length) await this.trigger(event, flow);
-    if (this.handlers("update").length) await this.trigger("update", [flow]);
-    if (flow.intercepted) await flow.waitForResume();
+  handleLifecycle(event: EventName, flow: Flow): Promise<void> {
+    try {
+      const hs = this.handlers(event);
+      const p = hs.length ? this.#fire(event, [flow], hs, 0) : undefined;
+      if (p) return p.then(() => this.#afterHook(flow));
+      return this.#afterHook(flow) ?? RESOLVED;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** `update([flow])`, then wait while the flow is intercepted. */
+  #afterHook(flow: Flow): Promise<void> | undefined {
+    const us = this.handlers("update");
+    const p = us.length ? this.#fire("update", [[flow]], us, 0) : undefined;
+    if (p) return p.then(() => flow.intercepted ? flow.waitForResume() : undefined);
+    if (flow.intercepted) return flow.waitForResume();
+    return undefined;
   }
 }
+
+const RESOLVED: Promise<void> = Promise.resolve();

@@ -33,7 +33,14 @@ export function isUpgrade(headers: Headers): boolean {
  * With `keepUpgrade`, `Upgrade` and a `Connection: Upgrade` are kept (for a 101 handshake).
  */
 export function endToEndFields(headers: Headers, keepUpgrade = false): [string, string][] {
-  const named = connectionTokens(headers);
+  // the Connection tokens only when there is a Connection field (most responses have none)
+  let named: Set<string> | null = null;
+  for (const f of headers.fields) {
+    if (f[0].length === 10 && f[0].toLowerCase() === "connection") {
+      named = connectionTokens(headers);
+      break;
+    }
+  }
   const out: [string, string][] = [];
   for (const f of headers.fields) {
     const k = f[0].toLowerCase();
@@ -41,7 +48,7 @@ export function endToEndFields(headers: Headers, keepUpgrade = false): [string, 
       out.push(f);
       continue;
     }
-    if (HOP_BY_HOP.has(k) || named.has(k)) continue;
+    if (HOP_BY_HOP.has(k) || (named !== null && named.has(k))) continue;
     out.push(f);
   }
   if (keepUpgrade) out.push(["Connection", "Upgrade"]);

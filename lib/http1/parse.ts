@@ -43,7 +43,6 @@ export function findHeadEnd(buf: Uint8Array, from = 0): number {
   return -1;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 
 /** A parsed request head. */
@@ -77,27 +76,52 @@ function splitLines(head: Uint8Array, limits: HeadLimits): string[] {
   return lines;
 }
 
-function parseHeaderLines(lines: string[], limits: HeadLimits): [string, string][] {
-  if (lines.length > limits.maxHeaders) {
+/** Token characters (RFC 9110 §5.6.2), indexed by char code below 128. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TCHAR[c.charCodeAt(0)] = 1;
+}
+
+/** Whether `s[from..to)` is a non-empty token (same as the TOKEN regex, without a regex). */
+function isToken(s: string, from = 0, to = s.length): boolean {
+  if (to <= from) return false;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+function parseHeaderLines(lines: string[], limits: HeadLimits, from = 0): [string, string][] {
+  if (lines.length - from > limits.maxHeaders) {
     throw new HttpSyntaxError(`too many header fields (over ${limits.maxHeaders})`, 431);
   }
   const out: [string, string][] = [];
-  for (const line of lines) {
-    if (line.length === 0) continue;
-    if (line[0] === " " || line[0] === "\t") {
+  for (let li = from; li < lines.length; li++) {
+    const line = lines[li];
+    const n = line.length;
+    if (n === 0) continue;
+    const c0 = line.charCodeAt(0);
+    if (c0 === 32 || c0 === 9) {
       throw new HttpSyntaxError("obsolete line folding in header field");
     }
     const colon = line.indexOf(":");
     if (colon <= 0) throw new HttpSyntaxError(`malformed header line: ${JSON.stringify(line.slice(0, 60))}`);
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) {
-      throw new HttpSyntaxError(`invalid header name: ${JSON.stringify(name.slice(0, 60))}`);
+    if (!isToken(line, 0, colon)) {
+      throw new HttpSyntaxError(`invalid header name: ${JSON.stringify(line.slice(0, colon).slice(0, 60))}`);
     }
     // only SP and HTAB are optional whitespace (String.trim would also strip 0xA0, a valid obs-text byte)
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
-    // deno-lint-ignore no-control-regex
-    if (/[\x00\r\n]/.test(value)) throw new HttpSyntaxError(`invalid character in header ${name}`);
-    out.push([name, value]);
+    let a = colon + 1;
+    let b = n;
+    for (let c = line.charCodeAt(a); a < b && (c === 32 || c === 9); c = line.charCodeAt(++a));
+    for (let c = line.charCodeAt(b - 1); b > a && (c === 32 || c === 9); c = line.charCodeAt(--b - 1));
+    for (let i = a; i < b; i++) {
+      const c = line.charCodeAt(i);
+      if (c === 0 || c === 13 || c === 10) {
+        throw new HttpSyntaxError(`invalid character in header ${line.slice(0, colon)}`);
+      }
+    }
+    out.push([line.slice(0, colon), line.slice(a, b)]);
   }
   return out;
 }
@@ -114,16 +138,18 @@ export function parseRequestHead(head: Uint8Array, limits: HeadLimits = DEFAULT_
     throw new HttpSyntaxError(`malformed request line: ${JSON.stringify(first.slice(0, 100))}`);
   }
   const [method, target, version] = parts;
-  if (!TOKEN.test(method)) {
+  if (!isToken(method)) {
     throw new HttpSyntaxError(`invalid method: ${JSON.stringify(method.slice(0, 40))}`);
   }
   if (!target) throw new HttpSyntaxError("empty request target");
   // deno-lint-ignore no-control-regex
   if (/[\x00-\x20\x7f]/.test(target)) throw new HttpSyntaxError("invalid character in request target");
-  const vm = VERSION.exec(version);
-  if (!vm) throw new HttpSyntaxError(`invalid HTTP version: ${JSON.stringify(version.slice(0, 20))}`);
-  if (vm[1] !== "1") throw new HttpSyntaxError(`unsupported HTTP version ${version}`, 505);
-  return { method, target, httpVersion: version, headers: parseHeaderLines(lines.slice(1), limits) };
+  if (version !== "HTTP/1.1" && version !== "HTTP/1.0") {
+    const vm = VERSION.exec(version);
+    if (!vm) throw new HttpSyntaxError(`invalid HTTP version: ${JSON.stringify(version.slice(0, 20))}`);
+    if (vm[1] !== "1") throw new HttpSyntaxError(`unsupported HTTP version ${version}`, 505);
+  }
+  return { method, target, httpVersion: version, headers: parseHeaderLines(lines, limits, 1) };
 }
 
 /** Parse a response head. */
@@ -137,7 +163,7 @@ export function parseResponseHead(head: Uint8Array, limits: HeadLimits = DEFAULT
     httpVersion: m[1],
     statusCode: Number(m[2]),
     reason: m[3] ?? "",
-    headers: parseHeaderLines(lines.slice(1), limits),
+    headers: parseHeaderLines(lines, limits, 1),
   };
 }
 

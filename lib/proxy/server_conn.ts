@@ -535,12 +535,27 @@ export class ServerPool {
    * A live connection to `address`: this client connection's own, else (TLS) an idle one from the
    * master's idle pool, else a new one. `fresh` skips the idle pool (a retry after a stale one).
    */
-  async get(
+  get(
     address: [string, number],
     timeoutMs: number,
     tls = false,
     context: unknown = null,
     fresh = false,
+  ): Promise<ServerConnection> {
+    // fast path (keep-alive): this client connection's own live connection, no async machinery
+    if (this.#failed.size === 0) {
+      const existing = this.#conns.get(connKey(address, tls));
+      if (existing && existing.alive && existing.reusable) return Promise.resolve(existing);
+    }
+    return this.#get(address, timeoutMs, tls, context, fresh);
+  }
+
+  async #get(
+    address: [string, number],
+    timeoutMs: number,
+    tls: boolean,
+    context: unknown,
+    fresh: boolean,
   ): Promise<ServerConnection> {
     const key = connKey(address, tls);
     const failed = this.#failed.get(key);

@@ -227,6 +227,26 @@ export class Stream {
     }
   }
 
+  /**
+   * Exactly `n` bytes if the first queued chunk already holds them (consumed), else null and nothing
+   * is consumed: a synchronous fast path for a body that arrived with its head.
+   */
+  takeBuffered(n: number): Uint8Array | null {
+    const b = this.#queue[0];
+    if (b === undefined || b.length < n) return null;
+    this.#queue.shift();
+    this.#queued -= b.length;
+    if (this.#paused && this.#queued < HIGH_WATER / 2) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+    if (b.length > n) {
+      this.unread(b.subarray(n));
+      return b.subarray(0, n);
+    }
+    return b;
+  }
+
   /** Read up to `max` bytes (at least one), or null at EOF. */
   async readUpTo(max: number, timeoutMs = 0): Promise<Uint8Array | null> {
     const b = await this.read(timeoutMs);

@@ -410,11 +410,13 @@ export class HttpStream {
           (limits.bodySizeLimit === null || declared <= limits.bodySizeLimit)))
     ) {
       // fast path: a body of known size that is buffered
-      response.rawContent = declared === null ? EMPTY : await readFixedBody(conn.stream!, declared, {
-        timeoutMs: limits.idleTimeout,
-        truncatedStatus: 502,
-        what: "Response",
-      });
+      response.rawContent = declared === null
+        ? EMPTY
+        : conn.stream!.takeBuffered(declared) ?? await readFixedBody(conn.stream!, declared, {
+          timeoutMs: limits.idleTimeout,
+          truncatedStatus: 502,
+          what: "Response",
+        });
       response.timestampEnd = now();
       conn.idle = true;
       if (!conn.reusable) await ctx.pool.discard(conn);

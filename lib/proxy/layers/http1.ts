@@ -256,16 +256,22 @@ export class Http1Layer implements Layer, ClientCodec {
       ? resp.trailers
       : null;
     const keep = keepAlive && !/close/i.test(resp.headers.get("connection") ?? "") || resp.statusCode === 101;
-    const head = responseHead(
-      "HTTP/1.1",
-      resp.statusCode,
-      resp.reason || "",
-      this.#headFields(resp, method, body.length, !!trailers, keep),
-    );
-    this.#started = true;
+    const fields = this.#headFields(resp, method, body.length, !!trailers, keep);
     const s = this.#ctx.clientStream;
-    if (trailers) await s.writev([head, ...encodeChunk(body), lastChunk(trailers.fields)]);
-    else await s.writev(body.length ? [head, body] : [head]);
+    if (trailers) {
+      const head = responseHead("HTTP/1.1", resp.statusCode, resp.reason || "", fields);
+      this.#started = true;
+      await s.writev([head, ...encodeChunk(body), lastChunk(trailers.fields)]);
+    } else if (body.length <= 64 * 1024) {
+      // head and body in one buffer: one write, no extra copy
+      const wire = responseHead("HTTP/1.1", resp.statusCode, resp.reason || "", fields, body);
+      this.#started = true;
+      await s.write(wire);
+    } else {
+      const head = responseHead("HTTP/1.1", resp.statusCode, resp.reason || "", fields);
+      this.#started = true;
+      await s.writev([head, body]);
+    }
     if (!keep) s.end();
     return keep;
   }
