@@ -22,6 +22,7 @@ import { expandHome } from "../lib/addons/spec.ts";
 /** One parsed `map_local` rule. */
 export interface MapLocalSpec {
   filter: Filter;
+  /** The URL regex (non-global, so `test`/`exec` keep no state between requests). */
   regex: RegExp;
   /** The resolved local file or directory. */
   localPath: string;
@@ -81,8 +82,7 @@ function safeJoin(root: string, untrusted: string): string | null {
 
 /** The candidate files for `url` under a directory rule, most preferred first. */
 export function fileCandidates(url: string, spec: MapLocalSpec): string[] {
-  const re = new RegExp(spec.regex.source, spec.regex.flags.replace("g", ""));
-  const m = re.exec(url);
+  const m = spec.regex.exec(url);
   if (!m) return [];
   let suffix: string;
   if (m.length > 1) suffix = m[1] ?? "";
@@ -141,8 +141,7 @@ export class MapLocal {
     const url = flow.request.prettyUrl;
     const all: string[] = [];
     for (const spec of this.replacements) {
-      const re = new RegExp(spec.regex.source, spec.regex.flags.replace("g", ""));
-      if (!spec.filter(flow) || !re.test(url)) continue;
+      if (!spec.filter(flow) || !spec.regex.test(url)) continue;
       const candidates = isFile(spec.localPath) ? [spec.localPath] : fileCandidates(url, spec);
       all.push(...candidates);
       const local = candidates.find(isFile);

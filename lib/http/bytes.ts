@@ -41,24 +41,6 @@ export function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Index of `needle` in `hay` at or after `from`, or -1. */
-export function indexOf(hay: Uint8Array, needle: Uint8Array, from = 0): number {
-  const first = needle[0];
-  const last = hay.length - needle.length;
-  outer: for (let i = hay.indexOf(first, from); i !== -1 && i <= last; i = hay.indexOf(first, i + 1)) {
-    for (let j = 1; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
-}
-
-/** Whether two byte arrays hold the same bytes. */
-export function equal(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** Human size like mitmproxy: 512b, 1.2k, 3.4m, 1.0g. */
 export function prettySize(n: number): string {
   if (n < 1024) return `${n}b`;

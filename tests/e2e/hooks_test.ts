@@ -10,19 +10,19 @@ Deno.test("hooks: fire in mitmproxy's order for a plain HTTP request", async () 
   const origin = startOrigin(() => new globalThis.Response("ok"));
   const events: string[] = [];
   const recorder: Record<string, unknown> = { name: "recorder" };
-  for (
-    const e of [
-      "client_connected",
-      "requestheaders",
-      "request",
-      "server_connect",
-      "server_connected",
-      "responseheaders",
-      "response",
-      "server_disconnected",
-      "client_disconnected",
-    ]
-  ) recorder[e] = () => void events.push(e);
+  // subscribe to each event, then expect them all, in exactly this order
+  const expected = [
+    "client_connected",
+    "requestheaders",
+    "request",
+    "server_connect",
+    "server_connected",
+    "responseheaders",
+    "response",
+    "server_disconnected",
+    "client_disconnected",
+  ];
+  for (const e of expected) recorder[e] = () => void events.push(e);
   const proxy = await startInProcess([recorder]);
   try {
     const r = await curl(["-x", proxy.url, `${origin.url}/`]);
@@ -31,17 +31,7 @@ Deno.test("hooks: fire in mitmproxy's order for a plain HTTP request", async () 
     while (!events.includes("client_disconnected") && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
-    assert.deepEqual(events, [
-      "client_connected",
-      "requestheaders",
-      "request",
-      "server_connect",
-      "server_connected",
-      "responseheaders",
-      "response",
-      "server_disconnected",
-      "client_disconnected",
-    ]);
+    assert.deepEqual(events, expected);
   } finally {
     await proxy.stop();
     await origin.close();

@@ -3,7 +3,7 @@
  * `response` or `error` at their precise points, buffers or streams bodies, opens the server connection
  * only when a response is really needed, and relays the result to the client through a {@link ClientCodec}.
  */
-import { type Context, isProxyItself } from "../context.ts";
+import { type Context, isProxyItself, type Limits } from "../context.ts";
 import type { HTTPFlow } from "../../flow/flow.ts";
 import { FlowError } from "../../flow/flow.ts";
 import { Response } from "../../http/message.ts";
@@ -44,6 +44,26 @@ export interface ResponseWriter {
 
 const now = () => Date.now() / 1000;
 const EMPTY = new Uint8Array(0);
+/**
+ * Whether a body streams instead of being buffered for hooks: when an addon asked for it, or its declared
+ * size is over stream_large_bodies. A declared size over body_size_limit is refused with `status`.
+ */
+function streams(
+  forced: boolean,
+  declared: number | null,
+  limits: Limits,
+  what: string,
+  status: number,
+): boolean {
+  if (forced) return true;
+  if (declared === null) return false;
+  if (limits.streamLargeBodies !== null && declared > limits.streamLargeBodies) return true;
+  if (limits.bodySizeLimit !== null && declared > limits.bodySizeLimit) {
+    throw new ProtocolError(`${what} body exceeds mitmdeno's body_size_limit.`, status);
+  }
+  return false;
+}
+
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /** Whether `e` says the server closed (or reset) the connection before sending any response byte. */
@@ -134,13 +154,7 @@ export class HttpStream {
     }
 
     const declared = this.#framing.kind === "length" ? this.#framing.length : null;
-    let streamRequest = !!req.stream ||
-      (limits.streamLargeBodies !== null && declared !== null && declared > limits.streamLargeBodies);
-    if (
-      !streamRequest && limits.bodySizeLimit !== null && declared !== null && declared > limits.bodySizeLimit
-    ) {
-      throw new ProtocolError("Request body exceeds mitmdeno's body_size_limit.", 413);
-    }
+    let streamRequest = streams(!!req.stream, declared, limits, "Request", 413);
 
     if (this.#framing.kind !== "none" && /100-continue/i.test(req.headers.get("expect") ?? "")) {
       req.headers.delete("expect");
@@ -149,47 +163,44 @@ export class HttpStream {
 
     const reqEnd: BodyEnd = { trailers: null };
     let prefix: Uint8Array[] = [];
-    if (!streamRequest && this.#framing.kind === "none") {
-      // no body (most GETs): skip the chunk machinery
-      req.rawContent = EMPTY;
+    let reqChunks: AsyncGenerator<Uint8Array> | null = null;
+    if (!streamRequest) {
+      if (this.#framing.kind === "none") req.rawContent = EMPTY; // most GETs: no chunk machinery
+      else {
+        reqChunks = this.#client.requestBody(this.#framing, reqEnd);
+        const r = await readBody(reqChunks, {
+          maxSize: limits.bodySizeLimit,
+          streamAbove: limits.streamLargeBodies,
+          limitStatus: 413,
+          what: "Request",
+        });
+        if (r.overflow) {
+          streamRequest = true;
+          prefix = r.chunks;
+          reqChunks = r.rest!;
+        } else {
+          req.rawContent = concat(r.chunks);
+          req.trailers = reqEnd.trailers ? new Headers(reqEnd.trailers) : null;
+        }
+      }
+    }
+
+    if (!streamRequest) {
       req.timestampEnd = now();
       await addons.handleLifecycle("request", flow);
       if (flow.killed) return false;
       if (flow.response) return await this.#answerSynthetic();
       return await this.#exchangeBuffered();
     }
-    let reqChunks = this.#client.requestBody(this.#framing, reqEnd);
-    if (!streamRequest) {
-      const r = await readBody(reqChunks, {
-        maxSize: limits.bodySizeLimit,
-        streamAbove: limits.streamLargeBodies,
-        limitStatus: 413,
-        what: "Request",
-      });
-      if (r.overflow) {
-        streamRequest = true;
-        prefix = r.chunks;
-        reqChunks = r.rest!;
-      } else {
-        req.rawContent = concat(r.chunks);
-        req.trailers = reqEnd.trailers ? new Headers(reqEnd.trailers) : null;
-        req.timestampEnd = now();
-        await addons.handleLifecycle("request", flow);
-        if (flow.killed) return false;
-      }
-    }
-
-    if (streamRequest) {
-      req.rawContent = null;
-      await this.#sendRequestStreamed(prefix, reqChunks, reqEnd);
-      req.timestampEnd = now();
-      await addons.handleLifecycle("request", flow);
-      if (flow.killed) return false;
-    } else if (flow.response) {
-      return await this.#answerSynthetic();
-    } else {
-      return await this.#exchangeBuffered();
-    }
+    req.rawContent = null;
+    await this.#sendRequestStreamed(
+      prefix,
+      reqChunks ?? this.#client.requestBody(this.#framing, reqEnd),
+      reqEnd,
+    );
+    req.timestampEnd = now();
+    await addons.handleLifecycle("request", flow);
+    if (flow.killed) return false;
     return await this.#handleResponse();
   }
 
@@ -404,64 +415,33 @@ export class HttpStream {
     }
 
     const declared = framing.kind === "length" ? framing.length : null;
-    if (
-      !response.stream && (framing.kind === "none" ||
-        (declared !== null && (limits.streamLargeBodies === null || declared <= limits.streamLargeBodies) &&
-          (limits.bodySizeLimit === null || declared <= limits.bodySizeLimit)))
-    ) {
-      // fast path: a body of known size that is buffered
-      response.rawContent = declared === null
-        ? EMPTY
-        : conn.stream!.takeBuffered(declared) ?? await readFixedBody(conn.stream!, declared, {
+    const streamResponse = streams(!!response.stream, declared, limits, "Response", 502);
+    const end: BodyEnd = { trailers: null };
+    let chunks: AsyncGenerator<Uint8Array> | null = null;
+    let prefix: Uint8Array[] = [];
+    if (!streamResponse) {
+      if (framing.kind === "none") return await this.#finishBuffered(conn, response, EMPTY, null);
+      if (declared !== null) {
+        // a body of known size within the limits: no chunk machinery
+        const body = conn.stream!.takeBuffered(declared) ?? await readFixedBody(conn.stream!, declared, {
           timeoutMs: limits.idleTimeout,
           truncatedStatus: 502,
           what: "Response",
         });
-      response.timestampEnd = now();
-      conn.idle = true;
-      if (!conn.reusable) await ctx.pool.discard(conn);
-      await addons.handleLifecycle("response", flow);
-      if (flow.killed || !flow.response) return false;
-      return await this.#client.sendResponse(flow, this.#keepAlive);
-    }
-    const end: BodyEnd = { trailers: null };
-    let chunks = bodyChunks(conn.stream!, framing, {
-      timeoutMs: limits.idleTimeout,
-      limits,
-      end,
-      truncatedStatus: 502,
-      what: "Response",
-    });
-    let streamResponse = !!response.stream ||
-      (limits.streamLargeBodies !== null && declared !== null && declared > limits.streamLargeBodies);
-    if (
-      !streamResponse && limits.bodySizeLimit !== null && declared !== null && declared > limits.bodySizeLimit
-    ) {
-      throw new ProtocolError("Response body exceeds mitmdeno's body_size_limit.", 502);
-    }
-    let prefix: Uint8Array[] = [];
-    if (!streamResponse) {
+        return await this.#finishBuffered(conn, response, body, null);
+      }
+      chunks = this.#responseChunks(conn, framing, end);
       const r = await readBody(chunks, {
         maxSize: limits.bodySizeLimit,
         streamAbove: limits.streamLargeBodies,
         limitStatus: 502,
         what: "Response",
       });
-      if (r.overflow) {
-        streamResponse = true;
-        prefix = r.chunks;
-        chunks = r.rest!;
-      } else {
-        response.rawContent = concat(r.chunks);
-        if (end.trailers) response.trailers = new Headers(end.trailers);
-        response.timestampEnd = now();
-        conn.idle = true;
-        if (!conn.reusable) await ctx.pool.discard(conn);
-        await addons.handleLifecycle("response", flow);
-        if (flow.killed || !flow.response) return false;
-        return await this.#client.sendResponse(flow, this.#keepAlive);
-      }
+      if (!r.overflow) return await this.#finishBuffered(conn, response, concat(r.chunks), end.trailers);
+      prefix = r.chunks;
+      chunks = r.rest!;
     }
+    chunks ??= this.#responseChunks(conn, framing, end);
     // streamed response
     const fn = typeof response.stream === "function" ? response.stream : null;
     const length = fn ? null : declared;
@@ -487,6 +467,35 @@ export class HttpStream {
     if (!conn.reusable) await ctx.pool.discard(conn);
     await addons.handleLifecycle("response", flow);
     return keep && !flow.killed;
+  }
+
+  #responseChunks(conn: ServerConnection, framing: Framing, end: BodyEnd): AsyncGenerator<Uint8Array> {
+    const limits = this.#ctx.limits;
+    return bodyChunks(conn.stream!, framing, {
+      timeoutMs: limits.idleTimeout,
+      limits,
+      end,
+      truncatedStatus: 502,
+      what: "Response",
+    });
+  }
+
+  /** A buffered response body is complete: fire `response` and send it. */
+  async #finishBuffered(
+    conn: ServerConnection,
+    response: Response,
+    body: Uint8Array,
+    trailers: [string, string][] | null,
+  ): Promise<boolean> {
+    const flow = this.flow;
+    response.rawContent = body;
+    if (trailers) response.trailers = new Headers(trailers);
+    response.timestampEnd = now();
+    conn.idle = true;
+    if (!conn.reusable) await this.#ctx.pool.discard(conn);
+    await this.#ctx.master.addons.handleLifecycle("response", flow);
+    if (flow.killed || !flow.response) return false;
+    return await this.#client.sendResponse(flow, this.#keepAlive);
   }
 
   /** 101 Switching Protocols: send it, then relay raw bytes both ways (WebSocket interception comes later). */

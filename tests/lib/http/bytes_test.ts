@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import {
   concat,
-  equal,
   fromLatin1,
   fromUtf8,
-  indexOf,
   latin1,
   parseSize,
   prettySize,
@@ -45,24 +43,6 @@ Deno.test("concat: joins parts into one array (and returns a single part as is)"
   assert.equal(concat([a]), a);
   assert.deepEqual(concat([a, new Uint8Array(0), new Uint8Array([3])]), new Uint8Array([1, 2, 3]));
   assert.deepEqual(concat([]), new Uint8Array(0));
-});
-
-Deno.test("indexOf: finds a multi-byte needle, honours `from`, and returns -1 when absent", () => {
-  const hay = utf8("abc\r\n\r\nabc\r\n\r\n");
-  const needle = utf8("\r\n\r\n");
-  assert.equal(indexOf(hay, needle), 3);
-  assert.equal(indexOf(hay, needle, 4), 10);
-  assert.equal(indexOf(hay, needle, 11), -1);
-  assert.equal(indexOf(utf8("aab"), utf8("ab")), 1);
-  assert.equal(indexOf(utf8("abc"), utf8("abcd")), -1);
-  assert.equal(indexOf(utf8("xxa"), utf8("ab")), -1);
-});
-
-Deno.test("equal: compares byte contents and lengths", () => {
-  assert.ok(equal(new Uint8Array([1, 2]), new Uint8Array([1, 2])));
-  assert.ok(!equal(new Uint8Array([1, 2]), new Uint8Array([1, 3])));
-  assert.ok(!equal(new Uint8Array([1]), new Uint8Array([1, 0])));
-  assert.ok(equal(new Uint8Array(0), new Uint8Array(0)));
 });
 
 Deno.test("prettySize: formats bytes with b/k/m/g suffixes", () => {
