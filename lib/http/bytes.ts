@@ -9,12 +9,27 @@ export function latin1(bytes: Uint8Array, start = 0, end: number = bytes.length)
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1", start, end);
 }
 
+/**
+ * Bytes for the proxy's own output, e.g. a serialized head. Small sizes come from node's shared Buffer pool:
+ * `new Uint8Array(n)` costs ~0.8 µs in Deno (a fresh backing store each time), a pool slice ~0.05 µs. The
+ * result may therefore be a view into a larger ArrayBuffer: never transfer its `.buffer` (the worker wire
+ * copies such views, see `ownBuffer` in lib/addons/script/wire.ts).
+ */
+export function allocBytes(n: number): Uint8Array {
+  const b = Buffer.allocUnsafe(n);
+  return new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+/** Write the chars of a binary string (0..255) into `out` at `at` (a plain loop: ~15x faster than Buffer#write). */
+export function writeLatin1(s: string, out: Uint8Array, at = 0): void {
+  for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i);
+}
+
 /** Encode a binary string (chars 0..255) back into bytes. Chars above 255 are truncated to their low byte. */
 export function fromLatin1(s: string): Uint8Array {
-  // its own ArrayBuffer (not a slice of Buffer's shared pool), so it can be transferred to a worker
-  const b = Buffer.allocUnsafeSlow(s.length);
-  b.write(s, 0, "latin1");
-  return new Uint8Array(b.buffer, 0, s.length);
+  const out = allocBytes(s.length);
+  writeLatin1(s, out);
+  return out;
 }
 
 /** UTF-8 encode. */
@@ -32,7 +47,7 @@ export function concat(parts: Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0];
   let n = 0;
   for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
+  const out = allocBytes(n);
   let o = 0;
   for (const p of parts) {
     out.set(p, o);

@@ -25,6 +25,16 @@ export class Headers {
     }
   }
 
+  /**
+   * Wrap `fields` without copying them: the caller hands the array over (parsers use this for the fields
+   * they just built; `new Headers(fields)` copies every pair).
+   */
+  static adopt(fields: [string, string][]): Headers {
+    const h = new Headers();
+    h.fields = fields;
+    return h;
+  }
+
   /** All values of `name` joined with ", " (cookies with "; "), or undefined if absent. */
   get(name: string): string | undefined {
     const all = this.getAll(name);

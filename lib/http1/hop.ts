@@ -14,13 +14,30 @@ export const HOP_BY_HOP = new Set([
   // not "proxy-authenticate": the 407 answer of the proxyauth addon must carry it (mitmproxy forwards it too)
 ]);
 
+/** Add the lower-cased comma-separated tokens of `value` to `out`. */
+function addTokens(value: string, out: Set<string>): void {
+  for (const t of value.split(",")) {
+    const x = t.trim();
+    if (x) out.add(x.toLowerCase());
+  }
+}
+
 /** The lower-cased tokens of all Connection headers. */
 export function connectionTokens(headers: Headers): Set<string> {
   const out = new Set<string>();
-  for (const v of headers.getAll("connection")) {
-    for (const t of v.split(",")) if (t.trim()) out.add(t.trim().toLowerCase());
+  for (const f of headers.fields) {
+    if (f[0].length === 10 && f[0].toLowerCase() === "connection") addTokens(f[1], out);
   }
   return out;
+}
+
+/** Whether a Connection header lists `token` (lower case), without building the token set. */
+export function hasConnectionToken(headers: Headers, token: string): boolean {
+  for (const f of headers.fields) {
+    if (f[0].length !== 10 || f[0].toLowerCase() !== "connection") continue;
+    for (const t of f[1].split(",")) if (t.trim().toLowerCase() === token) return true;
+  }
+  return false;
 }
 
 /** Whether the message asks for a protocol upgrade (e.g. WebSocket). */
@@ -57,11 +74,14 @@ export function endToEndFields(headers: Headers, keepUpgrade = false): [string, 
 
 /** Whether a client's request allows keeping the connection open afterwards. */
 export function clientWantsKeepAlive(httpVersion: string, headers: Headers): boolean {
-  const tokens = connectionTokens(headers);
-  for (const v of headers.getAll("proxy-connection")) {
-    for (const t of v.split(",")) tokens.add(t.trim().toLowerCase());
+  let tokens: Set<string> | null = null;
+  for (const f of headers.fields) {
+    const n = f[0].length;
+    if (n !== 10 && n !== 16) continue;
+    const k = f[0].toLowerCase();
+    if (k === "connection" || k === "proxy-connection") addTokens(f[1], tokens ??= new Set());
   }
-  if (tokens.has("close")) return false;
-  if (httpVersion === "HTTP/1.0") return tokens.has("keep-alive");
+  if (tokens?.has("close")) return false;
+  if (httpVersion === "HTTP/1.0") return tokens?.has("keep-alive") ?? false;
   return true;
 }

@@ -62,18 +62,21 @@ export interface ResponseHead {
   headers: [string, string][];
 }
 
-function splitLines(head: Uint8Array, limits: HeadLimits): string[] {
+function checkSize(head: Uint8Array, limits: HeadLimits): void {
   if (head.length > limits.maxHeadSize) {
     throw new HttpSyntaxError(`header section too large (over ${limits.maxHeadSize} bytes)`, 431);
   }
-  const text = latin1(head);
-  const lines = text.split("\n");
-  // drop the final blank line(s)
-  while (lines.length && (lines[lines.length - 1] === "" || lines[lines.length - 1] === "\r")) lines.pop();
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i].endsWith("\r")) lines[i] = lines[i].slice(0, -1);
-  }
-  return lines;
+}
+
+/** The end of the line starting at `from` in `text` (index of its "\n", or the text's length). */
+function lineEnd(text: string, from: number): number {
+  const nl = text.indexOf("\n", from);
+  return nl === -1 ? text.length : nl;
+}
+
+/** `text[from..to)` without a final "\r". */
+function lineAt(text: string, from: number, to: number): string {
+  return text.slice(from, to > from && text.charCodeAt(to - 1) === 13 ? to - 1 : to);
 }
 
 /** Token characters (RFC 9110 §5.6.2), indexed by char code below 128. */
@@ -83,7 +86,7 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 }
 
 /** Whether `s[from..to)` is a non-empty token (same as the TOKEN regex, without a regex). */
-function isToken(s: string, from = 0, to = s.length): boolean {
+export function isToken(s: string, from = 0, to = s.length): boolean {
   if (to <= from) return false;
   for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i);
@@ -92,52 +95,80 @@ function isToken(s: string, from = 0, to = s.length): boolean {
   return true;
 }
 
-function parseHeaderLines(lines: string[], limits: HeadLimits, from = 0): [string, string][] {
-  if (lines.length - from > limits.maxHeaders) {
-    throw new HttpSyntaxError(`too many header fields (over ${limits.maxHeaders})`, 431);
-  }
+/**
+ * Parse the header field lines of `text` from offset `pos` to its end (a head's blank line included, or
+ * trailer lines), one pass without splitting the text into lines first.
+ */
+function parseFields(text: string, pos: number, limits: HeadLimits): [string, string][] {
   const out: [string, string][] = [];
-  for (let li = from; li < lines.length; li++) {
-    const line = lines[li];
-    const n = line.length;
-    if (n === 0) continue;
-    const c0 = line.charCodeAt(0);
+  const n = text.length;
+  while (pos < n) {
+    const nl = lineEnd(text, pos);
+    let end = nl;
+    if (end > pos && text.charCodeAt(end - 1) === 13) end--;
+    const start = pos;
+    pos = nl + 1;
+    if (end === start) continue; // the blank line(s) ending the head
+    if (out.length === limits.maxHeaders) {
+      throw new HttpSyntaxError(`too many header fields (over ${limits.maxHeaders})`, 431);
+    }
+    const c0 = text.charCodeAt(start);
     if (c0 === 32 || c0 === 9) {
       throw new HttpSyntaxError("obsolete line folding in header field");
     }
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new HttpSyntaxError(`malformed header line: ${JSON.stringify(line.slice(0, 60))}`);
-    if (!isToken(line, 0, colon)) {
-      throw new HttpSyntaxError(`invalid header name: ${JSON.stringify(line.slice(0, colon).slice(0, 60))}`);
+    const colon = text.indexOf(":", start);
+    if (colon <= start || colon >= end) {
+      throw new HttpSyntaxError(
+        `malformed header line: ${JSON.stringify(text.slice(start, end).slice(0, 60))}`,
+      );
+    }
+    if (!isToken(text, start, colon)) {
+      throw new HttpSyntaxError(
+        `invalid header name: ${JSON.stringify(text.slice(start, colon).slice(0, 60))}`,
+      );
     }
     // only SP and HTAB are optional whitespace (String.trim would also strip 0xA0, a valid obs-text byte)
     let a = colon + 1;
-    let b = n;
-    for (let c = line.charCodeAt(a); a < b && (c === 32 || c === 9); c = line.charCodeAt(++a));
-    for (let c = line.charCodeAt(b - 1); b > a && (c === 32 || c === 9); c = line.charCodeAt(--b - 1));
+    let b = end;
+    for (let c = text.charCodeAt(a); a < b && (c === 32 || c === 9); c = text.charCodeAt(++a));
+    for (let c = text.charCodeAt(b - 1); b > a && (c === 32 || c === 9); c = text.charCodeAt(--b - 1));
     for (let i = a; i < b; i++) {
-      const c = line.charCodeAt(i);
-      if (c === 0 || c === 13 || c === 10) {
-        throw new HttpSyntaxError(`invalid character in header ${line.slice(0, colon)}`);
+      const c = text.charCodeAt(i);
+      if (c === 0 || c === 13) {
+        throw new HttpSyntaxError(`invalid character in header ${text.slice(start, colon)}`);
       }
     }
-    out.push([line.slice(0, colon), line.slice(a, b)]);
+    out.push([text.slice(start, colon), text.slice(a, b)]);
   }
   return out;
 }
 
+/** Parse header field lines (e.g. a trailer section), each without its line break. */
+function parseHeaderLines(lines: string[], limits: HeadLimits): [string, string][] {
+  return parseFields(lines.map((l) => l + "\n").join(""), 0, limits);
+}
+
 /** Parse a request head (request line + header fields, including the blank line). */
 export function parseRequestHead(head: Uint8Array, limits: HeadLimits = DEFAULT_LIMITS): RequestHead {
-  const lines = splitLines(head, limits);
+  checkSize(head, limits);
+  const text = latin1(head);
+  let pos = 0;
+  let end = lineEnd(text, 0);
   // RFC 9112 §2.2: ignore at least one empty line before the request line
-  while (lines.length && lines[0] === "") lines.shift();
-  if (lines.length === 0) throw new HttpSyntaxError("empty request");
-  const first = lines[0];
-  const parts = first.split(" ");
-  if (parts.length !== 3) {
+  while (pos < text.length && (end === pos || (end === pos + 1 && text.charCodeAt(pos) === 13))) {
+    pos = end + 1;
+    end = lineEnd(text, pos);
+  }
+  if (pos >= text.length) throw new HttpSyntaxError("empty request");
+  const first = lineAt(text, pos, end);
+  const sp1 = first.indexOf(" ");
+  const sp2 = sp1 === -1 ? -1 : first.indexOf(" ", sp1 + 1);
+  if (sp2 === -1 || first.indexOf(" ", sp2 + 1) !== -1) {
     throw new HttpSyntaxError(`malformed request line: ${JSON.stringify(first.slice(0, 100))}`);
   }
-  const [method, target, version] = parts;
+  const method = first.slice(0, sp1);
+  const target = first.slice(sp1 + 1, sp2);
+  const version = first.slice(sp2 + 1);
   if (!isToken(method)) {
     throw new HttpSyntaxError(`invalid method: ${JSON.stringify(method.slice(0, 40))}`);
   }
@@ -149,21 +180,25 @@ export function parseRequestHead(head: Uint8Array, limits: HeadLimits = DEFAULT_
     if (!vm) throw new HttpSyntaxError(`invalid HTTP version: ${JSON.stringify(version.slice(0, 20))}`);
     if (vm[1] !== "1") throw new HttpSyntaxError(`unsupported HTTP version ${version}`, 505);
   }
-  return { method, target, httpVersion: version, headers: parseHeaderLines(lines, limits, 1) };
+  return { method, target, httpVersion: version, headers: parseFields(text, end + 1, limits) };
 }
+
+const STATUS_LINE = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/;
 
 /** Parse a response head. */
 export function parseResponseHead(head: Uint8Array, limits: HeadLimits = DEFAULT_LIMITS): ResponseHead {
-  const lines = splitLines(head, limits);
-  if (lines.length === 0) throw new HttpSyntaxError("empty response");
-  const first = lines[0];
-  const m = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/.exec(first);
+  checkSize(head, limits);
+  const text = latin1(head);
+  const end = lineEnd(text, 0);
+  const first = lineAt(text, 0, end);
+  if (first === "" && text.trim() === "") throw new HttpSyntaxError("empty response");
+  const m = STATUS_LINE.exec(first);
   if (!m) throw new HttpSyntaxError(`malformed status line: ${JSON.stringify(first.slice(0, 100))}`);
   return {
     httpVersion: m[1],
     statusCode: Number(m[2]),
     reason: m[3] ?? "",
-    headers: parseHeaderLines(lines, limits, 1),
+    headers: parseFields(text, end + 1, limits),
   };
 }
 
@@ -241,11 +276,16 @@ export type Framing =
   | { kind: "chunked" }
   | { kind: "close" };
 
-function headerValues(headers: [string, string][], name: string): string[] {
-  const out: string[] = [];
-  for (const [k, v] of headers) if (k.length === name.length && k.toLowerCase() === name) out.push(v);
+function headerValues(headers: [string, string][], name: string): string[] | null {
+  let out: string[] | null = null;
+  for (const [k, v] of headers) {
+    if (k.length === name.length && k.toLowerCase() === name) (out ??= []).push(v);
+  }
   return out;
 }
+
+const CONTENT_LENGTH = /^(0|[1-9][0-9]{0,15})$/;
+const NO_BODY: Framing = Object.freeze({ kind: "none" });
 
 /**
  * How the body of a message is framed (RFC 9112 §6.3), with mitmproxy's anti-smuggling validation:
@@ -265,15 +305,13 @@ export function bodyFraming(
 ): Framing {
   if (!msg.request) {
     const s = msg.statusCode;
-    if (msg.requestMethod === "HEAD" || (s >= 100 && s < 200) || s === 204 || s === 304) {
-      return { kind: "none" };
-    }
-    if (msg.requestMethod === "CONNECT" && s >= 200 && s < 300) return { kind: "none" };
+    if (msg.requestMethod === "HEAD" || (s >= 100 && s < 200) || s === 204 || s === 304) return NO_BODY;
+    if (msg.requestMethod === "CONNECT" && s >= 200 && s < 300) return NO_BODY;
   }
   const te = headerValues(headers, "transfer-encoding");
   const cl = headerValues(headers, "content-length");
-  if (te.length) {
-    if (cl.length) throw new HttpSyntaxError("both Transfer-Encoding and Content-Length present");
+  if (te) {
+    if (cl) throw new HttpSyntaxError("both Transfer-Encoding and Content-Length present");
     if (msg.httpVersion === "HTTP/1.0") throw new HttpSyntaxError("Transfer-Encoding in an HTTP/1.0 message");
     const codings = te.join(",").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
     const last = codings[codings.length - 1];
@@ -286,17 +324,18 @@ export function bodyFraming(
     if (msg.request) throw new HttpSyntaxError(`unsupported Transfer-Encoding: ${te.join(", ")}`, 501);
     return { kind: "close" };
   }
-  if (cl.length) {
-    const values = new Set(cl.join(",").split(",").map((s) => s.trim()));
-    if (values.size !== 1) throw new HttpSyntaxError("conflicting Content-Length values");
-    const v = [...values][0];
-    if (!/^(0|[1-9][0-9]{0,15})$/.test(v)) {
-      throw new HttpSyntaxError(`invalid Content-Length: ${v.slice(0, 20)}`);
+  if (cl) {
+    let v = cl[0];
+    if (cl.length > 1 || !CONTENT_LENGTH.test(v)) {
+      const values = new Set(cl.join(",").split(",").map((s) => s.trim()));
+      if (values.size !== 1) throw new HttpSyntaxError("conflicting Content-Length values");
+      v = [...values][0];
+      if (!CONTENT_LENGTH.test(v)) throw new HttpSyntaxError(`invalid Content-Length: ${v.slice(0, 20)}`);
     }
     const n = Number(v);
-    return n === 0 ? { kind: "none" } : { kind: "length", length: n };
+    return n === 0 ? NO_BODY : { kind: "length", length: n };
   }
-  return msg.request ? { kind: "none" } : { kind: "close" };
+  return msg.request ? NO_BODY : { kind: "close" };
 }
 
 /** Result of feeding bytes to a {@link ChunkedDecoder}. */

@@ -1,6 +1,5 @@
 /** HTTP/1.x serialization: pure functions from message parts to bytes, no I/O. */
-import { Buffer } from "node:buffer";
-import { fromLatin1 } from "../http/bytes.ts";
+import { allocBytes, fromLatin1, writeLatin1 } from "../http/bytes.ts";
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
 // deno-lint-ignore no-control-regex
@@ -23,8 +22,8 @@ function fieldLines(headers: Iterable<[string, string]>): string {
 /** The head (latin1) followed by `body` in one buffer, so the wire write needs no further copy. */
 function withBody(head: string, body?: Uint8Array): Uint8Array {
   if (!body || body.length === 0) return fromLatin1(head);
-  const out = new Uint8Array(head.length + body.length);
-  Buffer.from(out.buffer, 0, head.length).write(head, 0, "latin1");
+  const out = allocBytes(head.length + body.length);
+  writeLatin1(head, out);
   out.set(body, head.length);
   return out;
 }

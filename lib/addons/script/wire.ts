@@ -265,9 +265,7 @@ function copyPairs(p: [string, string][]): [string, string][] {
 }
 
 function headersOf(pairs: [string, string][]): Headers {
-  const h = new Headers();
-  h.fields = copyPairs(pairs);
-  return h;
+  return Headers.adopt(copyPairs(pairs));
 }
 
 // ---------------------------------------------------------------------------------------------------

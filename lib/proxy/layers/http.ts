@@ -12,7 +12,7 @@ import { concat } from "../../http/bytes.ts";
 import { bodyFraming, type Framing, HttpSyntaxError, parseResponseHead } from "../../http1/parse.ts";
 import { chunk as encodeChunk, lastChunk, requestHead } from "../../http1/serialize.ts";
 import { Headers } from "../../http/headers.ts";
-import { connectionTokens, endToEndFields, isUpgrade } from "../../http1/hop.ts";
+import { endToEndFields, hasConnectionToken, isUpgrade } from "../../http1/hop.ts";
 import { bodyChunks, type BodyEnd, readBody, readFixedBody } from "../body.ts";
 import { ProtocolError } from "../errors.ts";
 import { TimeoutError } from "../stream.ts";
@@ -376,7 +376,7 @@ export class HttpStream {
         statusCode: p.statusCode,
         reason: p.reason,
         httpVersion: p.httpVersion,
-        headers: p.headers,
+        headers: Headers.adopt(p.headers),
         rawContent: null,
         timestampStart: now(),
       });
@@ -397,10 +397,9 @@ export class HttpStream {
       statusCode: resp.statusCode,
       requestMethod: flow.request.method,
     });
-    const serverTokens = connectionTokens(resp.headers);
     if (
-      framing.kind === "close" || serverTokens.has("close") ||
-      (resp.httpVersion === "HTTP/1.0" && !serverTokens.has("keep-alive"))
+      framing.kind === "close" || hasConnectionToken(resp.headers, "close") ||
+      (resp.httpVersion === "HTTP/1.0" && !hasConnectionToken(resp.headers, "keep-alive"))
     ) conn.reusable = false;
 
     await addons.handleLifecycle("responseheaders", flow);

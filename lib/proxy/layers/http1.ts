@@ -4,6 +4,7 @@
  */
 import type { Context, Layer } from "../context.ts";
 import { Request } from "../../http/message.ts";
+import { Headers } from "../../http/headers.ts";
 import { FlowError, HTTPFlow } from "../../flow/flow.ts";
 import { Server } from "../../flow/connection.ts";
 import {
@@ -160,7 +161,7 @@ export class Http1Layer implements Layer, ClientCodec {
       path,
       authority,
       httpVersion: p.httpVersion,
-      headers: p.headers,
+      headers: Headers.adopt(p.headers),
       rawContent: null,
     });
     if (this.#rewriteHost && this.#dest && !ctx.options.keep_host_header) {
