@@ -337,13 +337,21 @@ export class AddonManager {
    */
   handleLifecycle(event: EventName, flow: Flow): Promise<void> {
     try {
-      const hs = this.handlers(event);
-      const p = hs.length ? this.#fire(event, [flow], hs, 0) : undefined;
-      if (p) return p.then(() => this.#afterHook(flow));
-      return this.#afterHook(flow) ?? RESOLVED;
+      return this.runHook(event, flow) ?? RESOLVED;
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * {@link handleLifecycle} for the proxy's hot path: returns undefined when everything ran synchronously,
+   * so the caller skips an `await` (`const p = addons.runHook(e, flow); if (p) await p;`).
+   */
+  runHook(event: EventName, flow: Flow): Promise<void> | undefined {
+    const hs = this.handlers(event);
+    const p = hs.length ? this.#fire(event, [flow], hs, 0) : undefined;
+    if (p) return p.then(() => this.#afterHook(flow));
+    return this.#afterHook(flow);
   }
 
   /** `update([flow])`, then wait while the flow is intercepted. */

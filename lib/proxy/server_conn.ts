@@ -542,12 +542,16 @@ export class ServerPool {
     context: unknown = null,
     fresh = false,
   ): Promise<ServerConnection> {
-    // fast path (keep-alive): this client connection's own live connection, no async machinery
-    if (this.#failed.size === 0) {
-      const existing = this.#conns.get(connKey(address, tls));
-      if (existing && existing.alive && existing.reusable) return Promise.resolve(existing);
-    }
+    const live = fresh ? null : this.live(address, tls);
+    if (live) return Promise.resolve(live);
     return this.#get(address, timeoutMs, tls, context, fresh);
+  }
+
+  /** This client connection's own live, reusable connection to `address`, if any (keep-alive fast path). */
+  live(address: [string, number], tls = false): ServerConnection | null {
+    if (this.#failed.size !== 0) return null;
+    const existing = this.#conns.get(connKey(address, tls));
+    return existing && existing.alive && existing.reusable ? existing : null;
   }
 
   async #get(

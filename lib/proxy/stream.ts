@@ -61,7 +61,12 @@ export class Stream {
   #queued = 0;
   #eof = false;
   #error: Error | null = null;
-  #waiter: (() => void) | null = null;
+  /** The pending read's resolve/reject, while one waits. */
+  #resolve: (() => void) | null = null;
+  #reject: ((e: Error) => void) | null = null;
+  /** The pending read's deadline (one object per stream, reused). */
+  readonly #deadline: Deadline = { at: 0, expire: () => this.#expire() };
+  #deadlineMs = 0;
   #paused = false;
   #closed = false;
   /** Resolves when the socket is fully closed. */
@@ -99,11 +104,25 @@ export class Stream {
   }
 
   #wake(): void {
-    const w = this.#waiter;
-    if (w) {
-      this.#waiter = null;
-      w();
+    const r = this.#resolve;
+    if (r) {
+      this.#resolve = null;
+      this.#reject = null;
+      if (this.#deadlineMs > 0) {
+        this.#deadlineMs = 0;
+        watchdog.delete(this.#deadline);
+      }
+      r();
     }
+  }
+
+  #expire(): void {
+    const reject = this.#reject;
+    const ms = this.#deadlineMs;
+    this.#resolve = null;
+    this.#reject = null;
+    this.#deadlineMs = 0;
+    reject?.(new TimeoutError(`no data for ${ms / 1000}s`));
   }
 
   /** Whether the peer finished sending (or the socket failed). */
@@ -138,6 +157,11 @@ export class Stream {
       }
       await this.#wait(timeoutMs);
     }
+    return this.#shift();
+  }
+
+  /** Take the first queued chunk (the queue must not be empty). */
+  #shift(): Uint8Array {
     const b = this.#queue.shift()!;
     this.#queued -= b.length;
     if (this.#paused && this.#queued < HIGH_WATER / 2) {
@@ -148,20 +172,14 @@ export class Stream {
   }
 
   #wait(timeoutMs: number): Promise<void> {
-    if (timeoutMs <= 0) return new Promise((r) => (this.#waiter = r));
     return new Promise((resolve, reject) => {
-      const entry: Deadline = {
-        at: Date.now() + timeoutMs,
-        expire: () => {
-          this.#waiter = null;
-          reject(new TimeoutError(`no data for ${timeoutMs / 1000}s`));
-        },
-      };
-      watchdog.add(entry);
-      this.#waiter = () => {
-        watchdog.delete(entry);
-        resolve();
-      };
+      this.#resolve = resolve;
+      this.#reject = reject;
+      if (timeoutMs > 0) {
+        this.#deadlineMs = timeoutMs;
+        this.#deadline.at = Date.now() + timeoutMs;
+        watchdog.add(this.#deadline);
+      }
     });
   }
 
@@ -198,7 +216,7 @@ export class Stream {
    * on EOF in the middle of a head.
    */
   async readHead(maxSize: number, timeoutMs = 0): Promise<Uint8Array | null> {
-    const first = await this.read(timeoutMs);
+    const first = this.#queue.length ? this.#shift() : await this.read(timeoutMs);
     if (first === null) return null;
     let end = findHeadEnd(first);
     if (end !== -1) {
@@ -234,12 +252,7 @@ export class Stream {
   takeBuffered(n: number): Uint8Array | null {
     const b = this.#queue[0];
     if (b === undefined || b.length < n) return null;
-    this.#queue.shift();
-    this.#queued -= b.length;
-    if (this.#paused && this.#queued < HIGH_WATER / 2) {
-      this.#paused = false;
-      this.socket.resume();
-    }
+    this.#shift();
     if (b.length > n) {
       this.unread(b.subarray(n));
       return b.subarray(0, n);

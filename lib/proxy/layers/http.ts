@@ -16,7 +16,7 @@ import { endToEndFields, hasConnectionToken, isUpgrade } from "../../http1/hop.t
 import { bodyChunks, type BodyEnd, readBody, readFixedBody } from "../body.ts";
 import { ProtocolError } from "../errors.ts";
 import { TimeoutError } from "../stream.ts";
-import type { ServerConnection } from "../server_conn.ts";
+import { ServerConnection } from "../server_conn.ts";
 import { relay } from "./tcp.ts";
 
 /** What the exchange needs from the client-side protocol (HTTP/1 now, HTTP/2 later). */
@@ -145,7 +145,8 @@ export class HttpStream {
     const limits = ctx.limits;
     const req = flow.request;
 
-    await addons.handleLifecycle("requestheaders", flow);
+    const hooked = addons.runHook("requestheaders", flow);
+    if (hooked) await hooked;
     if (flow.killed) return false;
 
     // An addon answered already: drain a small body so the connection stays in sync, else close.
@@ -187,7 +188,8 @@ export class HttpStream {
 
     if (!streamRequest) {
       req.timestampEnd = now();
-      await addons.handleLifecycle("request", flow);
+      const hooked = addons.runHook("request", flow);
+      if (hooked) await hooked;
       if (flow.killed) return false;
       if (flow.response) return await this.#answerSynthetic();
       return await this.#exchangeBuffered();
@@ -236,41 +238,45 @@ export class HttpStream {
     return await this.#client.sendResponse(flow, keepAlive);
   }
 
-  async #connect(fresh = false): Promise<ServerConnection> {
+  /** The server connection for this request: the client's live one (synchronously), else a new one. */
+  #connect(fresh = false): ServerConnection | Promise<ServerConnection> {
     const req = this.flow.request;
     const ctx = this.#ctx;
-    this.flow.serverConn.address = [req.host, req.port];
+    const address: [string, number] = [req.host, req.port];
+    this.flow.serverConn.address = address;
     if (isProxyItself(req.host, req.port)) {
       throw new ProtocolError(
         `Request destination is this proxy itself (${req.host}:${req.port}): refusing to loop`,
         400,
       );
     }
-    const conn = await ctx.pool.get(
-      [req.host, req.port],
-      ctx.limits.connectTimeout,
-      req.scheme === "https",
-      null,
-      fresh,
-    );
+    const tls = req.scheme === "https";
+    const live = fresh ? null : ctx.pool.live(address, tls);
+    if (live) return this.#attach(live);
+    return ctx.pool.get(address, ctx.limits.connectTimeout, tls, null, fresh).then((c) => this.#attach(c));
+  }
+
+  #attach(conn: ServerConnection): ServerConnection {
     this.flow.serverConn = conn.server;
     this.#server = conn;
     conn.idle = false; // until the response is completely read
     return conn;
   }
 
-  #requestHeadBytes(length: number | null, chunked: boolean): Uint8Array {
+  /** The request head as it goes upstream (followed by `body` in the same buffer when given). */
+  #requestHeadBytes(length: number | null, chunked: boolean, body?: Uint8Array): Uint8Array {
     const req = this.flow.request;
-    const upgrade = isUpgrade(req.headers);
-    const fields = endToEndFields(req.headers, upgrade);
-    const out: [string, string][] = [];
+    const out = endToEndFields(req.headers, isUpgrade(req.headers));
     let hasHost = false;
-    for (const f of fields) {
-      const k = f[0].toLowerCase();
-      if (k === "content-length") continue;
-      if (k === "host") hasHost = true;
-      out.push(f);
+    let j = 0;
+    for (let i = 0; i < out.length; i++) {
+      const f = out[i];
+      const n = f[0].length;
+      if (n === 14 && f[0].toLowerCase() === "content-length") continue;
+      if (n === 4 && f[0].toLowerCase() === "host") hasHost = true;
+      out[j++] = f;
     }
+    out.length = j;
     if (!hasHost) {
       const dp = req.scheme === "https" ? 443 : 80;
       out.unshift(["Host", req.port === dp ? req.host : `${req.host}:${req.port}`]);
@@ -283,7 +289,8 @@ export class HttpStream {
       out.push(["Content-Length", String(length)]);
     }
     const target = req.path === "*" && req.method === "OPTIONS" ? "*" : (req.path || "/");
-    return requestHead(req.method, target, req.httpVersion === "HTTP/1.0" ? "HTTP/1.0" : "HTTP/1.1", out);
+    const version = req.httpVersion === "HTTP/1.0" ? "HTTP/1.0" : "HTTP/1.1";
+    return requestHead(req.method, target, version, out, body);
   }
 
   /**
@@ -293,13 +300,17 @@ export class HttpStream {
    */
   async #sendRequestBuffered(fresh = false): Promise<boolean> {
     const req = this.flow.request;
-    const body = req.rawContent ?? new Uint8Array(0);
+    const body = req.rawContent ?? EMPTY;
     for (let attempt = 0;; attempt++) {
-      const conn = await this.#connect(fresh || attempt > 0);
+      let conn = this.#connect(fresh || attempt > 0);
+      if (!(conn instanceof ServerConnection)) conn = await conn;
       const reused = conn.server.timestampStart !== null && conn.server.timestampStart < req.timestampStart;
       try {
-        const head = this.#requestHeadBytes(body.length, false);
-        await conn.stream!.writev(body.length ? [head, body] : [head]);
+        // head and body in one buffer (one write) unless the body is large
+        const small = body.length <= 64 * 1024;
+        const head = this.#requestHeadBytes(body.length, false, small ? body : undefined);
+        const w = small ? conn.stream!.write(head) : conn.stream!.writev([head, body]);
+        if (w) await w;
         return reused && attempt === 0;
       } catch (e) {
         await this.#ctx.pool.discard(conn);
@@ -402,7 +413,8 @@ export class HttpStream {
       (resp.httpVersion === "HTTP/1.0" && !hasConnectionToken(resp.headers, "keep-alive"))
     ) conn.reusable = false;
 
-    await addons.handleLifecycle("responseheaders", flow);
+    const hooked = addons.runHook("responseheaders", flow);
+    if (hooked) await hooked;
     if (flow.killed) {
       await ctx.pool.discard(conn);
       return false;
@@ -492,9 +504,10 @@ export class HttpStream {
     response.timestampEnd = now();
     conn.idle = true;
     if (!conn.reusable) await this.#ctx.pool.discard(conn);
-    await this.#ctx.master.addons.handleLifecycle("response", flow);
+    const hooked = this.#ctx.master.addons.runHook("response", flow);
+    if (hooked) await hooked;
     if (flow.killed || !flow.response) return false;
-    return await this.#client.sendResponse(flow, this.#keepAlive);
+    return this.#client.sendResponse(flow, this.#keepAlive);
   }
 
   /** 101 Switching Protocols: send it, then relay raw bytes both ways (WebSocket interception comes later). */

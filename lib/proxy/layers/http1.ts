@@ -267,7 +267,8 @@ export class Http1Layer implements Layer, ClientCodec {
       // head and body in one buffer: one write, no extra copy
       const wire = responseHead("HTTP/1.1", resp.statusCode, resp.reason || "", fields, body);
       this.#started = true;
-      await s.write(wire);
+      const w = s.write(wire);
+      if (w) await w;
     } else {
       const head = responseHead("HTTP/1.1", resp.statusCode, resp.reason || "", fields);
       this.#started = true;
