@@ -61,19 +61,20 @@ export class Headers {
     this.setAll(name, [value]);
   }
 
-  /** Replace all fields called `name` by one field per value, at the position of the first one. */
+  /**
+   * Set the values of `name`, as mitmproxy does: existing fields of that name take the values in order
+   * and keep their spelling and place, fields left over are removed, values left over are appended.
+   */
   setAll(name: string, values: string[]): void {
     const lower = name.toLowerCase();
-    let pos = -1;
-    const kept: [string, string][] = [];
+    const out: [string, string][] = [];
+    let i = 0;
     for (const f of this.fields) {
-      if (f[0].toLowerCase() === lower) {
-        if (pos === -1) pos = kept.length;
-      } else kept.push(f);
+      if (f[0].length !== lower.length || f[0].toLowerCase() !== lower) out.push(f);
+      else if (i < values.length) out.push([f[0], String(values[i++])]);
     }
-    if (pos === -1) pos = kept.length;
-    kept.splice(pos, 0, ...values.map((v): [string, string] => [name, String(v)]));
-    this.fields = kept;
+    for (; i < values.length; i++) out.push([name, String(values[i])]);
+    this.fields = out;
   }
 
   /** Add a field at the end, keeping existing ones. */

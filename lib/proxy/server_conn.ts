@@ -196,10 +196,6 @@ class IdlePool {
     if (n > 0) this.#perHost.set(hp, n);
     else this.#perHost.delete(hp);
     this.#total += d;
-    if (this.#total === 0 && this.#timer) {
-      clearInterval(this.#timer);
-      this.#timer = null;
-    }
   }
 
   #remove(conn: ServerConnection): boolean {
@@ -213,7 +209,13 @@ class IdlePool {
     return true;
   }
 
+  /** Close connections idle too long; the (unref'd) timer stops once the pool is empty. */
   #sweep(): void {
+    if (this.#total === 0) {
+      clearInterval(this.#timer!);
+      this.#timer = null;
+      return;
+    }
     const old = Date.now() - IDLE_TIMEOUT_MS;
     for (const list of [...this.#byKey.values()]) {
       for (const conn of list.filter((c) => c.parkedAt <= old)) {
@@ -227,6 +229,8 @@ class IdlePool {
     if (final) this.#closed = true;
     const all = [...this.#byKey.values()].flat();
     for (const c of all) this.#remove(c);
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
     await Promise.all(all.map((c) => c.close()));
   }
 

@@ -180,6 +180,32 @@ Deno.test("proxy: hop-by-hop and Proxy-* headers are not forwarded", async () =>
   }
 });
 
+Deno.test("proxy: Content-Length keeps its name and place both ways, with the length actually sent", async () => {
+  let head = "";
+  const origin = await startRawOrigin((s) =>
+    onRequestHead(s, (h) => {
+      head = h;
+      s.write("HTTP/1.1 200 OK\r\nx-a: 1\r\ncontent-length: 2\r\nx-b: 2\r\n\r\nok");
+    })
+  );
+  // a body rewritten by an addon: the same field carries the new length
+  const proxy = await startProxy(["--flow-detail", "0", "--set", "modify_body=/~s/ok/okay"]);
+  try {
+    const out = await rawExchange(
+      proxy.port,
+      `POST ${origin.url}/p HTTP/1.1\r\nHost: 127.0.0.1:${origin.port}\r\nX-First: 1\r\ncontent-length: 3\r\n` +
+        "X-Last: 1\r\nConnection: close\r\n\r\nabc",
+    );
+    assert.match(head, /\r\nX-First: 1\r\ncontent-length: 3\r\nX-Last: 1\r\n/);
+    assert.match(out, /\r\nx-a: 1\r\ncontent-length: 4\r\nx-b: 2\r\n/);
+    assert.match(out, /\r\n\r\nokay$/);
+    assert.doesNotMatch(out, /Content-Length/, "no second, canonical-case field");
+  } finally {
+    await proxy.stop();
+    await origin.close();
+  }
+});
+
 Deno.test("proxy: pipelined requests are answered in order", async () => {
   const origin = startOrigin(async (req) => {
     const p = new URL(req.url).pathname;

@@ -11,6 +11,7 @@ import type { Envelope, HostMessage, WorkerMessage } from "./protocol.ts";
 import { Outbox } from "./outbox.ts";
 import type { WorkerPermissions } from "./spec.ts";
 import { ConnRefs } from "./wire.ts";
+import { RingWriter } from "./ring.ts";
 
 const PRELUDE = new URL("./prelude.ts", import.meta.url).href;
 const RUNTIME = new URL("./worker.ts", import.meta.url).href;
@@ -75,6 +76,8 @@ export class WorkerHost {
   readonly ready: Promise<void>;
   /** The connection records this worker has. */
   readonly conns = new ConnRefs();
+  /** Small bodies on their way to this worker. */
+  readonly ring = new RingWriter();
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #watchdog: ReturnType<typeof setInterval> | null = null;
@@ -125,6 +128,8 @@ export class WorkerHost {
           this.unsupported = m.unsupported;
           this.#isReady = true;
           clearTimeout(loadTimer);
+          // before any flow (the worker listens from now on)
+          this.#outbox.send({ t: "ring", sab: this.ring.buffer }, [], false);
           readyResolve();
           return;
         case "log":
@@ -182,7 +187,7 @@ export class WorkerHost {
   /** A message could not be sent (it does not clone): its call fails. */
   #sendFailed(m: HostMessage, e: unknown): void {
     if (m.t === "flow" || m.t === "update" || m.t === "conn") this.conns.clear();
-    if (m.t === "reply") return; // an answer to the worker: its ids are not ours
+    if (m.t === "reply" || m.t === "ring") return; // an answer to the worker: its ids are not ours
     const p = this.#pending.get(m.id);
     if (!p) return;
     this.#pending.delete(m.id);

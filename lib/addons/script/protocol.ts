@@ -8,6 +8,8 @@ import type { ConnSync, FlowChanges, PackedFlow, WireConn } from "./wire.ts";
 
 /** Proxy -> worker. */
 export type HostMessage =
+  /** The body ring (sent once, first): small bodies of later flows are in it (see ring.ts). */
+  | { t: "ring"; id?: undefined; sab: SharedArrayBuffer }
   /** Run `load(loader)` on the script's addons; reply with what they declared. */
   | { t: "load"; id: number; specs: OptionSpec[]; values: Record<string, unknown> }
   /** Option values changed (and maybe new options declared elsewhere); then run `configure` if `run`. */

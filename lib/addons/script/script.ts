@@ -335,11 +335,15 @@ export class Script {
       if (flow.type !== "http") return;
       const transfer: Transferable[] = [];
       const m = { t: "flow", id: host.nextId(), event } as Extract<HostMessage, { t: "flow" }>;
-      const { packed, metadata } = packFlow(flow, event, refs, m, transfer);
+      const { packed, metadata } = packFlow(flow, event, refs, m, transfer, host.ring);
       refs.flushDrops(m);
       m.json = packed.json;
       if (packed.md) m.md = packed.md;
       if (packed.buf) m.buf = packed.buf;
+      if (packed.bo !== undefined) {
+        m.bo = packed.bo;
+        m.be = packed.be;
+      }
       const r = await this.#call(host, m, transfer, event);
       const c = r?.changesJson ? JSON.parse(r.changesJson) as FlowChanges : r?.changes;
       if (c) {

@@ -22,6 +22,7 @@ import { Client, type Connection, Server } from "../../flow/connection.ts";
 import { FlowError, HTTPFlow, KILLED_MESSAGE } from "../../flow/flow.ts";
 import { Headers } from "../../http/headers.ts";
 import { type Message, Request, Response } from "../../http/message.ts";
+import type { RingReader, RingWriter } from "./ring.ts";
 
 /** Which bodies each hook sees. */
 export const HOOK_BODIES: Record<string, { request: boolean; response: boolean }> = {
@@ -145,8 +146,11 @@ export interface PackedFlow {
   json: string;
   /** The cloneable metadata; absent when there is none. */
   md?: Record<string, unknown>;
-  /** The bodies sent, back to back (request first); absent when all are empty or not sent. */
+  /** The bodies sent, back to back (request first); absent when all are empty, not sent, or in the ring. */
   buf?: ArrayBuffer;
+  /** Where the bodies are in the worker's body ring instead (see ring.ts), and the region's end. */
+  bo?: number;
+  be?: number;
 }
 
 /** What a hook changed. Absent keys: unchanged. */
@@ -562,7 +566,8 @@ const EMPTY_METADATA: Record<string, unknown> = Object.freeze({}) as Record<stri
 
 /**
  * Pack `flow` as `event` sees it, for the worker behind `refs`: connection records it lacks go into
- * `sync`, the body buffer (if any) into `transfer`.
+ * `sync`, the bodies into `ring` when given and they fit, else into a buffer of their own (listed in
+ * `transfer` when large).
  */
 export function packFlow(
   flow: HTTPFlow,
@@ -570,6 +575,7 @@ export function packFlow(
   refs: ConnRefs,
   sync: ConnSync,
   transfer: Transferable[],
+  ring?: RingWriter,
 ): Packed {
   const bodies = HOOK_BODIES[event] ?? NO_BODIES;
   const request = requestOut(flow.request);
@@ -599,7 +605,11 @@ export function packFlow(
     break;
   }
   const total = (reqBody?.byteLength ?? 0) + (respBody?.byteLength ?? 0);
-  if (total > 0) {
+  const at = ring && total > 0 ? ring.write(reqBody, respBody) : -1;
+  if (at >= 0) {
+    packed.bo = at;
+    packed.be = ring!.end;
+  } else if (total > 0) {
     // one fresh buffer for both bodies: a standalone copy (never a view into node's pool)
     const buf = new Uint8Array(total);
     if (reqBody) buf.set(reqBody, 0);
@@ -615,12 +625,12 @@ export function packFlow(
 
 function bodyIn(
   len: number | null | undefined,
-  buf: ArrayBuffer | undefined,
+  bytes: Uint8Array | undefined,
   offset: number,
 ): Uint8Array | null {
   if (len === null || len === undefined) return null;
-  if (len === 0 || !buf) return new Uint8Array(0);
-  return new Uint8Array(buf, offset, len);
+  if (len === 0 || !bytes) return new Uint8Array(0);
+  return bytes.subarray(offset, offset + len);
 }
 
 /** Build a Request from the wire (`rawContent` given separately). */
@@ -675,11 +685,24 @@ export interface FlowSnapshot {
   server: ConnEntry;
 }
 
-/** Build the flow a script sees from a packed flow, plus the snapshot to diff against. */
-export function unpackFlow(p: PackedFlow, table: ConnTable): { flow: HTTPFlow; snapshot: FlowSnapshot } {
+/**
+ * Build the flow a script sees from a packed flow, plus the snapshot to diff against. Bodies in the ring
+ * are copied out (and released) here, so call it as each message arrives, in order.
+ */
+export function unpackFlow(
+  p: PackedFlow,
+  table: ConnTable,
+  ring?: RingReader,
+): { flow: HTTPFlow; snapshot: FlowSnapshot } {
   const w = JSON.parse(p.json) as WireFlow;
   const reqLen = w.request.body;
-  const request = requestIn(w.request, bodyIn(reqLen, p.buf, 0));
+  let bytes: Uint8Array | undefined;
+  if (p.buf) bytes = new Uint8Array(p.buf);
+  else if (p.bo !== undefined) {
+    if (!ring) throw new Error("a flow's bodies are in a body ring this worker does not have");
+    bytes = ring.take(p.bo, (reqLen ?? 0) + (w.response?.body ?? 0), p.be!);
+  }
+  const request = requestIn(w.request, bodyIn(reqLen, bytes, 0));
   const client = table.get(w.client);
   const server = table.get(w.server);
   const flow = new HTTPFlow(client.conn as Client, server.conn as Server, request, w.live);
@@ -692,7 +715,7 @@ export function unpackFlow(p: PackedFlow, table: ConnTable): { flow: HTTPFlow; s
   flow.metadata = p.md ? structuredClone(p.md) : {};
   flow.timestampCreated = w.timestampCreated;
   flow.error = w.error ? new FlowError(w.error.msg, w.error.timestamp) : null;
-  flow.response = w.response ? responseIn(w.response, bodyIn(w.response.body, p.buf, reqLen ?? 0)) : null;
+  flow.response = w.response ? responseIn(w.response, bodyIn(w.response.body, bytes, reqLen ?? 0)) : null;
   return {
     flow,
     snapshot: {

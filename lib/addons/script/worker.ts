@@ -15,6 +15,7 @@ import { Options, OptionsError, type OptionSpec } from "../options.ts";
 import { config } from "./prelude.ts";
 import type { Envelope, HostMessage, WorkerMessage } from "./protocol.ts";
 import { Outbox } from "./outbox.ts";
+import { RingReader } from "./ring.ts";
 import {
   connChanges,
   ConnTable,
@@ -135,6 +136,8 @@ function* walk(addons: Addon[]): Generator<Addon> {
 let roots: Addon[] = [];
 /** The connection records the proxy sent. */
 const conns = new ConnTable();
+/** Where the proxy puts small bodies. */
+let ring: RingReader | undefined;
 const names = new WeakMap<Addon, string>();
 
 function nameOf(a: Addon): string {
@@ -234,9 +237,12 @@ async function handle(m: HostMessage): Promise<void> {
       await dispatch(m.event, []);
       post({ t: "reply", id: m.id });
       return;
+    case "ring":
+      ring = new RingReader(m.sab);
+      return;
     case "flow": {
       conns.sync(m);
-      const { flow, snapshot } = unpackFlow(m, conns);
+      const { flow, snapshot } = unpackFlow(m, conns, ring);
       const ok = await dispatch(m.event, [flow]);
       const transfer: ArrayBuffer[] = [];
       let changes = null;

@@ -263,16 +263,28 @@ export class HttpStream {
     return conn;
   }
 
-  /** The request head as it goes upstream (followed by `body` in the same buffer when given). */
+  /**
+   * The request head as it goes upstream (followed by `body` in the same buffer when given). A
+   * Content-Length the request had keeps its name and place and gets the length actually sent.
+   */
   #requestHeadBytes(length: number | null, chunked: boolean, body?: Uint8Array): Uint8Array {
     const req = this.flow.request;
     const out = endToEndFields(req.headers, isUpgrade(req.headers));
+    let hadLength = false;
+    const sendLength = !chunked && length !== null;
+    let lengthAt = -1;
     let hasHost = false;
     let j = 0;
     for (let i = 0; i < out.length; i++) {
       const f = out[i];
       const n = f[0].length;
-      if (n === 14 && f[0].toLowerCase() === "content-length") continue;
+      if (n === 14 && f[0].toLowerCase() === "content-length") {
+        hadLength = true;
+        if (!sendLength || lengthAt !== -1) continue;
+        lengthAt = j;
+        out[j++] = [f[0], String(length)];
+        continue;
+      }
       if (n === 4 && f[0].toLowerCase() === "host") hasHost = true;
       out[j++] = f;
     }
@@ -283,8 +295,7 @@ export class HttpStream {
     }
     if (chunked) out.push(["Transfer-Encoding", "chunked"]);
     else if (
-      length !== null &&
-      (length > 0 || req.headers.has("content-length") || /^(POST|PUT|PATCH)$/.test(req.method))
+      sendLength && lengthAt === -1 && (length! > 0 || hadLength || /^(POST|PUT|PATCH)$/.test(req.method))
     ) {
       out.push(["Content-Length", String(length)]);
     }

@@ -229,18 +229,32 @@ export class Http1Layer implements Layer, ClientCodec {
     });
   }
 
+  /**
+   * The response head's fields: end-to-end fields as they are, except framing. A Content-Length the
+   * response had keeps its name and place and gets the length actually sent (as mitmproxy does).
+   */
   #headFields(resp: Response, method: string, length: number | null, chunked: boolean, keepAlive: boolean) {
     const upgrade = resp.statusCode === 101;
-    const out: [string, string][] = [];
-    for (const f of endToEndFields(resp.headers, upgrade)) {
-      if (f[0].toLowerCase() === "content-length" && !(method === "HEAD" || resp.statusCode === 304)) {
+    const bodyless = BODYLESS(resp.statusCode, method);
+    const keepLength = method === "HEAD" || resp.statusCode === 304;
+    const sendLength = !bodyless && !chunked && length !== null;
+    let lengthSent = false;
+    const out = endToEndFields(resp.headers, upgrade);
+    let j = 0;
+    for (let i = 0; i < out.length; i++) {
+      const f = out[i];
+      if (f[0].length === 14 && !keepLength && f[0].toLowerCase() === "content-length") {
+        if (!sendLength || lengthSent) continue;
+        lengthSent = true;
+        out[j++] = [f[0], String(length)];
         continue;
       }
-      out.push(f);
+      out[j++] = f;
     }
-    if (!BODYLESS(resp.statusCode, method)) {
+    out.length = j;
+    if (!bodyless) {
       if (chunked) out.push(["Transfer-Encoding", "chunked"]);
-      else if (length !== null) out.push(["Content-Length", String(length)]);
+      else if (sendLength && !lengthSent) out.push(["Content-Length", String(length)]);
     }
     if (!upgrade) {
       if (!keepAlive) out.push(["Connection", "close"]);

@@ -37,10 +37,10 @@ Deno.test("Headers: a name that is a prefix of another does not match", () => {
   assert.deepEqual(h.getAll("content-l"), []);
 });
 
-Deno.test("Headers: set replaces every field of that name at the position of the first", () => {
+Deno.test("Headers: set replaces every field of that name, keeping the first's spelling and place", () => {
   const h = new Headers([["A", "1"], ["B", "2"], ["a", "3"], ["C", "4"]]);
   h.set("a", "x");
-  assert.deepEqual(h.fields, [["a", "x"], ["B", "2"], ["C", "4"]]);
+  assert.deepEqual(h.fields, [["A", "x"], ["B", "2"], ["C", "4"]]);
 });
 
 Deno.test("Headers: set appends a new field when the name is absent", () => {
@@ -49,10 +49,14 @@ Deno.test("Headers: set appends a new field when the name is absent", () => {
   assert.deepEqual(h.fields, [["A", "1"], ["B", "2"]]);
 });
 
-Deno.test("Headers: setAll writes one field per value and an empty list removes the name", () => {
+Deno.test("Headers: setAll writes one field per value in place and an empty list removes the name", () => {
   const h = new Headers([["X", "0"], ["Set-Cookie", "old"], ["Y", "1"], ["set-cookie", "old2"]]);
-  h.setAll("Set-Cookie", ["a=1", "b=2"]);
-  assert.deepEqual(h.fields, [["X", "0"], ["Set-Cookie", "a=1"], ["Set-Cookie", "b=2"], ["Y", "1"]]);
+  h.setAll("Set-Cookie", ["a=1", "b=2", "c=3"]);
+  // as mitmproxy's set_all: existing fields take the values in place, extra values go last
+  assert.deepEqual(h.fields, [["X", "0"], ["Set-Cookie", "a=1"], ["Y", "1"], ["set-cookie", "b=2"], [
+    "Set-Cookie",
+    "c=3",
+  ]]);
   h.setAll("set-cookie", []);
   assert.deepEqual(h.fields, [["X", "0"], ["Y", "1"]]);
 });

@@ -13,6 +13,7 @@ import {
   unpackFlow,
 } from "../../../../lib/addons/script/wire.ts";
 import { Outbox } from "../../../../lib/addons/script/outbox.ts";
+import { RingReader, RingWriter } from "../../../../lib/addons/script/ring.ts";
 import type { Envelope } from "../../../../lib/addons/script/protocol.ts";
 import { Response, tflow } from "../../../../testing.ts";
 import type { HTTPFlow } from "../../../../lib/flow/flow.ts";
@@ -35,15 +36,16 @@ function ends() {
   return { refs: new ConnRefs(), table: new ConnTable() };
 }
 
-/** Pack `f` for `event`, cross a MessageChannel, unpack in the "worker". */
-async function cross(f: HTTPFlow, event: string, e = ends()) {
+/** Pack `f` for `event`, cross a MessageChannel, unpack in the "worker" (through `ring` when given). */
+async function cross(f: HTTPFlow, event: string, e = ends(), ring?: RingWriter) {
   const sync: ConnSync = {};
   const transfer: Transferable[] = [];
-  const { packed, metadata } = packFlow(f, event, e.refs, sync, transfer);
+  const { packed, metadata } = packFlow(f, event, e.refs, sync, transfer, ring);
   e.refs.flushDrops(sync);
   const msg = await roundTrip({ ...packed, ...sync }, transfer);
   e.table.sync(msg);
-  return { ...unpackFlow(msg as PackedFlow, e.table), metadata, sync, transfer, e };
+  const reader = ring ? new RingReader(ring.buffer) : undefined;
+  return { ...unpackFlow(msg as PackedFlow, e.table, reader), metadata, sync, transfer, e, packed };
 }
 
 Deno.test("wire: headers hooks carry no bodies; body hooks do, copied (never detaching the proxy's)", async () => {
@@ -93,6 +95,39 @@ Deno.test("wire: headers hooks carry no bodies; body hooks do, copied (never det
   // a streamed (null) body stays null
   f.response!.rawContent = null;
   assert.equal((await cross(f, "response")).flow.response!.rawContent, null);
+});
+
+Deno.test("wire: small bodies cross through the body ring, large ones or a full ring in a buffer", async () => {
+  const ring = new RingWriter(4096);
+  const f = tflow({ resp: true });
+  f.request.rawContent = new TextEncoder().encode("request body");
+  f.response!.rawContent = Buffer.alloc(1000, 5).subarray(100, 600);
+  const w = await cross(f, "response", ends(), ring);
+  assert.equal(w.packed.buf, undefined, "no buffer in the message");
+  assert.equal(w.packed.bo, 0);
+  assert.equal(ring.used, 0, "copied out and released on arrival");
+  assert.equal(new TextDecoder().decode(w.flow.request.rawContent!), "request body");
+  assert.equal(w.flow.response!.rawContent!.length, 500);
+  assert.ok(w.flow.response!.rawContent!.every((b) => b === 5));
+  // the worker's copy is its own: the ring's bytes change, the script's do not
+  new Uint8Array(ring.buffer).fill(0, 8); // the data, after the 8-byte header
+  assert.equal(w.flow.response!.rawContent![0], 5);
+  // an unchanged body does not come back; a changed one does
+  assert.equal(flowDiff(w.flow, w.snapshot, []), null);
+  w.flow.response!.rawContent![0] = 6;
+  w.flow.response!.rawContent = w.flow.response!.rawContent!.slice();
+  assert.equal(new Uint8Array(flowDiff(w.flow, w.snapshot, [])!.response!.body!)[0], 6);
+  // headers hooks use no ring space
+  await cross(f, "responseheaders", ends(), ring);
+  assert.equal(ring.used, 0);
+  // no room (the worker has not caught up): the bodies travel in the message instead
+  for (let i = 0; i < 100 && ring.write(new Uint8Array(256), null) >= 0; i++);
+  assert.ok(ring.used > 4096 - 512);
+  const full = await cross(f, "response", ends(), ring);
+  assert.equal(full.packed.bo, undefined);
+  assert.ok(full.packed.buf);
+  assert.equal(full.flow.response!.rawContent!.length, 500);
+  assert.equal(new TextDecoder().decode(full.flow.request.rawContent!), "request body");
 });
 
 Deno.test("wire: only changes come back, and apply to the live flow", async () => {
