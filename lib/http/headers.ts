@@ -56,7 +56,7 @@ export class Headers {
     return this.indexOf(name) !== -1;
   }
 
-  /** Replace all fields called `name` by one with `value`, at the position of the first one. */
+  /** Replace all fields called `name` by one with `value`, in the first one's place and spelling. */
   set(name: string, value: string): void {
     this.setAll(name, [value]);
   }

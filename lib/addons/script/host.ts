@@ -8,7 +8,7 @@
  * error, missing import, top-level throw) surfaces as an `error` event before `ready`.
  */
 import type { Envelope, HostMessage, WorkerMessage } from "./protocol.ts";
-import { Outbox } from "./outbox.ts";
+import { Outbox, unpackEnvelope } from "./outbox.ts";
 import type { WorkerPermissions } from "./spec.ts";
 import { ConnRefs } from "./wire.ts";
 import { RingWriter } from "./ring.ts";
@@ -36,6 +36,9 @@ export function stripAnsi(s: string): string {
   // deno-lint-ignore no-control-regex
   return s.replace(/\u001b\[[0-9;]*m/g, "");
 }
+
+/** How often call timeouts are checked. */
+const WATCHDOG_TICK_MS = 100;
 
 /** Why a call did not complete. */
 export class ScriptCallError extends Error {
@@ -81,6 +84,8 @@ export class WorkerHost {
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #watchdog: ReturnType<typeof setInterval> | null = null;
+  /** performance.now() as of the watchdog's last tick: call start times need no finer precision. */
+  #clock = 0;
   #dead = false;
   #isReady = false;
   #events: WorkerHostEvents;
@@ -151,9 +156,7 @@ export class WorkerHost {
       }
     };
     this.worker.onmessage = (e: MessageEvent<Envelope<WorkerMessage>>) => {
-      const m = e.data;
-      if (m.t !== "batch") return receive(m);
-      for (const x of m.ms) receive(x);
+      for (const m of unpackEnvelope(e.data)) receive(m);
     };
     this.worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
@@ -197,19 +200,22 @@ export class WorkerHost {
   /**
    * Send a request and wait for the reply. Rejects with ScriptCallError("timeout") after `timeoutMs`
    * (the caller terminates and restarts the worker), or ("crash"/"stopped") if the worker goes away.
+   * With `text`, the message crosses as that JSON text (it must encode `m`) instead of a clone of `m`.
    */
   call(
     m: HostMessage & { id: number },
     transfer: Transferable[],
     what: string,
     timeoutMs: number,
+    text?: string,
   ): Promise<Reply> {
     if (this.#dead) return Promise.reject(new ScriptCallError("stopped", "script worker stopped"));
     return new Promise<Reply>((resolve, reject) => {
-      this.#pending.set(m.id, { resolve, reject, started: performance.now(), what, timeoutMs });
       this.#startWatchdog();
+      this.#pending.set(m.id, { resolve, reject, started: this.#clock, what, timeoutMs });
+      if (text !== undefined) this.#outbox.sendText(text);
       // flows and lifecycle messages are built to clone; command arguments and option values may not
-      this.#outbox.send(m, transfer, m.t !== "command" && m.t !== "configure" && m.t !== "load");
+      else this.#outbox.send(m, transfer, m.t !== "command" && m.t !== "configure" && m.t !== "load");
     });
   }
 
@@ -220,18 +226,20 @@ export class WorkerHost {
 
   #startWatchdog(): void {
     if (this.#watchdog !== null) return;
+    this.#clock = performance.now();
     // one coarse timer per worker, kept while the worker lives: a timer per call (or re-arming it whenever
     // the pending set empties) costs measurable throughput
     this.#watchdog = setInterval(() => {
+      const now = this.#clock = performance.now();
       if (this.#pending.size === 0) return;
-      const now = performance.now();
       for (const [id, p] of this.#pending) {
-        if (now - p.started > p.timeoutMs) {
+        // `started` may be up to one tick early
+        if (now - p.started > p.timeoutMs + WATCHDOG_TICK_MS) {
           this.#pending.delete(id);
           p.reject(new ScriptCallError("timeout", `${p.what} took longer than ${p.timeoutMs / 1000}s`));
         }
       }
-    }, 100);
+    }, WATCHDOG_TICK_MS);
     Deno.unrefTimer(this.#watchdog as unknown as number);
   }
 

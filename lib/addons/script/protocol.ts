@@ -35,10 +35,11 @@ export type HostMessage =
   | { t: "reply"; id: number; error?: string };
 
 /**
- * What actually crosses, either way: one message, or several sent in the same turn of the event loop
- * (one postMessage, one wake-up of the other thread), handled in order.
+ * What actually crosses, either way: one message, several sent in the same turn of the event loop (one
+ * postMessage, one wake-up of the other thread), or a string: the JSON array of several messages (see
+ * outbox.ts). Handled in order.
  */
-export type Envelope<M> = M | { t: "batch"; ms: M[] };
+export type Envelope<M> = M | { t: "batch"; ms: M[] } | string;
 
 /** Worker -> proxy. */
 export type WorkerMessage =
@@ -50,8 +51,6 @@ export type WorkerMessage =
     t: "reply";
     id: number;
     changes?: FlowChanges | null;
-    /** The changes as JSON (when they hold no bodies, metadata or connection fields). */
-    changesJson?: string;
     conn?: { client?: WireConn; server?: WireConn };
     declared?: { options: OptionSpec[]; commands: { path: string; help: string }[] };
     value?: unknown;

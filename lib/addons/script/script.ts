@@ -17,7 +17,7 @@ import {
   applyFlowChanges,
   CLIENT_HOOKS,
   FLOW_HOOKS,
-  type FlowChanges,
+  flowMessageText,
   LIFECYCLE_HOOKS,
   packFlow,
   SERVER_HOOKS,
@@ -344,8 +344,9 @@ export class Script {
         m.bo = packed.bo;
         m.be = packed.be;
       }
-      const r = await this.#call(host, m, transfer, event);
-      const c = r?.changesJson ? JSON.parse(r.changesJson) as FlowChanges : r?.changes;
+      const text = flowMessageText(m.id, event, packed, m) ?? undefined;
+      const r = await this.#call(host, m, transfer, event, text);
+      const c = r?.changes;
       if (c) {
         applyFlowChanges(flow, c, metadata, refs);
         for (const w of c.warnings ?? []) this.#log.warn(`${event}: ${w}`);
@@ -382,9 +383,10 @@ export class Script {
     m: HostMessage & { id: number },
     transfer: Transferable[],
     what: string,
+    text?: string,
   ): Promise<Reply | undefined> {
     try {
-      return await host.call(m, transfer, `the ${what} hook`, this.#timeoutMs);
+      return await host.call(m, transfer, `the ${what} hook`, this.#timeoutMs, text);
     } catch (e) {
       if (e instanceof ScriptCallError) {
         if (e.reason === "timeout") this.#onTimeout(host, e.message, what);

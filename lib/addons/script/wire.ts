@@ -142,8 +142,10 @@ export interface ConnSync {
 
 /** A flow packed for postMessage. */
 export interface PackedFlow {
-  /** JSON of a {@link WireFlow}. */
-  json: string;
+  /** JSON of a {@link WireFlow} (always set by {@link packFlow}). */
+  json?: string;
+  /** The flow itself, when the whole message crossed as JSON text (see {@link flowMessageText}). */
+  f?: WireFlow;
   /** The cloneable metadata; absent when there is none. */
   md?: Record<string, unknown>;
   /** The bodies sent, back to back (request first); absent when all are empty, not sent, or in the ring. */
@@ -620,6 +622,17 @@ export function packFlow(
   return { packed, metadata };
 }
 
+/**
+ * The JSON text of a flow message (`{ t: "flow", id, event, f, bo?, be? }`) when it can cross as text:
+ * no metadata, no body buffer and no connection records to sync (those need structured clone). Null
+ * otherwise. `event` is a hook name (an identifier: no escaping needed).
+ */
+export function flowMessageText(id: number, event: string, p: PackedFlow, sync: ConnSync): string | null {
+  if (p.md || p.buf || sync.conns || sync.drop) return null;
+  const ring = p.bo === undefined ? "" : `,"bo":${p.bo},"be":${p.be}`;
+  return `{"t":"flow","id":${id},"event":"${event}"${ring},"f":${p.json}}`;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // worker side: wire -> objects, and the diff
 
@@ -694,7 +707,7 @@ export function unpackFlow(
   table: ConnTable,
   ring?: RingReader,
 ): { flow: HTTPFlow; snapshot: FlowSnapshot } {
-  const w = JSON.parse(p.json) as WireFlow;
+  const w = p.f ?? JSON.parse(p.json!) as WireFlow;
   const reqLen = w.request.body;
   let bytes: Uint8Array | undefined;
   if (p.buf) bytes = new Uint8Array(p.buf);

@@ -7,12 +7,13 @@ import {
   ConnTable,
   discardFlowChanges,
   flowDiff,
+  flowMessageText,
   type PackedFlow,
   packFlow,
   TRANSFER_MIN,
   unpackFlow,
 } from "../../../../lib/addons/script/wire.ts";
-import { Outbox } from "../../../../lib/addons/script/outbox.ts";
+import { Outbox, unpackEnvelope } from "../../../../lib/addons/script/outbox.ts";
 import { RingReader, RingWriter } from "../../../../lib/addons/script/ring.ts";
 import type { Envelope } from "../../../../lib/addons/script/protocol.ts";
 import { Response, tflow } from "../../../../testing.ts";
@@ -128,6 +129,36 @@ Deno.test("wire: small bodies cross through the body ring, large ones or a full 
   assert.ok(full.packed.buf);
   assert.equal(full.flow.response!.rawContent!.length, 500);
   assert.equal(new TextDecoder().decode(full.flow.request.rawContent!), "request body");
+});
+
+Deno.test("wire: a flow message crosses as JSON text when it needs no structured clone", () => {
+  const e = ends();
+  const ring = new RingWriter(4096);
+  const f = tflow({ resp: true });
+  const first: ConnSync = {};
+  const p1 = packFlow(f, "response", e.refs, first, [], ring).packed;
+  assert.equal(flowMessageText(1, "response", p1, first), null, "new connection records need a clone");
+  e.table.sync(first);
+  new RingReader(ring.buffer).take(
+    p1.bo!,
+    f.request.rawContent!.length + f.response!.rawContent!.length,
+    p1.be!,
+  );
+  const sync: ConnSync = {};
+  const p2 = packFlow(f, "response", e.refs, sync, [], ring).packed;
+  const text = flowMessageText(7, "response", p2, sync)!;
+  const m = JSON.parse(text);
+  assert.equal(m.t, "flow");
+  assert.equal(m.id, 7);
+  assert.equal(m.event, "response");
+  assert.equal(m.json, undefined, "the flow is inline, parsed once");
+  const { flow } = unpackFlow(m, e.table, new RingReader(ring.buffer));
+  assert.equal(flow.id, f.id);
+  assert.equal(flow.response!.text, f.response!.text);
+  assert.deepEqual(flow.request.headers.fields, f.request.headers.fields);
+  f.metadata.k = new Map([[1, 2]]);
+  const p3 = packFlow(f, "response", e.refs, {}, []).packed;
+  assert.equal(flowMessageText(8, "response", p3, {}), null, "metadata needs a clone");
 });
 
 Deno.test("wire: only changes come back, and apply to the live flow", async () => {
@@ -256,6 +287,22 @@ Deno.test("outbox: messages of one turn cross in one batch, in order; unsafe one
   );
   await Promise.resolve();
   assert.equal(sent.length, 3);
+
+  // JSON texts of one turn cross as one string (a JSON array), runs of each form in order
+  const mixed: Envelope<{ n: number }>[] = [];
+  const box2 = new Outbox<{ n: number }>((m) => mixed.push(m), () => {});
+  box2.sendText('{"n":1}');
+  box2.sendText('{"n":2}');
+  box2.send({ n: 3 });
+  box2.sendText('{"n":4}');
+  await Promise.resolve();
+  assert.deepEqual(mixed, ['[{"n":1},{"n":2}]', { n: 3 }, '[{"n":4}]']);
+  assert.deepEqual(mixed.flatMap((e) => unpackEnvelope(e as Envelope<{ t: string; n: number }>)), [
+    { n: 1 },
+    { n: 2 },
+    { n: 3 },
+    { n: 4 },
+  ]);
 
   const failed: number[] = [];
   const bad = new Outbox<{ n: number }>(() => {
