@@ -7,7 +7,7 @@
  * static graph are loaded by the runtime before the worker starts. A script that fails to load (syntax
  * error, missing import, top-level throw) surfaces as an `error` event before `ready`.
  */
-import type { Envelope, HostMessage, WorkerMessage } from "./protocol.ts";
+import type { Envelope, HostMessage, Sequenced, WorkerMessage } from "./protocol.ts";
 import { Outbox, unpackEnvelope } from "./outbox.ts";
 import type { WorkerPermissions } from "./spec.ts";
 import { ConnRefs } from "./wire.ts";
@@ -48,6 +48,15 @@ export class ScriptCallError extends Error {
   }
 }
 
+/** A message that may take the ring: its JSON text and bodies, and how to send it otherwise. */
+export interface FastLane {
+  text: string;
+  a: Uint8Array | null;
+  b: Uint8Array | null;
+  /** Prepare the message for postMessage (the ring had no room). */
+  slow(): void;
+}
+
 /** A reply from the worker. */
 export type Reply = Extract<WorkerMessage, { t: "reply" }>;
 
@@ -79,7 +88,7 @@ export class WorkerHost {
   readonly ready: Promise<void>;
   /** The connection records this worker has. */
   readonly conns = new ConnRefs();
-  /** Small bodies on their way to this worker. */
+  /** The fast lane to this worker (see ring.ts). */
   readonly ring = new RingWriter();
   #pending = new Map<number, Pending>();
   #nextId = 1;
@@ -89,7 +98,9 @@ export class WorkerHost {
   #dead = false;
   #isReady = false;
   #events: WorkerHostEvents;
-  readonly #outbox: Outbox<HostMessage>;
+  readonly #outbox: Outbox<Sequenced<HostMessage>>;
+  /** The sequence number of the last message sent. */
+  #seq = 0;
 
   constructor(
     scriptPath: string,
@@ -99,7 +110,7 @@ export class WorkerHost {
     loadTimeoutMs: number,
   ) {
     this.#events = events;
-    this.#outbox = new Outbox<HostMessage>(
+    this.#outbox = new Outbox<Sequenced<HostMessage>>(
       (m, transfer) => this.worker.postMessage(m, transfer),
       (m, e) => this.#sendFailed(m, e),
     );
@@ -184,13 +195,21 @@ export class WorkerHost {
   }
 
   #post(m: HostMessage): void {
-    if (!this.#dead) this.#outbox.send(m);
+    if (!this.#dead) this.#send(m, [], true);
+  }
+
+  /** Send by postMessage, in sequence. */
+  #send(m: Sequenced<HostMessage>, transfer: Transferable[], batchable: boolean): void {
+    m.q = ++this.#seq;
+    this.#outbox.send(m, transfer, batchable);
   }
 
   /** A message could not be sent (it does not clone): its call fails. */
-  #sendFailed(m: HostMessage, e: unknown): void {
+  #sendFailed(m: Sequenced<HostMessage>, e: unknown): void {
+    // the worker handles messages in sequence: it must not wait for this one forever
+    if (m.q !== undefined && !this.#dead) this.worker.postMessage({ t: "skip", q: m.q });
     if (m.t === "flow" || m.t === "update" || m.t === "conn") this.conns.clear();
-    if (m.t === "reply" || m.t === "ring") return; // an answer to the worker: its ids are not ours
+    if (m.t === "reply" || m.t === "ring" || m.t === "skip") return; // not calls of ours
     const p = this.#pending.get(m.id);
     if (!p) return;
     this.#pending.delete(m.id);
@@ -200,22 +219,29 @@ export class WorkerHost {
   /**
    * Send a request and wait for the reply. Rejects with ScriptCallError("timeout") after `timeoutMs`
    * (the caller terminates and restarts the worker), or ("crash"/"stopped") if the worker goes away.
-   * With `text`, the message crosses as that JSON text (it must encode `m`) instead of a clone of `m`.
+   * With `fast`, the message goes through the ring as that JSON text (it must encode `m`) and bodies;
+   * if it does not fit, `fast.slow()` prepares `m` (and `transfer`) for postMessage instead.
    */
   call(
     m: HostMessage & { id: number },
     transfer: Transferable[],
     what: string,
     timeoutMs: number,
-    text?: string,
+    fast?: FastLane,
   ): Promise<Reply> {
     if (this.#dead) return Promise.reject(new ScriptCallError("stopped", "script worker stopped"));
     return new Promise<Reply>((resolve, reject) => {
       this.#startWatchdog();
       this.#pending.set(m.id, { resolve, reject, started: this.#clock, what, timeoutMs });
-      if (text !== undefined) this.#outbox.sendText(text);
+      if (fast) {
+        if (this.ring.post(this.#seq + 1, fast.text, fast.a, fast.b)) {
+          this.#seq++;
+          return;
+        }
+        fast.slow();
+      }
       // flows and lifecycle messages are built to clone; command arguments and option values may not
-      else this.#outbox.send(m, transfer, m.t !== "command" && m.t !== "configure" && m.t !== "load");
+      this.#send(m, transfer, m.t !== "command" && m.t !== "configure" && m.t !== "load");
     });
   }
 

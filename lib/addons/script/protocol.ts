@@ -6,10 +6,15 @@ import type { OptionSpec } from "../options.ts";
 import type { LogLevel } from "../log.ts";
 import type { ConnSync, FlowChanges, PackedFlow, WireConn } from "./wire.ts";
 
-/** Proxy -> worker. */
+/**
+ * Proxy -> worker. Each message but `ring` gets a sequence number `q` when sent: the worker handles them
+ * in that order, whether they came by postMessage or through the ring.
+ */
 export type HostMessage =
-  /** The body ring (sent once, first): small bodies of later flows are in it (see ring.ts). */
+  /** The message ring (sent once, first): most flow messages come through it (see ring.ts). */
   | { t: "ring"; id?: undefined; sab: SharedArrayBuffer }
+  /** Stands for a message that could not be sent (it did not clone): nothing to do. */
+  | { t: "skip"; id?: undefined }
   /** Run `load(loader)` on the script's addons; reply with what they declared. */
   | { t: "load"; id: number; specs: OptionSpec[]; values: Record<string, unknown> }
   /** Option values changed (and maybe new options declared elsewhere); then run `configure` if `run`. */
@@ -40,6 +45,9 @@ export type HostMessage =
  * outbox.ts). Handled in order.
  */
 export type Envelope<M> = M | { t: "batch"; ms: M[] } | string;
+
+/** The sequence number of a proxy -> worker message (see {@link HostMessage}). */
+export type Sequenced<M> = M & { q?: number };
 
 /** Worker -> proxy. */
 export type WorkerMessage =

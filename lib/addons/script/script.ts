@@ -11,10 +11,11 @@ import { OptionsError } from "../options.ts";
 import type { HTTPFlow } from "../../flow/flow.ts";
 import type { Client, Server } from "../../flow/connection.ts";
 import type { HostMessage } from "./protocol.ts";
-import { type Reply, ScriptCallError, WorkerHost } from "./host.ts";
+import { type FastLane, type Reply, ScriptCallError, WorkerHost } from "./host.ts";
 import { describePermissions, type ScriptSpec, type WorkerPermissions } from "./spec.ts";
 import {
   applyFlowChanges,
+  attachBodies,
   CLIENT_HOOKS,
   FLOW_HOOKS,
   flowMessageText,
@@ -335,20 +336,23 @@ export class Script {
       if (flow.type !== "http") return;
       const transfer: Transferable[] = [];
       const m = { t: "flow", id: host.nextId(), event } as Extract<HostMessage, { t: "flow" }>;
-      const { packed, metadata } = packFlow(flow, event, refs, m, transfer, host.ring);
+      const p = packFlow(flow, event, refs, m, transfer, false);
       refs.flushDrops(m);
-      m.json = packed.json;
-      if (packed.md) m.md = packed.md;
-      if (packed.buf) m.buf = packed.buf;
-      if (packed.bo !== undefined) {
-        m.bo = packed.bo;
-        m.be = packed.be;
-      }
-      const text = flowMessageText(m.id, event, packed, m) ?? undefined;
-      const r = await this.#call(host, m, transfer, event, text);
+      const { packed } = p;
+      // through the ring when possible, else by postMessage with the bodies in a buffer
+      const slow = () => {
+        attachBodies(p, transfer);
+        m.json = packed.json;
+        if (packed.md) m.md = packed.md;
+        if (packed.buf) m.buf = packed.buf;
+      };
+      const text = flowMessageText(m.id, event, packed, m);
+      const fast = text === null ? undefined : { text, a: p.reqBody, b: p.respBody, slow };
+      if (!fast) slow();
+      const r = await this.#call(host, m, transfer, event, fast);
       const c = r?.changes;
       if (c) {
-        applyFlowChanges(flow, c, metadata, refs);
+        applyFlowChanges(flow, c, p.metadata, refs);
         for (const w of c.warnings ?? []) this.#log.warn(`${event}: ${w}`);
       }
     } else if (event === "update") {
@@ -383,10 +387,10 @@ export class Script {
     m: HostMessage & { id: number },
     transfer: Transferable[],
     what: string,
-    text?: string,
+    fast?: FastLane,
   ): Promise<Reply | undefined> {
     try {
-      return await host.call(m, transfer, `the ${what} hook`, this.#timeoutMs, text);
+      return await host.call(m, transfer, `the ${what} hook`, this.#timeoutMs, fast);
     } catch (e) {
       if (e instanceof ScriptCallError) {
         if (e.reason === "timeout") this.#onTimeout(host, e.message, what);

@@ -5,10 +5,12 @@
  * - Only what the hook can see crosses: `requestheaders`/`responseheaders` get no bodies; `request` gets
  *   the request body; `response` and `error` get both.
  * - A flow crosses as one JSON string (plain fields and header pairs: structured clone of many small
- *   objects costs about twice as much), its cloneable metadata (only when there is some) and one
- *   ArrayBuffer holding the bodies back to back: a fresh copy (the proxy's buffers, which may be views
- *   into node's shared Buffer pool, are never sent, transferred or detached), transferred when large,
- *   cloned when small (cheaper, see {@link TRANSFER_MIN}). Empty bodies cost nothing.
+ *   objects costs about twice as much) and its bodies. Usually both go through the worker's message
+ *   ring in shared memory (ring.ts, {@link flowMessageText}). Otherwise (metadata, which may hold any
+ *   cloneable value, or connection records to sync, or no room) by postMessage: the JSON, the cloneable
+ *   metadata and one ArrayBuffer holding the bodies back to back, a fresh copy (the proxy's buffers, which
+ *   may be views into node's shared Buffer pool, are never sent, transferred or detached), transferred
+ *   when large, cloned when small (cheaper, see {@link TRANSFER_MIN}). Empty bodies cost nothing.
  * - Connection records cross once per connection: the proxy keeps, per worker, what it last sent of each
  *   connection ({@link ConnRefs}) and sends a connection again only when it changed; flows name them by a
  *   small key. The worker keeps the records ({@link ConnTable}), so every flow of a connection sees the same
@@ -22,7 +24,6 @@ import { Client, type Connection, Server } from "../../flow/connection.ts";
 import { FlowError, HTTPFlow, KILLED_MESSAGE } from "../../flow/flow.ts";
 import { Headers } from "../../http/headers.ts";
 import { type Message, Request, Response } from "../../http/message.ts";
-import type { RingReader, RingWriter } from "./ring.ts";
 
 /** Which bodies each hook sees. */
 export const HOOK_BODIES: Record<string, { request: boolean; response: boolean }> = {
@@ -148,11 +149,10 @@ export interface PackedFlow {
   f?: WireFlow;
   /** The cloneable metadata; absent when there is none. */
   md?: Record<string, unknown>;
-  /** The bodies sent, back to back (request first); absent when all are empty, not sent, or in the ring. */
+  /** The bodies sent, back to back (request first); absent when all are empty or not sent. */
   buf?: ArrayBuffer;
-  /** Where the bodies are in the worker's body ring instead (see ring.ts), and the region's end. */
-  bo?: number;
-  be?: number;
+  /** Worker side, for a message that came through the ring (see ring.ts): its bodies, copied out. */
+  bytes?: Uint8Array;
 }
 
 /** What a hook changed. Absent keys: unchanged. */
@@ -555,6 +555,9 @@ export interface Packed {
   packed: PackedFlow;
   /** The metadata sent (to tell which keys a script deleted). */
   metadata: Record<string, unknown>;
+  /** The bodies the hook sees (null: none or not sent), for {@link attachBodies} or the ring. */
+  reqBody: Uint8Array | null;
+  respBody: Uint8Array | null;
 }
 
 /**
@@ -568,8 +571,8 @@ const EMPTY_METADATA: Record<string, unknown> = Object.freeze({}) as Record<stri
 
 /**
  * Pack `flow` as `event` sees it, for the worker behind `refs`: connection records it lacks go into
- * `sync`, the bodies into `ring` when given and they fit, else into a buffer of their own (listed in
- * `transfer` when large).
+ * `sync`; the bodies go into `packed.buf` (see {@link attachBodies}) unless `copyBodies` is false (the
+ * caller sends them another way, or attaches them later).
  */
 export function packFlow(
   flow: HTTPFlow,
@@ -577,7 +580,7 @@ export function packFlow(
   refs: ConnRefs,
   sync: ConnSync,
   transfer: Transferable[],
-  ring?: RingWriter,
+  copyBodies = true,
 ): Packed {
   const bodies = HOOK_BODIES[event] ?? NO_BODIES;
   const request = requestOut(flow.request);
@@ -606,31 +609,34 @@ export function packFlow(
     packed.md = metadata;
     break;
   }
-  const total = (reqBody?.byteLength ?? 0) + (respBody?.byteLength ?? 0);
-  const at = ring && total > 0 ? ring.write(reqBody, respBody) : -1;
-  if (at >= 0) {
-    packed.bo = at;
-    packed.be = ring!.end;
-  } else if (total > 0) {
-    // one fresh buffer for both bodies: a standalone copy (never a view into node's pool)
-    const buf = new Uint8Array(total);
-    if (reqBody) buf.set(reqBody, 0);
-    if (respBody) buf.set(respBody, reqBody?.byteLength ?? 0);
-    packed.buf = buf.buffer;
-    if (total >= TRANSFER_MIN) transfer.push(buf.buffer);
-  }
-  return { packed, metadata };
+  const out = { packed, metadata, reqBody, respBody };
+  if (copyBodies) attachBodies(out, transfer);
+  return out;
 }
 
 /**
- * The JSON text of a flow message (`{ t: "flow", id, event, f, bo?, be? }`) when it can cross as text:
- * no metadata, no body buffer and no connection records to sync (those need structured clone). Null
+ * Put the bodies of a packed flow into `packed.buf`: one fresh buffer for both, a standalone copy (never
+ * a view into node's pool, whose transfer would detach it), listed in `transfer` when large.
+ */
+export function attachBodies(p: Packed, transfer: Transferable[]): void {
+  const { reqBody, respBody } = p;
+  const total = (reqBody?.byteLength ?? 0) + (respBody?.byteLength ?? 0);
+  if (total === 0) return;
+  const buf = new Uint8Array(total);
+  if (reqBody) buf.set(reqBody, 0);
+  if (respBody) buf.set(respBody, reqBody?.byteLength ?? 0);
+  p.packed.buf = buf.buffer;
+  if (total >= TRANSFER_MIN) transfer.push(buf.buffer);
+}
+
+/**
+ * The JSON text of a flow message (`{ t: "flow", id, event, f }`, bodies not included) when it can
+ * cross as text: no metadata and no connection records to sync (those need structured clone). Null
  * otherwise. `event` is a hook name (an identifier: no escaping needed).
  */
 export function flowMessageText(id: number, event: string, p: PackedFlow, sync: ConnSync): string | null {
-  if (p.md || p.buf || sync.conns || sync.drop) return null;
-  const ring = p.bo === undefined ? "" : `,"bo":${p.bo},"be":${p.be}`;
-  return `{"t":"flow","id":${id},"event":"${event}"${ring},"f":${p.json}}`;
+  if (p.md || sync.conns || sync.drop) return null;
+  return `{"t":"flow","id":${id},"event":"${event}","f":${p.json}}`;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -699,22 +705,12 @@ export interface FlowSnapshot {
 }
 
 /**
- * Build the flow a script sees from a packed flow, plus the snapshot to diff against. Bodies in the ring
- * are copied out (and released) here, so call it as each message arrives, in order.
+ * Build the flow a script sees from a packed flow, plus the snapshot to diff against.
  */
-export function unpackFlow(
-  p: PackedFlow,
-  table: ConnTable,
-  ring?: RingReader,
-): { flow: HTTPFlow; snapshot: FlowSnapshot } {
+export function unpackFlow(p: PackedFlow, table: ConnTable): { flow: HTTPFlow; snapshot: FlowSnapshot } {
   const w = p.f ?? JSON.parse(p.json!) as WireFlow;
   const reqLen = w.request.body;
-  let bytes: Uint8Array | undefined;
-  if (p.buf) bytes = new Uint8Array(p.buf);
-  else if (p.bo !== undefined) {
-    if (!ring) throw new Error("a flow's bodies are in a body ring this worker does not have");
-    bytes = ring.take(p.bo, (reqLen ?? 0) + (w.response?.body ?? 0), p.be!);
-  }
+  const bytes = p.bytes ?? (p.buf ? new Uint8Array(p.buf) : undefined);
   const request = requestIn(w.request, bodyIn(reqLen, bytes, 0));
   const client = table.get(w.client);
   const server = table.get(w.server);

@@ -13,7 +13,7 @@ import { describeError, Logger } from "../log.ts";
 import { type Addon, AddonHalt, addonName, type CommandFn, EVENTS, type Loader } from "../manager.ts";
 import { Options, OptionsError, type OptionSpec } from "../options.ts";
 import { config } from "./prelude.ts";
-import type { Envelope, HostMessage, WorkerMessage } from "./protocol.ts";
+import type { Envelope, HostMessage, Sequenced, WorkerMessage } from "./protocol.ts";
 import { Outbox, unpackEnvelope } from "./outbox.ts";
 import { RingReader } from "./ring.ts";
 import {
@@ -136,8 +136,6 @@ function* walk(addons: Addon[]): Generator<Addon> {
 let roots: Addon[] = [];
 /** The connection records the proxy sent. */
 const conns = new ConnTable();
-/** Where the proxy puts small bodies. */
-let ring: RingReader | undefined;
 const names = new WeakMap<Addon, string>();
 
 function nameOf(a: Addon): string {
@@ -237,12 +235,9 @@ async function handle(m: HostMessage): Promise<void> {
       await dispatch(m.event, []);
       post({ t: "reply", id: m.id });
       return;
-    case "ring":
-      ring = new RingReader(m.sab);
-      return;
     case "flow": {
       conns.sync(m);
-      const { flow, snapshot } = unpackFlow(m, conns, ring);
+      const { flow, snapshot } = unpackFlow(m, conns);
       const ok = await dispatch(m.event, [flow]);
       const transfer: ArrayBuffer[] = [];
       let changes = null;
@@ -314,8 +309,40 @@ export async function run(mod: Record<string, unknown>): Promise<void> {
       if (typeof m.id === "number" && m.t !== "reply") post({ t: "reply", id: m.id, error: String(err) });
     });
   };
-  self.onmessage = (e: MessageEvent<Envelope<HostMessage>>) => {
-    for (const m of unpackEnvelope(e.data)) receive(m);
+  // The proxy's messages are handled in their sequence, whichever way they came: postMessage or the ring.
+  const early = new Map<number, HostMessage>();
+  let expected = 1;
+  let reader: RingReader | null = null;
+  const pump = () => {
+    for (;;) {
+      const m = early.get(expected);
+      if (m !== undefined) {
+        early.delete(expected++);
+        receive(m);
+      } else if (reader !== null && reader.nextSeq() === expected) {
+        const { text, body } = reader.read();
+        expected++;
+        const fm = JSON.parse(text) as Extract<HostMessage, { t: "flow" }>;
+        fm.bytes = body;
+        receive(fm);
+      } else return;
+    }
+  };
+  const listen = async (r: RingReader) => {
+    for (;;) {
+      pump();
+      await r.wait(expected);
+    }
+  };
+  self.onmessage = (e: MessageEvent<Envelope<Sequenced<HostMessage>>>) => {
+    for (const m of unpackEnvelope(e.data)) {
+      if (m.t === "ring") {
+        reader = new RingReader(m.sab);
+        void listen(reader);
+      } else if (m.q === undefined) receive(m);
+      else early.set(m.q, m);
+    }
+    pump();
   };
   post({ t: "ready", hooks: [...hooks], unsupported: [...unsupported] });
 }

@@ -42,6 +42,9 @@ export function configure(updated: Set<string>) {
     await tctx.options.update({ greeting: "salut" });
     await tctx.waitForLog("greeting is salut");
     assert.equal(await tctx.command("s.greet", "bob"), "salut bob");
+    // an argument that cannot cross fails that call only: later messages are not held up
+    await assert.rejects(tctx.command("s.greet", () => "x"), /clone/i);
+    assert.equal(await tctx.command("s.greet", "eve"), "salut eve");
   }, ["greeting=hello"]);
 });
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import {
   applyFlowChanges,
+  attachBodies,
   ConnRefs,
   type ConnSync,
   ConnTable,
@@ -37,16 +38,23 @@ function ends() {
   return { refs: new ConnRefs(), table: new ConnTable() };
 }
 
-/** Pack `f` for `event`, cross a MessageChannel, unpack in the "worker" (through `ring` when given). */
-async function cross(f: HTTPFlow, event: string, e = ends(), ring?: RingWriter) {
+/** Pack `f` for `event`, cross a MessageChannel, unpack in the "worker". */
+async function cross(f: HTTPFlow, event: string, e = ends()) {
   const sync: ConnSync = {};
   const transfer: Transferable[] = [];
-  const { packed, metadata } = packFlow(f, event, e.refs, sync, transfer, ring);
+  const { packed, metadata } = packFlow(f, event, e.refs, sync, transfer);
   e.refs.flushDrops(sync);
   const msg = await roundTrip({ ...packed, ...sync }, transfer);
   e.table.sync(msg);
-  const reader = ring ? new RingReader(ring.buffer) : undefined;
-  return { ...unpackFlow(msg as PackedFlow, e.table, reader), metadata, sync, transfer, e, packed };
+  return { ...unpackFlow(msg as PackedFlow, e.table), metadata, sync, transfer, e };
+}
+
+/** Pack `f` for `event` as the proxy does for the ring: the message's JSON text, or null and a buffer. */
+function packForRing(f: HTTPFlow, event: string, e: ReturnType<typeof ends>) {
+  const sync: ConnSync = {};
+  const p = packFlow(f, event, e.refs, sync, [], false);
+  e.refs.flushDrops(sync);
+  return { p, sync, text: flowMessageText(1, event, p.packed, sync) };
 }
 
 Deno.test("wire: headers hooks carry no bodies; body hooks do, copied (never detaching the proxy's)", async () => {
@@ -98,67 +106,50 @@ Deno.test("wire: headers hooks carry no bodies; body hooks do, copied (never det
   assert.equal((await cross(f, "response")).flow.response!.rawContent, null);
 });
 
-Deno.test("wire: small bodies cross through the body ring, large ones or a full ring in a buffer", async () => {
+Deno.test("wire: a flow crosses the ring as JSON text and bodies when it needs no structured clone", () => {
+  const e = ends();
   const ring = new RingWriter(4096);
+  const reader = new RingReader(ring.buffer);
   const f = tflow({ resp: true });
   f.request.rawContent = new TextEncoder().encode("request body");
   f.response!.rawContent = Buffer.alloc(1000, 5).subarray(100, 600);
-  const w = await cross(f, "response", ends(), ring);
-  assert.equal(w.packed.buf, undefined, "no buffer in the message");
-  assert.equal(w.packed.bo, 0);
+  // the first flow of a connection carries its records: structured clone, bodies in a buffer
+  const first = packForRing(f, "response", e);
+  assert.equal(first.text, null, "new connection records need a clone");
+  attachBodies(first.p, []);
+  assert.equal(first.p.packed.buf!.byteLength, 512);
+  e.table.sync(first.sync);
+  // later ones: text + bodies through the ring
+  const { p, text } = packForRing(f, "response", e);
+  assert.ok(text);
+  assert.equal(p.packed.buf, undefined, "no buffer made");
+  assert.ok(ring.post(1, text, p.reqBody, p.respBody));
+  assert.equal(reader.nextSeq(), 1);
+  const { text: got, body } = reader.read();
   assert.equal(ring.used, 0, "copied out and released on arrival");
+  const m = JSON.parse(got);
+  assert.deepEqual([m.t, m.id, m.event, m.json], ["flow", 1, "response", undefined]);
+  m.bytes = body;
+  const w = unpackFlow(m, e.table);
+  assert.equal(w.flow.id, f.id);
+  assert.deepEqual(w.flow.request.headers.fields, f.request.headers.fields);
   assert.equal(new TextDecoder().decode(w.flow.request.rawContent!), "request body");
   assert.equal(w.flow.response!.rawContent!.length, 500);
   assert.ok(w.flow.response!.rawContent!.every((b) => b === 5));
   // the worker's copy is its own: the ring's bytes change, the script's do not
-  new Uint8Array(ring.buffer).fill(0, 8); // the data, after the 8-byte header
+  new Uint8Array(ring.buffer).fill(0, 16); // the data, after the 16-byte header
   assert.equal(w.flow.response!.rawContent![0], 5);
   // an unchanged body does not come back; a changed one does
   assert.equal(flowDiff(w.flow, w.snapshot, []), null);
-  w.flow.response!.rawContent![0] = 6;
   w.flow.response!.rawContent = w.flow.response!.rawContent!.slice();
+  w.flow.response!.rawContent[0] = 6;
   assert.equal(new Uint8Array(flowDiff(w.flow, w.snapshot, [])!.response!.body!)[0], 6);
-  // headers hooks use no ring space
-  await cross(f, "responseheaders", ends(), ring);
-  assert.equal(ring.used, 0);
-  // no room (the worker has not caught up): the bodies travel in the message instead
-  for (let i = 0; i < 100 && ring.write(new Uint8Array(256), null) >= 0; i++);
-  assert.ok(ring.used > 4096 - 512);
-  const full = await cross(f, "response", ends(), ring);
-  assert.equal(full.packed.bo, undefined);
-  assert.ok(full.packed.buf);
-  assert.equal(full.flow.response!.rawContent!.length, 500);
-  assert.equal(new TextDecoder().decode(full.flow.request.rawContent!), "request body");
-});
-
-Deno.test("wire: a flow message crosses as JSON text when it needs no structured clone", () => {
-  const e = ends();
-  const ring = new RingWriter(4096);
-  const f = tflow({ resp: true });
-  const first: ConnSync = {};
-  const p1 = packFlow(f, "response", e.refs, first, [], ring).packed;
-  assert.equal(flowMessageText(1, "response", p1, first), null, "new connection records need a clone");
-  e.table.sync(first);
-  new RingReader(ring.buffer).take(
-    p1.bo!,
-    f.request.rawContent!.length + f.response!.rawContent!.length,
-    p1.be!,
-  );
-  const sync: ConnSync = {};
-  const p2 = packFlow(f, "response", e.refs, sync, [], ring).packed;
-  const text = flowMessageText(7, "response", p2, sync)!;
-  const m = JSON.parse(text);
-  assert.equal(m.t, "flow");
-  assert.equal(m.id, 7);
-  assert.equal(m.event, "response");
-  assert.equal(m.json, undefined, "the flow is inline, parsed once");
-  const { flow } = unpackFlow(m, e.table, new RingReader(ring.buffer));
-  assert.equal(flow.id, f.id);
-  assert.equal(flow.response!.text, f.response!.text);
-  assert.deepEqual(flow.request.headers.fields, f.request.headers.fields);
+  // headers hooks carry no bodies
+  const hdr = packForRing(f, "responseheaders", e);
+  assert.deepEqual([hdr.p.reqBody, hdr.p.respBody], [null, null]);
+  // metadata needs a clone too
   f.metadata.k = new Map([[1, 2]]);
-  const p3 = packFlow(f, "response", e.refs, {}, []).packed;
-  assert.equal(flowMessageText(8, "response", p3, {}), null, "metadata needs a clone");
+  assert.equal(packForRing(f, "response", e).text, null);
 });
 
 Deno.test("wire: only changes come back, and apply to the live flow", async () => {
