@@ -258,3 +258,99 @@ Deno.test("scripts: type errors are reported with file:line, and the script stil
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A keep-alive HTTP/1.1 client on one raw connection: send a request, read the whole response. */
+async function keepAliveClient(port: number) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  let buf = new Uint8Array(0);
+  const fill = async () => {
+    const chunk = new Uint8Array(65536);
+    const n = await conn.read(chunk);
+    if (n === null) {
+      throw new Error("connection closed after: " + new TextDecoder().decode(buf).slice(0, 300));
+    }
+    const next = new Uint8Array(buf.length + n);
+    next.set(buf);
+    next.set(chunk.subarray(0, n), buf.length);
+    buf = next;
+  };
+  return {
+    async request(head: string, body: Uint8Array): Promise<{ head: string; body: string }> {
+      await conn.write(new Uint8Array([...new TextEncoder().encode(head), ...body]));
+      let end: number;
+      while ((end = new TextDecoder().decode(buf).indexOf("\r\n\r\n")) === -1) await fill();
+      const respHead = new TextDecoder().decode(buf.subarray(0, end));
+      const length = Number(/content-length: *(\d+)/i.exec(respHead)![1]);
+      while (buf.length < end + 4 + length) await fill();
+      const respBody = new TextDecoder().decode(buf.subarray(end + 4, end + 4 + length));
+      buf = buf.slice(end + 4 + length);
+      return { head: respHead, body: respBody };
+    },
+    close: () => conn.close(),
+  };
+}
+
+Deno.test("transport: many concurrent keep-alive flows with large bodies, through the ring and past it", async () => {
+  // 40 KiB bodies on 48 keep-alive connections (so flows after the first of each connection take the ring),
+  // and the worker busy for a while now and then: the 2 MiB ring fills, later flows fall back to
+  // postMessage, and the worker must still handle every message in its order, each with its own body
+  const size = 40 * 1024;
+  const o = startOrigin(async (req) => {
+    await req.arrayBuffer(); // else Deno.serve answers "Connection: close", which ends the client's too
+    const tag = new URL(req.url).pathname.slice(1).padEnd(8, "-");
+    return new Response(tag + "x".repeat(size - 16) + tag, { headers: { "content-type": "text/plain" } });
+  });
+  const dir = await Deno.makeTempDir({ prefix: "mitmdeno-scripts-" });
+  const script = `${dir}/upper.ts`;
+  await Deno.writeTextFile(
+    script,
+    `import type { HTTPFlow } from "mitmdeno";
+let n = 0;
+export function request(flow: HTTPFlow) {
+  flow.request.headers.set("x-len", String(flow.request.rawContent!.length));
+}
+export function response(flow: HTTPFlow) {
+  if (++n % 50 === 0) {
+    const end = Date.now() + 200;
+    while (Date.now() < end); // a busy worker: messages pile up
+  }
+  const t = flow.response!.text;
+  flow.response!.text = t.slice(0, 8).toUpperCase() + t.slice(8, -8) + t.slice(-8).toUpperCase();
+  flow.response!.headers.set("x-req", flow.request.headers.get("x-len") ?? "");
+}`,
+  );
+  const p = await startProxy(["-s", script, "--flow-detail", "0"]);
+  try {
+    const connection = async (c: number) => {
+      const client = await keepAliveClient(p.port);
+      try {
+        for (let k = 0; k < 4; k++) {
+          const i = c * 4 + k;
+          const body = new TextEncoder().encode("b".repeat(i * 97));
+          const r = await client.request(
+            `POST ${o.url}/t${i} HTTP/1.1\r\nHost: 127.0.0.1:${o.port}\r\nContent-Length: ${body.length}\r\n\r\n`,
+            body,
+          ).catch((e) => {
+            throw new Error(`flow ${i}: ${e.message}`);
+          });
+          const tag = `T${i}`.padEnd(8, "-").toUpperCase();
+          assert.equal(r.body.length, size, `flow ${i}: length`);
+          assert.equal(r.body.slice(0, 8), tag, `flow ${i}: its own body`);
+          assert.equal(r.body.slice(-8), tag);
+          assert.match(
+            r.head,
+            new RegExp(`^x-req: ${body.length}$`, "mi"),
+            `flow ${i}: its own request body`,
+          );
+        }
+      } finally {
+        client.close();
+      }
+    };
+    await Promise.all(Array.from({ length: 48 }, (_, c) => connection(c)));
+  } finally {
+    await p.stop();
+    await o.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
