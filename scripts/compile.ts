@@ -6,6 +6,7 @@
  * it, this fails with one clear line. Usage: `deno task compile [--output dist/mitmdeno]`.
  */
 import { parseArgs } from "node:util";
+import { RUNTIME_FLAGS } from "./runtime_flags.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -13,7 +14,7 @@ const ROOT = new URL("../", import.meta.url).pathname;
 export function compileArgs(output: string): string[] {
   return [
     "compile",
-    "--unstable-worker-options",
+    ...RUNTIME_FLAGS,
     "--allow-all",
     "--no-check",
     // files imported by computed specifiers at run time: the public API scripts import as "mitmdeno",

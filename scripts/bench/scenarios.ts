@@ -16,6 +16,7 @@
 import { findExecutable, splitCommand } from "./process.ts";
 import { tlsScenario } from "./tls_scenarios.ts";
 import type { WrkLoad, WrkResult, WrkTarget } from "./wrk.ts";
+import { RUNTIME_FLAGS } from "../runtime_flags.ts";
 
 /** Address of a listening server. */
 export interface Address {
@@ -117,7 +118,7 @@ export function withListen(
 }
 
 /** Default mitmdeno command (run from the repo root). */
-export const MITMDENO_CMD = ["deno", "run", "--unstable-worker-options", "--allow-all", "main.ts"];
+export const MITMDENO_CMD = ["deno", "run", ...RUNTIME_FLAGS, "--allow-all", "main.ts"];
 /** Listen/quiet arguments appended to the mitmdeno command. */
 export const MITMDENO_LISTEN = ["--listen-host", "{host}", "--listen-port", "{port}", "-q"];
 /** Default mitmdump command. */

@@ -3,6 +3,7 @@
  * Everything binds to 127.0.0.1 on ephemeral ports and is stopped by the test that started it.
  */
 import net from "node:net";
+import { RUNTIME_FLAGS } from "../../scripts/runtime_flags.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -29,7 +30,7 @@ export async function startProxy(
     args: [
       "run",
       "--allow-all",
-      "--unstable-worker-options",
+      ...RUNTIME_FLAGS,
       `${ROOT}main.ts`,
       "--listen-host",
       "127.0.0.1",
@@ -109,7 +110,7 @@ export async function runCli(
   opts: { cwd?: string } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--unstable-worker-options", `${ROOT}main.ts`, ...args],
+    args: ["run", "--allow-all", ...RUNTIME_FLAGS, `${ROOT}main.ts`, ...args],
     cwd: opts.cwd ?? ROOT,
     env: { NO_COLOR: "1" },
     stdout: "piped",

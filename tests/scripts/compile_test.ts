@@ -1,10 +1,17 @@
 /** `deno task compile`: the flags baked in, and (where a denort runtime is available) the real binary. */
 import assert from "node:assert/strict";
 import { compileArgs } from "../../scripts/compile.ts";
+import { RUNTIME_FLAGS } from "../../scripts/runtime_flags.ts";
+
+Deno.test("runtime flags: `deno task start` runs with the same flags as the binary, bench and tests", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+  const start = (config.tasks.start as string).split(/\s+/);
+  for (const f of RUNTIME_FLAGS) assert.ok(start.includes(f), `deno task start lacks ${f}`);
+});
 
 Deno.test("compile: bakes in worker permissions and includes the runtime-loaded files", () => {
   const args = compileArgs("/tmp/out");
-  assert.ok(args.includes("--unstable-worker-options"));
+  for (const f of RUNTIME_FLAGS) assert.ok(args.includes(f), `${f} not baked in`);
   assert.ok(args.includes("--allow-all"));
   const included = args.filter((_, i) => args[i - 1] === "--include").map((p) => p.split("/").pop());
   for (const f of ["mod.ts", "lib", "addons"]) assert.ok(included.includes(f), `${f} not included`);
