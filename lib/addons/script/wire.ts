@@ -293,23 +293,24 @@ export function connOut(c: Connection): WireConn {
  */
 function connMatches(c: Connection, r: ConnRef): boolean {
   const rec = c as unknown as Record<string, unknown>;
-  const keys = Object.keys(rec);
   const seen = r.keys;
-  if (keys.length === seen.length) {
-    let i = 0;
-    for (; i < keys.length; i++) {
-      const k = keys[i];
-      if (k !== seen[i]) break;
-      const v = rec[k];
-      const s = r.vals[i];
-      if (v === s) continue;
-      if (typeof v !== "object" || v === null || !plainEqual(v, s)) return false;
-    }
-    if (i === keys.length) return true;
+  const vals = r.vals;
+  // for-in walks the same own keys in the same order as Object.keys, without allocating an array
+  let i = 0;
+  for (const k in rec) {
+    if (k !== seen[i]) return connMatchesSlow(rec, r);
+    const v = rec[k];
+    const s = vals[i++];
+    if (v === s) continue;
+    if (typeof v !== "object" || v === null || !plainEqual(v, s)) return false;
   }
-  // keys added, removed or reordered
+  return i === seen.length || connMatchesSlow(rec, r);
+}
+
+/** {@link connMatches} when keys were added, removed or reordered. */
+function connMatchesSlow(rec: Record<string, unknown>, r: ConnRef): boolean {
   let n = 0;
-  for (const k of keys) {
+  for (const k of Object.keys(rec)) {
     const v = rec[k];
     if (typeof v === "function") continue;
     if (!(k in r.snap)) {
