@@ -31,8 +31,7 @@ export async function handleConnection(master: Master, socket: Socket, mode: Mod
     master.log.error(`${client}: proxy error: ${describeError(e)}`);
   } finally {
     await pool.closeAll().catch(() => {});
-    stream.end();
-    setTimeout(() => stream.destroy(), 2000).unref?.();
+    stream.close();
     client.timestampEnd = Date.now() / 1000;
     if (addons.has("client_disconnected")) await addons.trigger("client_disconnected", client);
   }

@@ -311,6 +311,20 @@ export class Stream {
     if (!this.socket.destroyed) this.socket.end();
   }
 
+  /**
+   * Half-close (pending writes are flushed first), and destroy the socket if the peer has not closed it
+   * within `graceMs`. The timer goes as soon as the socket closes: a pending one would keep the stream,
+   * and its TLS state, alive for the whole grace period (at ~1.4k fresh TLS connections/s, 2 s of closed
+   * connections held ~250 MiB).
+   */
+  close(graceMs = 2000): void {
+    this.end();
+    if (this.#closed) return;
+    const timer = setTimeout(() => this.destroy(), graceMs);
+    (timer as { unref?: () => void }).unref?.();
+    this.socket.once("close", () => clearTimeout(timer));
+  }
+
   /** Close at once, dropping pending data. */
   destroy(): void {
     this.socket.destroy();

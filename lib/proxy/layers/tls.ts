@@ -275,8 +275,7 @@ export class TlsLayer implements Layer {
         });
       await ctx.runLayer(child);
     } finally {
-      tlsStream.end();
-      setTimeout(() => tlsStream.destroy(), 2000).unref?.();
+      tlsStream.close();
     }
   }
 
