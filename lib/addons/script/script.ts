@@ -326,36 +326,52 @@ export class Script {
     await this.#call(host, { t: "event", id: host.nextId(), event }, [], event);
   }
 
-  async #invoke(event: string, arg: unknown): Promise<void> {
-    const ready = this.#host;
-    const host = ready && !ready.dead && !this.#loading ? ready : await this.#current();
+  #invoke(event: string, arg: unknown): Promise<void> | undefined {
+    const host = this.#host;
+    if (!host || host.dead || this.#loading) return this.#invokeWhenReady(event, arg);
+    if (!host.hooks.has(event)) return;
+    // the hot path: a flow hook on a live worker, one promise from the call to the changes applied
+    if (FLOW_HOOKS.has(event)) return this.#flowHook(host, event, arg as HTTPFlow);
+    return this.#invokeOn(host, event, arg);
+  }
+
+  async #invokeWhenReady(event: string, arg: unknown): Promise<void> {
+    const host = await this.#current();
     if (!host || !host.hooks.has(event)) return;
+    if (FLOW_HOOKS.has(event)) await this.#flowHook(host, event, arg as HTTPFlow);
+    else await this.#invokeOn(host, event, arg);
+  }
+
+  /** Run flow hook `event` in the worker and apply what it changed. */
+  #flowHook(host: WorkerHost, event: string, flow: HTTPFlow): Promise<void> | undefined {
+    if (flow.type !== "http") return;
     const refs = host.conns;
-    if (FLOW_HOOKS.has(event)) {
-      const flow = arg as HTTPFlow;
-      if (flow.type !== "http") return;
-      const transfer: Transferable[] = [];
-      const m = { t: "flow", id: host.nextId(), event } as Extract<HostMessage, { t: "flow" }>;
-      const p = packFlow(flow, event, refs, m, transfer, false);
-      refs.flushDrops(m);
-      const { packed } = p;
-      // through the ring when possible, else by postMessage with the bodies in a buffer
-      const slow = () => {
-        attachBodies(p, transfer);
-        m.json = packed.json;
-        if (packed.md) m.md = packed.md;
-        if (packed.buf) m.buf = packed.buf;
-      };
-      const text = flowMessageText(m.id, event, packed, m);
-      const fast = text === null ? undefined : { text, a: p.reqBody, b: p.respBody, slow };
-      if (!fast) slow();
-      const r = await this.#call(host, m, transfer, event, fast);
-      const c = r?.changes;
-      if (c) {
-        applyFlowChanges(flow, c, p.metadata, refs);
-        for (const w of c.warnings ?? []) this.#log.warn(`${event}: ${w}`);
-      }
-    } else if (event === "update") {
+    const transfer: Transferable[] = [];
+    const m = { t: "flow", id: host.nextId(), event } as Extract<HostMessage, { t: "flow" }>;
+    const p = packFlow(flow, event, refs, m, transfer, false);
+    refs.flushDrops(m);
+    const { packed } = p;
+    // through the ring when possible, else by postMessage with the bodies in a buffer
+    const slow = () => {
+      attachBodies(p, transfer);
+      m.json = packed.json;
+      if (packed.md) m.md = packed.md;
+      if (packed.buf) m.buf = packed.buf;
+    };
+    const text = flowMessageText(m.id, event, packed, m);
+    const fast = text === null ? undefined : { text, a: p.reqBody, b: p.respBody, slow };
+    if (!fast) slow();
+    return host.call(m, transfer, `the ${event} hook`, this.#timeoutMs, fast).then((r) => {
+      const c = r.changes;
+      if (!c) return;
+      applyFlowChanges(flow, c, p.metadata, refs);
+      for (const w of c.warnings ?? []) this.#log.warn(`${event}: ${w}`);
+    }, (e) => void this.#callFailed(host, e, event));
+  }
+
+  async #invokeOn(host: WorkerHost, event: string, arg: unknown): Promise<void> {
+    const refs = host.conns;
+    if (event === "update") {
       const flows = (arg as HTTPFlow[]).filter((f) => f.type === "http");
       if (!flows.length) return;
       const m = { t: "update", id: host.nextId(), flows: [] } as Extract<HostMessage, { t: "update" }>;
@@ -392,13 +408,18 @@ export class Script {
     try {
       return await host.call(m, transfer, `the ${what} hook`, this.#timeoutMs, fast);
     } catch (e) {
-      if (e instanceof ScriptCallError) {
-        if (e.reason === "timeout") this.#onTimeout(host, e.message, what);
-        return undefined;
-      }
-      this.#log.error(`${what}: ${describeError(e)}`);
+      return this.#callFailed(host, e, what);
+    }
+  }
+
+  /** A call did not complete: a timeout restarts the worker, anything else is logged. */
+  #callFailed(host: WorkerHost, e: unknown, what: string): undefined {
+    if (e instanceof ScriptCallError) {
+      if (e.reason === "timeout") this.#onTimeout(host, e.message, what);
       return undefined;
     }
+    this.#log.error(`${what}: ${describeError(e)}`);
+    return undefined;
   }
 
   async #command(path: string, args: unknown[]): Promise<unknown> {
