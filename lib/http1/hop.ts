@@ -72,6 +72,32 @@ export function endToEndFields(headers: Headers, keepUpgrade = false): [string, 
   return out;
 }
 
+/**
+ * Frame forwarded `fields` (from {@link endToEndFields}, changed in place) with the length actually sent:
+ * the first Content-Length field keeps its spelling and place and gets `length`, any others go; with
+ * `length` null (chunked, or no length) every Content-Length goes. Returns whether there was one, so the
+ * caller appends a field only when none was placed (as mitmproxy, which updates the header in place).
+ */
+export function placeContentLength(fields: [string, string][], length: number | null): boolean {
+  let had = false;
+  let j = 0;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    if (f[0].length === 14 && f[0].toLowerCase() === "content-length") {
+      if (had || length === null) {
+        had = true;
+        continue;
+      }
+      had = true;
+      fields[j++] = [f[0], String(length)];
+      continue;
+    }
+    fields[j++] = f;
+  }
+  fields.length = j;
+  return had;
+}
+
 /** Whether a client's request allows keeping the connection open afterwards. */
 export function clientWantsKeepAlive(httpVersion: string, headers: Headers): boolean {
   let tokens: Set<string> | null = null;

@@ -705,9 +705,7 @@ export interface FlowSnapshot {
   server: ConnEntry;
 }
 
-/**
- * Build the flow a script sees from a packed flow, plus the snapshot to diff against.
- */
+/** Build the flow a script sees from a packed flow, plus the snapshot to diff against. */
 export function unpackFlow(p: PackedFlow, table: ConnTable): { flow: HTTPFlow; snapshot: FlowSnapshot } {
   const w = p.f ?? JSON.parse(p.json!) as WireFlow;
   const reqLen = w.request.body;

@@ -12,7 +12,7 @@ import { concat } from "../../http/bytes.ts";
 import { bodyFraming, type Framing, HttpSyntaxError, parseResponseHead } from "../../http1/parse.ts";
 import { chunk as encodeChunk, lastChunk, requestHead } from "../../http1/serialize.ts";
 import { Headers } from "../../http/headers.ts";
-import { endToEndFields, hasConnectionToken, isUpgrade } from "../../http1/hop.ts";
+import { endToEndFields, hasConnectionToken, isUpgrade, placeContentLength } from "../../http1/hop.ts";
 import { bodyChunks, type BodyEnd, readBody, readFixedBody } from "../body.ts";
 import { ProtocolError } from "../errors.ts";
 import { TimeoutError } from "../stream.ts";
@@ -270,34 +270,17 @@ export class HttpStream {
   #requestHeadBytes(length: number | null, chunked: boolean, body?: Uint8Array): Uint8Array {
     const req = this.flow.request;
     const out = endToEndFields(req.headers, isUpgrade(req.headers));
-    let hadLength = false;
-    const sendLength = !chunked && length !== null;
-    let lengthAt = -1;
-    let hasHost = false;
-    let j = 0;
-    for (let i = 0; i < out.length; i++) {
-      const f = out[i];
-      const n = f[0].length;
-      if (n === 14 && f[0].toLowerCase() === "content-length") {
-        hadLength = true;
-        if (!sendLength || lengthAt !== -1) continue;
-        lengthAt = j;
-        out[j++] = [f[0], String(length)];
-        continue;
-      }
-      if (n === 4 && f[0].toLowerCase() === "host") hasHost = true;
-      out[j++] = f;
-    }
-    out.length = j;
-    if (!hasHost) {
+    const sendLength = chunked ? null : length;
+    const hadLength = placeContentLength(out, sendLength);
+    if (!out.some((f) => f[0].length === 4 && f[0].toLowerCase() === "host")) {
       const dp = req.scheme === "https" ? 443 : 80;
       out.unshift(["Host", req.port === dp ? req.host : `${req.host}:${req.port}`]);
     }
     if (chunked) out.push(["Transfer-Encoding", "chunked"]);
     else if (
-      sendLength && lengthAt === -1 && (length! > 0 || hadLength || /^(POST|PUT|PATCH)$/.test(req.method))
+      sendLength !== null && !hadLength && (sendLength > 0 || /^(POST|PUT|PATCH)$/.test(req.method))
     ) {
-      out.push(["Content-Length", String(length)]);
+      out.push(["Content-Length", String(sendLength)]);
     }
     const target = req.path === "*" && req.method === "OPTIONS" ? "*" : (req.path || "/");
     const version = req.httpVersion === "HTTP/1.0" ? "HTTP/1.0" : "HTTP/1.1";

@@ -16,7 +16,7 @@ import {
   parseTarget,
 } from "../../http1/parse.ts";
 import { chunk as encodeChunk, lastChunk, responseHead } from "../../http1/serialize.ts";
-import { clientWantsKeepAlive, endToEndFields } from "../../http1/hop.ts";
+import { clientWantsKeepAlive, endToEndFields, placeContentLength } from "../../http1/hop.ts";
 import { fromLatin1 } from "../../http/bytes.ts";
 import { bodyChunks, type BodyEnd } from "../body.ts";
 import { errorResponse, ProtocolError } from "../errors.ts";
@@ -229,33 +229,19 @@ export class Http1Layer implements Layer, ClientCodec {
     });
   }
 
-  /**
-   * The response head's fields: end-to-end fields as they are, except framing. A Content-Length the
-   * response had keeps its name and place and gets the length actually sent (as mitmproxy does).
-   */
+  /** The response head's fields: end-to-end fields as they are, framed for what is sent. */
   #headFields(resp: Response, method: string, length: number | null, chunked: boolean, keepAlive: boolean) {
     const upgrade = resp.statusCode === 101;
     const bodyless = BODYLESS(resp.statusCode, method);
-    const keepLength = method === "HEAD" || resp.statusCode === 304;
-    const sendLength = !bodyless && !chunked && length !== null;
-    let lengthSent = false;
     const out = endToEndFields(resp.headers, upgrade);
-    let j = 0;
-    for (let i = 0; i < out.length; i++) {
-      const f = out[i];
-      if (f[0].length === 14 && !keepLength && f[0].toLowerCase() === "content-length") {
-        if (!sendLength || lengthSent) continue;
-        lengthSent = true;
-        out[j++] = [f[0], String(length)];
-        continue;
+    // HEAD and 304 answers keep the resource's Content-Length; others carry the length actually sent
+    if (method !== "HEAD" && resp.statusCode !== 304) {
+      const sendLength = bodyless || chunked ? null : length;
+      if (!placeContentLength(out, sendLength) && sendLength !== null) {
+        out.push(["Content-Length", String(sendLength)]);
       }
-      out[j++] = f;
     }
-    out.length = j;
-    if (!bodyless) {
-      if (chunked) out.push(["Transfer-Encoding", "chunked"]);
-      else if (sendLength && !lengthSent) out.push(["Content-Length", String(length)]);
-    }
+    if (chunked && !bodyless) out.push(["Transfer-Encoding", "chunked"]);
     if (!upgrade) {
       if (!keepAlive) out.push(["Connection", "close"]);
       else if (this.#clientVersion === "HTTP/1.0") out.push(["Connection", "keep-alive"]);

@@ -5,6 +5,7 @@ import {
   endToEndFields,
   HOP_BY_HOP,
   isUpgrade,
+  placeContentLength,
 } from "../../../lib/http1/hop.ts";
 import { Headers } from "../../../lib/http/headers.ts";
 
@@ -89,4 +90,16 @@ Deno.test("clientWantsKeepAlive: HTTP/1.0 closes unless keep-alive is asked", ()
   assert.equal(clientWantsKeepAlive("HTTP/1.0", new Headers()), false);
   assert.equal(clientWantsKeepAlive("HTTP/1.0", new Headers([["Connection", "Keep-Alive"]])), true);
   assert.equal(clientWantsKeepAlive("HTTP/1.0", new Headers([["Proxy-Connection", "keep-alive"]])), true);
+});
+
+Deno.test("placeContentLength: the first field keeps its spelling and place with the new length; others go", () => {
+  const f: [string, string][] = [["A", "1"], ["content-length", "3"], ["B", "2"], ["Content-Length", "3"]];
+  assert.equal(placeContentLength(f, 7), true);
+  assert.deepEqual(f, [["A", "1"], ["content-length", "7"], ["B", "2"]]);
+  const none: [string, string][] = [["A", "1"]];
+  assert.equal(placeContentLength(none, 7), false, "nothing placed: the caller appends one");
+  assert.deepEqual(none, [["A", "1"]]);
+  const chunked: [string, string][] = [["Content-Length", "3"], ["A", "1"]];
+  assert.equal(placeContentLength(chunked, null), true);
+  assert.deepEqual(chunked, [["A", "1"]], "no length to send: every Content-Length goes");
 });
