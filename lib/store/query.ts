@@ -1,0 +1,134 @@
+/**
+ * Filter expressions over stored rows. The whole expression runs with the filter engine
+ * (`lib/flow/filter.ts`), so results are exactly those of a live flow; two things make it fast:
+ *
+ * - operators of a top-level `&` chain that a column answers exactly (`~c 200`, `~s`, `~q`, `~e`,
+ *   `~marked`, `~replay`, `~websocket`, `~http`, `~all`) become SQL conditions, and when nothing else is
+ *   left the filter engine is not called at all;
+ * - the rest is evaluated inside SQLite by a function that gets a row's columns and builds a light flow
+ *   from them (method, hosts, URL, status, marker, comment, addresses), so no record is parsed, unless
+ *   the expression looks at headers, bodies or metadata (`~h ~hq ~hs ~b ~bq ~bs ~t ~tq ~ts ~a ~meta`):
+ *   then the row's record is parsed and its bodies read on demand.
+ *
+ * @module
+ */
+import type { Filter, FilterNode } from "../flow/filter.ts";
+
+/** Operators that need more than the list columns. */
+const NEEDS_RECORD = new Set(["h", "hq", "hs", "b", "bq", "bs", "t", "tq", "ts", "a", "meta"]);
+
+/** Whether evaluating `node` needs a flow's record (headers, bodies, metadata). */
+export function needsRecord(node: FilterNode): boolean {
+  switch (node.kind) {
+    case "and":
+    case "or":
+      return node.items.some(needsRecord);
+    case "not":
+      return needsRecord(node.item);
+    case "op":
+      return NEEDS_RECORD.has(node.op);
+  }
+}
+
+/** The SQL condition a column gives for an operator, or null when a column cannot answer it exactly. */
+function columnCondition(node: FilterNode): string | null {
+  if (node.kind === "not") {
+    const inner = columnCondition(node.item);
+    return inner === null ? null : `NOT (${inner})`;
+  }
+  if (node.kind !== "op") return null;
+  switch (node.op) {
+    case "all":
+      return "1";
+    case "http":
+      return "type = 'http'";
+    case "c":
+      return `status = ${Math.trunc(Number(node.arg))}`;
+    case "s":
+      return "status IS NOT NULL";
+    case "q":
+      return "status IS NULL";
+    case "e":
+      return "error IS NOT NULL";
+    case "marked":
+      return "marked != ''";
+    case "replay":
+      return "is_replay IS NOT NULL";
+    case "replayq":
+      return "is_replay = 'request'";
+    case "replays":
+      return "is_replay = 'response'";
+    case "websocket":
+      return "ws = 1";
+  }
+  return null;
+}
+
+/** A filter split into SQL conditions and what the filter engine still has to check. */
+export interface CompiledQuery {
+  /** SQL conditions, joined with AND (empty: none). */
+  where: string[];
+  /** Whether the filter engine must still run on each row passing `where`. */
+  needsEngine: boolean;
+  /** Whether the engine needs the full record (else the light columns suffice). */
+  needsRecord: boolean;
+}
+
+/** Split `filter` into column conditions and the engine's part. */
+export function compileQuery(filter: Filter | null): CompiledQuery {
+  if (!filter) return { where: [], needsEngine: false, needsRecord: false };
+  const ast = filter.ast;
+  const items = ast.kind === "and" ? ast.items : [ast];
+  const where: string[] = [];
+  let rest = false;
+  for (const it of items) {
+    const c = columnCondition(it);
+    if (c === null) rest = true;
+    else where.push(c);
+  }
+  return { where, needsEngine: rest, needsRecord: rest && needsRecord(ast) };
+}
+
+/** The columns the light flow is built from, in the order {@link lightFlow} takes them. */
+export const LIGHT_COLUMNS =
+  "type, method, rhost, host, url, status, marked, comment, is_replay, error, ws, src, dst";
+
+function address(s: string | null): [string, number] | null {
+  if (s === null) return null;
+  const i = s.lastIndexOf(":");
+  return [s.slice(0, i), Number(s.slice(i + 1))];
+}
+
+/**
+ * A duck-typed flow with what the list columns hold: enough for every operator that does not need the
+ * record (see {@link needsRecord}).
+ */
+export function lightFlow(
+  type: string,
+  method: string,
+  rhost: string,
+  host: string,
+  url: string,
+  status: number | null,
+  marked: string,
+  comment: string,
+  isReplay: string | null,
+  error: string | null,
+  ws: number,
+  src: string | null,
+  dst: string | null,
+): unknown {
+  return {
+    type,
+    request: { method, host: rhost, prettyHost: host, prettyUrl: url },
+    response: status === null ? null : { statusCode: status },
+    marked,
+    comment,
+    isReplay,
+    error: error === null ? null : { msg: error },
+    websocket: ws ? {} : null,
+    metadata: {},
+    clientConn: { peername: address(src) },
+    serverConn: { address: address(dst) },
+  };
+}

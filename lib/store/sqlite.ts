@@ -1,0 +1,512 @@
+/**
+ * The flow store in an embedded SQLite database (`node:sqlite`, built into Deno; no server).
+ *
+ * - One row per flow: the list columns (method, host, URL, status, sizes, times, marker, ...) plus the
+ *   flow's record (`record.ts`, JSON without bodies); bodies in their own table, each written once and
+ *   read only when asked for. A flow updated later (a mark, a comment, its response) rewrites its row,
+ *   never a body it already stored.
+ * - Writes are batched: the first write of a turn opens a transaction that is committed right after the
+ *   turn (`setImmediate`), so a killed process loses at most the flows written in its last turn.
+ *   WAL journal, `synchronous=NORMAL`: a commit is one append to the WAL, no fsync.
+ * - Filters: see `query.ts` (column conditions in SQL, the filter engine inside SQLite for the rest).
+ *
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { setImmediate } from "node:timers";
+import type { HTTPFlow } from "../flow/flow.ts";
+import type { Filter } from "../flow/filter.ts";
+import type { Message } from "../http/message.ts";
+import { flowFromRecord, type FlowRecord, flowRecord } from "./record.ts";
+import type { FlowStore, FlowSummary, Side, SortKey } from "./store.ts";
+import { compileQuery, LIGHT_COLUMNS, lightFlow } from "./query.ts";
+
+const SCHEMA_VERSION = "1";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS flows(
+  seq INTEGER PRIMARY KEY,
+  idh INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  ts REAL NOT NULL,
+  method TEXT NOT NULL,
+  scheme TEXT NOT NULL,
+  rhost TEXT NOT NULL,
+  host TEXT NOT NULL,
+  port INTEGER NOT NULL,
+  path TEXT NOT NULL,
+  url TEXT NOT NULL,
+  http_version TEXT NOT NULL,
+  status INTEGER,
+  reason TEXT,
+  req_len INTEGER,
+  resp_len INTEGER,
+  duration REAL,
+  ctype TEXT,
+  tls INTEGER NOT NULL,
+  marked TEXT NOT NULL,
+  comment TEXT NOT NULL,
+  intercepted INTEGER NOT NULL,
+  is_replay TEXT,
+  error TEXT,
+  ws INTEGER NOT NULL,
+  live INTEGER NOT NULL,
+  src TEXT,
+  dst TEXT,
+  rec TEXT NOT NULL,
+  req_body INTEGER,
+  resp_body INTEGER,
+  backup TEXT
+);
+CREATE INDEX IF NOT EXISTS flows_idh ON flows(idh);
+CREATE TABLE IF NOT EXISTS bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+`;
+
+const SUMMARY_COLUMNS =
+  "seq, id, type, method, scheme, host, port, path, url, http_version, status, reason, " +
+  "req_len, resp_len, ts, duration, tls, marked, comment, intercepted, is_replay, error, ws, ctype, live, " +
+  "backup IS NOT NULL AS modified";
+
+const ORDER: Record<SortKey, string> = {
+  time: "seq",
+  method: "method",
+  url: "url",
+  host: "host",
+  path: "path",
+  status: "status",
+  size: "coalesce(req_len, 0) + coalesce(resp_len, 0)",
+  duration: "duration",
+  type: "type",
+  tls: "tls",
+  marked: "marked",
+  comment: "comment",
+};
+
+/** FNV-1a of the id: a small integer key for the id index (ids are compared too). */
+function idHash(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h | 0;
+}
+
+/** What the store knows about a message's body: its row in `bodies` and the bytes it holds. */
+interface BodyRef {
+  id: number | null;
+  /** The bytes written (identity compared), or LAZY when they were never read back. */
+  bytes: Uint8Array | typeof LAZY;
+}
+const LAZY = Symbol("lazy");
+
+// deno-lint-ignore no-explicit-any
+type Row = Record<string, any>;
+
+/** Options for {@link SqliteStore.open}. */
+export interface SqliteStoreOptions {
+  /** Commit after each turn by itself (default true; tests may commit by hand). */
+  autoCommit?: boolean;
+}
+
+/** {@link FlowStore} over one SQLite file (or ":memory:"). */
+export class SqliteStore implements FlowStore {
+  readonly path: string;
+  readonly #db: DatabaseSync;
+  readonly #autoCommit: boolean;
+  #inTx = false;
+  #commitScheduled = false;
+  /** Body rows of messages this store wrote or read. */
+  #bodyRefs = new WeakMap<Message, BodyRef>();
+  /** Filters registered for the SQL function, by slot. */
+  #filters: (Filter | null)[] = [];
+  readonly #st: Record<string, StatementSync>;
+
+  private constructor(path: string, db: DatabaseSync, options: SqliteStoreOptions) {
+    this.path = path;
+    this.#db = db;
+    this.#autoCommit = options.autoCommit ?? true;
+    const p = (sql: string) => db.prepare(sql);
+    this.#st = {
+      seqOf: p("SELECT seq FROM flows WHERE idh = ? AND id = ?"),
+      bodiesOf: p("SELECT seq, req_body, resp_body, backup FROM flows WHERE idh = ? AND id = ?"),
+      rowOf: p("SELECT seq, rec, req_body, resp_body, backup FROM flows WHERE idh = ? AND id = ?"),
+      recBySeq: p("SELECT seq, rec, req_body, resp_body FROM flows WHERE seq = ?"),
+      summaryOf: p(`SELECT ${SUMMARY_COLUMNS} FROM flows WHERE idh = ? AND id = ?`),
+      insert: p(
+        "INSERT INTO flows(idh, id, type, ts, method, scheme, rhost, host, port, path, url, http_version, " +
+          "status, reason, req_len, resp_len, duration, ctype, tls, marked, comment, intercepted, is_replay, " +
+          "error, ws, live, src, dst, rec, req_body, resp_body) " +
+          "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+      ),
+      update: p(
+        "UPDATE flows SET ts=?, method=?, scheme=?, rhost=?, host=?, port=?, path=?, url=?, http_version=?, " +
+          "status=?, reason=?, req_len=?, resp_len=?, duration=?, ctype=?, tls=?, marked=?, comment=?, " +
+          "intercepted=?, is_replay=?, error=?, ws=?, live=?, src=?, dst=?, rec=?, req_body=?, resp_body=? " +
+          "WHERE seq=?",
+      ),
+      insertBody: p("INSERT INTO bodies(data) VALUES(?)"),
+      body: p("SELECT data FROM bodies WHERE id = ?"),
+      deleteBody: p("DELETE FROM bodies WHERE id = ?"),
+      deleteFlow: p("DELETE FROM flows WHERE seq = ?"),
+      count: p("SELECT count(*) AS n FROM flows"),
+      setBackup: p("UPDATE flows SET backup = ? WHERE seq = ? AND backup IS NULL"),
+      dropBackup: p("UPDATE flows SET backup = NULL WHERE seq = ?"),
+    };
+    db.function("mitmdeno_match", { deterministic: false, varargs: true }, (slot, ...cols) => {
+      const f = this.#filters[slot as number];
+      if (!f) return 0;
+      return f(lightFlow(...(cols as Parameters<typeof lightFlow>)) as HTTPFlow) ? 1 : 0;
+    });
+    db.function("mitmdeno_match_record", { deterministic: false }, (slot, seq) => {
+      const f = this.#filters[slot as number];
+      if (!f) return 0;
+      const row = this.#st.recBySeq.get(seq as number) as Row | undefined;
+      return row && f(this.#flowOf(row)) ? 1 : 0;
+    });
+  }
+
+  /**
+   * Open (or create) a store. An existing file is a saved session: its flows are kept, and flows that
+   * were live when it was last written (a crash) are marked finished.
+   */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path);
+    } catch (e) {
+      throw new Error(`cannot open flow store ${path}: ${(e as Error).message}`);
+    }
+    try {
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;");
+      db.exec(SCHEMA);
+      const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as Row | undefined;
+      if (!v) db.prepare("INSERT INTO meta(key, value) VALUES('schema', ?)").run(SCHEMA_VERSION);
+      else if (v.value !== SCHEMA_VERSION) {
+        throw new Error(`schema version ${v.value}, this mitmdeno reads ${SCHEMA_VERSION}`);
+      }
+      db.exec("UPDATE flows SET live = 0, intercepted = 0 WHERE live != 0 OR intercepted != 0");
+    } catch (e) {
+      db.close();
+      throw new Error(`cannot open flow store ${path}: ${(e as Error).message}`);
+    }
+    return new SqliteStore(path, db, options);
+  }
+
+  #begin(): void {
+    if (this.#inTx) return;
+    this.#db.exec("BEGIN");
+    this.#inTx = true;
+    if (this.#autoCommit && !this.#commitScheduled) {
+      this.#commitScheduled = true;
+      setImmediate(() => {
+        this.#commitScheduled = false;
+        this.commit();
+      });
+    }
+  }
+
+  commit(): void {
+    if (!this.#inTx) return;
+    this.#inTx = false;
+    this.#db.exec("COMMIT");
+  }
+
+  /** The body row for a message: reuse the stored one when the bytes are the same object. */
+  #bodyId(m: Message | null): number | null {
+    if (!m) return null;
+    const ref = this.#bodyRefs.get(m);
+    if (ref) {
+      const desc = Object.getOwnPropertyDescriptor(m, "rawContent");
+      // a lazily read body that was never touched is still what is stored
+      if (ref.bytes === LAZY && desc?.get && !lazyTouched(m)) return ref.id;
+      if (ref.bytes !== LAZY && ref.bytes === m.rawContent) return ref.id;
+    }
+    const raw = m.rawContent;
+    if (raw === null) {
+      this.#bodyRefs.delete(m);
+      return null;
+    }
+    const id = raw.length === 0 ? 0 : Number(this.#st.insertBody.run(raw).lastInsertRowid);
+    this.#bodyRefs.set(m, { id, bytes: raw });
+    return id;
+  }
+
+  put(flow: HTTPFlow): void {
+    this.#begin();
+    const q = flow.request;
+    const r = flow.response;
+    const reqBody = this.#bodyId(q);
+    const respBody = this.#bodyId(r);
+    const rec = JSON.stringify(flowRecord(flow));
+    const qraw = q.rawContent;
+    const rraw = r ? r.rawContent : null;
+    const peer = flow.clientConn.peername;
+    const addr = flow.serverConn.address;
+    const end = r?.timestampEnd ?? null;
+    const vals = [
+      flow.timestampCreated,
+      q.method,
+      q.scheme,
+      q.host,
+      q.prettyHost,
+      q.port,
+      q.path,
+      q.prettyUrl,
+      q.httpVersion,
+      r ? r.statusCode : null,
+      r ? r.reason : null,
+      qraw === null ? null : qraw.length,
+      rraw === null ? null : rraw.length,
+      end === null ? null : end - q.timestampStart,
+      r ? r.headers.get("content-type") ?? null : null,
+      flow.clientConn.tls || q.scheme === "https" ? 1 : 0,
+      flow.marked,
+      flow.comment,
+      flow.intercepted ? 1 : 0,
+      flow.isReplay,
+      flow.error ? flow.error.msg : null,
+      flow.websocket ? 1 : 0,
+      flow.live ? 1 : 0,
+      peer ? `${peer[0]}:${peer[1]}` : null,
+      addr ? `${addr[0]}:${addr[1]}` : null,
+      rec,
+      reqBody,
+      respBody,
+    ] as const;
+    const h = idHash(flow.id);
+    const old = this.#st.bodiesOf.get(h, flow.id) as Row | undefined;
+    if (!old) {
+      this.#st.insert.run(h, flow.id, flow.type, ...vals);
+      return;
+    }
+    this.#st.update.run(...vals, old.seq);
+    // a replaced body goes, unless the backup still refers to it
+    for (const [was, now] of [[old.req_body, reqBody], [old.resp_body, respBody]]) {
+      if (was && was !== now && !backupBodies(old.backup).includes(was)) this.#st.deleteBody.run(was);
+    }
+  }
+
+  #flowOf(row: Row): HTTPFlow {
+    const rec = JSON.parse(row.rec) as FlowRecord;
+    const flow = flowFromRecord(rec, {
+      request: () => this.#readBody(row.req_body),
+      response: () => this.#readBody(row.resp_body),
+    });
+    this.#bodyRefs.set(flow.request, { id: row.req_body, bytes: LAZY });
+    if (flow.response) this.#bodyRefs.set(flow.response, { id: row.resp_body, bytes: LAZY });
+    markLazy(flow.request);
+    if (flow.response) markLazy(flow.response);
+    return flow;
+  }
+
+  #readBody(id: number | null): Uint8Array | null {
+    if (id === null) return null;
+    if (id === 0) return new Uint8Array(0);
+    const row = this.#st.body.get(id) as Row | undefined;
+    return row ? row.data as Uint8Array : null;
+  }
+
+  get(id: string): HTTPFlow | null {
+    const row = this.#st.rowOf.get(idHash(id), id) as Row | undefined;
+    return row ? this.#flowOf(row) : null;
+  }
+
+  summary(id: string): FlowSummary | null {
+    const row = this.#st.summaryOf.get(idHash(id), id) as Row | undefined;
+    return row ? toSummary(row) : null;
+  }
+
+  summaries(seqs: ArrayLike<number>): FlowSummary[] {
+    if (seqs.length === 0) return [];
+    const list = Array.from(seqs, (s) => Math.trunc(s));
+    const rows = this.#db.prepare(`SELECT ${SUMMARY_COLUMNS} FROM flows WHERE seq IN (${list.join(",")})`)
+      .all() as Row[];
+    const bySeq = new Map<number, Row>();
+    for (const r of rows) bySeq.set(r.seq, r);
+    const out: FlowSummary[] = [];
+    for (const s of list) {
+      const r = bySeq.get(s);
+      if (r) out.push(toSummary(r));
+    }
+    return out;
+  }
+
+  body(id: string, side: Side): Uint8Array | null {
+    const row = this.#st.rowOf.get(idHash(id), id) as Row | undefined;
+    if (!row) return null;
+    return this.#readBody(side === "request" ? row.req_body : row.resp_body);
+  }
+
+  backup(id: string): HTTPFlow | null {
+    const row = this.#st.rowOf.get(idHash(id), id) as Row | undefined;
+    if (!row?.backup) return null;
+    const b = JSON.parse(row.backup) as {
+      rec: FlowRecord;
+      req_body: number | null;
+      resp_body: number | null;
+    };
+    return this.#flowOf({ rec: JSON.stringify(b.rec), req_body: b.req_body, resp_body: b.resp_body });
+  }
+
+  setBackup(flow: HTTPFlow): void {
+    const row = this.#st.rowOf.get(idHash(flow.id), flow.id) as Row | undefined;
+    if (!row || row.backup) return;
+    this.#begin();
+    this.#st.setBackup.run(
+      JSON.stringify({ rec: JSON.parse(row.rec), req_body: row.req_body, resp_body: row.resp_body }),
+      row.seq,
+    );
+  }
+
+  dropBackup(id: string): void {
+    const row = this.#st.bodiesOf.get(idHash(id), id) as Row | undefined;
+    if (!row?.backup) return;
+    this.#begin();
+    for (const b of backupBodies(row.backup)) {
+      if (b && b !== row.req_body && b !== row.resp_body) this.#st.deleteBody.run(b);
+    }
+    this.#st.dropBackup.run(row.seq);
+  }
+
+  #withFilter<T>(filter: Filter | null, fn: (where: string, slot: number) => T): T {
+    const q = compileQuery(filter);
+    const slot = this.#filters.length;
+    this.#filters.push(filter);
+    try {
+      const where = [...q.where];
+      if (q.needsEngine) {
+        where.push(
+          q.needsRecord ? `mitmdeno_match_record(${slot}, seq)` : `mitmdeno_match(${slot}, ${LIGHT_COLUMNS})`,
+        );
+      }
+      return fn(where.length ? `WHERE ${where.join(" AND ")}` : "", slot);
+    } finally {
+      this.#filters.pop();
+    }
+  }
+
+  select(filter: Filter | null, order: SortKey = "time", reverse = false): number[] {
+    const dir = reverse ? "DESC" : "ASC";
+    const by = order === "time" ? `seq ${dir}` : `${ORDER[order]} ${dir}, seq ${dir}`;
+    return this.#withFilter(filter, (where) => {
+      const rows = this.#db.prepare(`SELECT seq FROM flows ${where} ORDER BY ${by}`).all() as Row[];
+      const out = new Array<number>(rows.length);
+      for (let i = 0; i < rows.length; i++) out[i] = rows[i].seq;
+      return out;
+    });
+  }
+
+  *flows(which: { seqs?: ArrayLike<number>; filter?: Filter | null }): Iterable<HTTPFlow> {
+    if (which.seqs) {
+      for (let i = 0; i < which.seqs.length; i++) {
+        const row = this.#st.recBySeq.get(which.seqs[i]) as Row | undefined;
+        if (row) yield this.#flowOf(row);
+      }
+      return;
+    }
+    const seqs = this.select(which.filter ?? null);
+    yield* this.flows({ seqs });
+  }
+
+  seqOf(id: string): number | null {
+    const row = this.#st.seqOf.get(idHash(id), id) as Row | undefined;
+    return row ? row.seq : null;
+  }
+
+  remove(ids: string[]): number {
+    let n = 0;
+    for (const id of ids) {
+      const row = this.#st.rowOf.get(idHash(id), id) as Row | undefined;
+      if (!row) continue;
+      this.#begin();
+      for (const b of new Set([row.req_body, row.resp_body, ...backupBodies(row.backup)])) {
+        if (b) this.#st.deleteBody.run(b);
+      }
+      this.#st.deleteFlow.run(row.seq);
+      n++;
+    }
+    return n;
+  }
+
+  clear(): void {
+    this.commit();
+    this.#db.exec("BEGIN; DELETE FROM flows; DELETE FROM bodies; COMMIT;");
+    this.#bodyRefs = new WeakMap();
+  }
+
+  count(): number {
+    return (this.#st.count.get() as Row).n;
+  }
+
+  close(): void {
+    this.commit();
+    try {
+      this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch { /* best effort */ }
+    this.#db.close();
+  }
+}
+
+/** The body rows a backup refers to. */
+function backupBodies(backup: string | null): number[] {
+  if (!backup) return [];
+  const b = JSON.parse(backup);
+  return [b.req_body, b.resp_body].filter((x) => typeof x === "number" && x > 0);
+}
+
+const touched = new WeakSet<Message>();
+
+/** Wrap a lazily read body so the store can tell whether anyone read or replaced it since. */
+function markLazy(m: Message): void {
+  const desc = Object.getOwnPropertyDescriptor(m, "rawContent");
+  if (!desc?.get || !desc.set) return;
+  const get = desc.get;
+  const set = desc.set;
+  Object.defineProperty(m, "rawContent", {
+    configurable: true,
+    enumerable: true,
+    get: () => get(),
+    set: (v) => {
+      touched.add(m);
+      set(v);
+    },
+  });
+}
+
+function lazyTouched(m: Message): boolean {
+  return touched.has(m);
+}
+
+function toSummary(r: Row): FlowSummary {
+  return {
+    seq: r.seq,
+    id: r.id,
+    type: r.type,
+    method: r.method,
+    scheme: r.scheme,
+    host: r.host,
+    port: r.port,
+    path: r.path,
+    url: r.url,
+    httpVersion: r.http_version,
+    status: r.status,
+    reason: r.reason,
+    reqLen: r.req_len,
+    respLen: r.resp_len,
+    timestamp: r.ts,
+    duration: r.duration,
+    tls: r.tls === 1,
+    marked: r.marked,
+    comment: r.comment,
+    intercepted: r.intercepted === 1,
+    isReplay: r.is_replay,
+    error: r.error,
+    websocket: r.ws === 1,
+    contentType: r.ctype,
+    live: r.live === 1,
+    modified: r.modified === 1,
+  };
+}

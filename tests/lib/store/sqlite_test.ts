@@ -1,0 +1,234 @@
+/** The SQLite flow store: round trips, bodies written once and read lazily, edits, filters, reopening. */
+import assert from "node:assert/strict";
+import { SqliteStore } from "../../../lib/store/sqlite.ts";
+import { parseFilter } from "../../../lib/flow/filter.ts";
+import { flowToState } from "../../../lib/io/state.ts";
+import { Response } from "../../../lib/http/message.ts";
+import { tflow } from "../io/_tflow.ts";
+import { treq } from "../../../testing.ts";
+
+const enc = new TextEncoder();
+
+function tmpStore(): { store: SqliteStore; path: string; dir: string } {
+  const dir = Deno.makeTempDirSync({ prefix: "mitmdeno-store-" });
+  const path = `${dir}/flows.sqlite`;
+  return { store: SqliteStore.open(path, { autoCommit: false }), path, dir };
+}
+
+Deno.test("store: a flow comes back with every field, as its flow file state shows", () => {
+  const { store, dir } = tmpStore();
+  try {
+    const f = tflow({ resp: true, err: "boom", ws: true });
+    f.marked = ":default:";
+    f.comment = "note";
+    f.metadata = { a: 1, b: "x" };
+    f.request.rawContent = enc.encode("request body");
+    f.response!.rawContent = enc.encode("response body");
+    store.put(f);
+    store.commit();
+    const g = store.get(f.id)!;
+    assert.ok(g);
+    const a = flowToState(f);
+    const b = flowToState(g);
+    assert.deepEqual(b, a);
+    assert.equal(g.live, false);
+  } finally {
+    store.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: bodies are read only when asked for, and written once across updates", () => {
+  const { store, dir } = tmpStore();
+  try {
+    const f = tflow({ resp: true });
+    f.request.rawContent = enc.encode("q".repeat(100));
+    f.response!.rawContent = enc.encode("r".repeat(5000));
+    store.put(f);
+    f.marked = ":default:";
+    store.put(f);
+    f.comment = "c";
+    store.put(f);
+    store.commit();
+    const g = store.get(f.id)!;
+    // the getter is lazy: nothing read yet, then the stored bytes
+    assert.equal(store.body(f.id, "response")!.length, 5000);
+    assert.equal(g.response!.rawContent!.length, 5000);
+    assert.equal(g.marked, ":default:");
+    assert.equal(g.comment, "c");
+    // a stored flow put back unchanged keeps its body rows
+    g.comment = "d";
+    store.put(g);
+    assert.equal(store.body(f.id, "request")!.length, 100);
+    // a replaced body is stored anew, the old row goes
+    g.response!.rawContent = enc.encode("new");
+    store.put(g);
+    store.commit();
+    assert.equal(new TextDecoder().decode(store.body(f.id, "response")!), "new");
+    assert.equal(store.count(), 1);
+  } finally {
+    store.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: a streamed body (null) and an empty body stay apart", () => {
+  const { store, dir } = tmpStore();
+  try {
+    const f = tflow({ resp: true });
+    f.request.rawContent = new Uint8Array(0);
+    f.response!.rawContent = null;
+    store.put(f);
+    const g = store.get(f.id)!;
+    assert.equal(g.request.rawContent!.length, 0);
+    assert.equal(g.response!.rawContent, null);
+    const s = store.summary(f.id)!;
+    assert.equal(s.reqLen, 0);
+    assert.equal(s.respLen, null);
+  } finally {
+    store.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+function populate(store: SqliteStore) {
+  const mk = (
+    method: string,
+    url: string,
+    status: number | null,
+    extra: (f: ReturnType<typeof tflow>) => void = () => {},
+  ) => {
+    const f = tflow({ resp: status !== null });
+    f.request = treq({});
+    f.request.method = method;
+    f.request.url = url;
+    if (status !== null) {
+      f.response = Response.make(status, `body of ${url}`, { "content-type": "text/html" });
+    }
+    extra(f);
+    store.put(f);
+    return f;
+  };
+  return [
+    mk("GET", "http://example.com/a", 200),
+    mk("POST", "http://example.com/b", 404, (f) => (f.request.text = "secret=1")),
+    mk("GET", "https://other.org/c", 200, (f) => (f.marked = ":default:")),
+    mk("PUT", "http://other.org/d", null),
+    mk("GET", "http://example.com/e", 500, (f) => (f.comment = "look here")),
+  ];
+}
+
+Deno.test("store: filters give the filter engine's answers, with and without record reads", () => {
+  const { store, dir } = tmpStore();
+  try {
+    const flows = populate(store);
+    store.commit();
+    const exprs = [
+      "~c 200",
+      "~m POST",
+      "~d example",
+      "~u /c$",
+      "!~s",
+      "~q",
+      "~marked",
+      "~comment look",
+      "~c 200 & ~d other",
+      "~d example | ~marked",
+      "~bq secret",
+      '~b "body of" & !~c 500',
+      "~h content-type",
+      "~t html & ~m GET",
+      "~all",
+      "!(~m GET)",
+    ];
+    for (const e of exprs) {
+      const filter = parseFilter(e);
+      const want = flows.filter((f) => filter(f)).map((f) => f.id);
+      const got = store.select(filter).map((s) => store.summaries([s])[0].id);
+      assert.deepEqual(got, want, e);
+    }
+  } finally {
+    store.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: sorting, summaries, removal, clear", () => {
+  const { store, dir } = tmpStore();
+  try {
+    const flows = populate(store);
+    const byStatus = store.summaries(store.select(null, "status", true)).map((s) => s.status);
+    assert.deepEqual(byStatus, [500, 404, 200, 200, null]);
+    const byMethod = store.summaries(store.select(null, "method")).map((s) => s.method);
+    assert.deepEqual(byMethod, ["GET", "GET", "GET", "POST", "PUT"]);
+    const s = store.summary(flows[2].id)!;
+    assert.equal(s.tls, true);
+    assert.equal(s.host, "other.org");
+    assert.equal(s.marked, ":default:");
+    assert.equal(store.remove([flows[0].id, "nope"]), 1);
+    assert.equal(store.count(), 4);
+    assert.equal(store.get(flows[0].id), null);
+    store.clear();
+    assert.equal(store.count(), 0);
+  } finally {
+    store.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: backup and revert keep the original bodies", () => {
+  const { store, dir } = tmpStore();
+  try {
+    const f = tflow({ resp: true });
+    f.response!.rawContent = enc.encode("original");
+    store.put(f);
+    const g = store.get(f.id)!;
+    store.setBackup(g);
+    g.response!.text = "edited";
+    g.request.method = "PATCH";
+    store.put(g);
+    assert.equal(store.summary(f.id)!.modified, true);
+    assert.equal(new TextDecoder().decode(store.body(f.id, "response")!), "edited");
+    const b = store.backup(f.id)!;
+    assert.equal(b.request.method, f.request.method);
+    store.put(b);
+    store.dropBackup(f.id);
+    assert.equal(new TextDecoder().decode(store.body(f.id, "response")!), "original");
+    assert.equal(store.summary(f.id)!.modified, false);
+  } finally {
+    store.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: a saved session reopens; live flows of a crashed run come back finished", () => {
+  const { store, path, dir } = tmpStore();
+  try {
+    const f = tflow({ resp: true });
+    const live = tflow({ resp: false });
+    live.live = true;
+    store.put(f);
+    store.put(live);
+    store.close();
+    const again = SqliteStore.open(path);
+    try {
+      assert.equal(again.count(), 2);
+      assert.equal(again.summary(live.id)!.live, false);
+      assert.deepEqual(flowToState(again.get(f.id)!), flowToState(f));
+    } finally {
+      again.close();
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: a file that is not a store is refused with its name", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/x`, "not a database at all, just text ".repeat(200));
+    assert.throws(() => SqliteStore.open(`${dir}/x`), /cannot open flow store .*\/x/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
