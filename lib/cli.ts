@@ -40,6 +40,8 @@ import { loadOrCreateCA } from "./tls/ca.ts";
 import { VERSION } from "./version.ts";
 import { expandHome } from "./paths.ts";
 import { describeError } from "./addons/log.ts";
+import { WebAddon } from "../addons/web.ts";
+import { Intercept } from "../addons/intercept.ts";
 
 /** Short flags, as mitmdump has them. */
 const SHORT: Record<string, string> = {
@@ -220,13 +222,25 @@ export interface CliResult {
   exit: number | null;
 }
 
+/** The web tool's addons (mitmweb's): the dump tool's without the dumper and keepserving, plus intercept and web. */
+export function webAddons(master: Master): object[] {
+  const list = dumpAddons(master).filter((a) => !(a instanceof Dumper) && !(a instanceof KeepServing));
+  const readfile = list.findIndex((a) => a instanceof ReadFile);
+  list.splice(readfile, 0, new Intercept(), new WebAddon(master));
+  return list;
+}
+
 /** Build a master from `args` (not started). Prints help/errors itself. */
-export async function setupDump(args: string[], extraAddons: object[] = []): Promise<CliResult> {
+export async function setupDump(
+  args: string[],
+  extraAddons: object[] = [],
+  tool: (master: Master) => object[] = dumpAddons,
+): Promise<CliResult> {
   const master = new Master();
   const termlog = new TermLog();
   master.onLog((e) => termlog.log(e));
   try {
-    await master.addAddons(termlog, ...dumpAddons(master), ...extraAddons);
+    await master.addAddons(termlog, ...tool(master), ...extraAddons);
   } catch (e) {
     console.error(`mitmdeno: ${(e as Error).message}`);
     return { master, exit: 1 };
@@ -309,7 +323,7 @@ export async function setupDump(args: string[], extraAddons: object[] = []): Pro
       updates.termlog_verbosity = "debug";
     }
     const filter = parsed.positionals.filter((p) => p !== "dump").join(" ");
-    for (const name of ["dumper_filter", "save_stream_filter", "readfile_filter"]) {
+    for (const name of ["dumper_filter", "save_stream_filter", "readfile_filter", "view_filter"]) {
       if (filter && master.options.has(name)) updates[name] = filter;
     }
     if (sets.length) await master.options.set(sets, false);
@@ -336,8 +350,11 @@ export async function setupDump(args: string[], extraAddons: object[] = []): Pro
 }
 
 /** Run the dump tool until SIGINT/SIGTERM. Returns the exit code. */
-export async function runDump(args: string[]): Promise<number> {
-  const { master, exit } = await setupDump(args);
+export async function runDump(
+  args: string[],
+  tool: (master: Master) => object[] = dumpAddons,
+): Promise<number> {
+  const { master, exit } = await setupDump(args, [], tool);
   if (exit !== null) return exit;
   const stop = () => master.shutdown();
   // Safety net: a stray rejection or emitter error in one connection must never take the proxy down.
@@ -425,8 +442,7 @@ export async function main(args: string[]): Promise<number> {
     case "dump":
       return await runDump(rest);
     case "web":
-      console.error("mitmdeno: the web UI is not available yet; use `mitmdeno dump`.");
-      return 2;
+      return await runDump(rest, webAddons);
     case "ca":
       return await runCa(rest);
     case "new-addon":

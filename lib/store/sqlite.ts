@@ -234,7 +234,7 @@ export class SqliteStore implements FlowStore {
     return id;
   }
 
-  put(flow: HTTPFlow): void {
+  put(flow: HTTPFlow): number {
     this.#begin();
     const q = flow.request;
     const r = flow.response;
@@ -279,14 +279,14 @@ export class SqliteStore implements FlowStore {
     const h = idHash(flow.id);
     const old = this.#st.bodiesOf.get(h, flow.id) as Row | undefined;
     if (!old) {
-      this.#st.insert.run(h, flow.id, flow.type, ...vals);
-      return;
+      return Number(this.#st.insert.run(h, flow.id, flow.type, ...vals).lastInsertRowid);
     }
     this.#st.update.run(...vals, old.seq);
     // a replaced body goes, unless the backup still refers to it
     for (const [was, now] of [[old.req_body, reqBody], [old.resp_body, respBody]]) {
       if (was && was !== now && !backupBodies(old.backup).includes(was)) this.#st.deleteBody.run(was);
     }
+    return old.seq;
   }
 
   #flowOf(row: Row): HTTPFlow {

@@ -66,8 +66,8 @@ export type Side = "request" | "response";
 
 /** The flow store's operations. Writes are batched and committed at the end of the current event loop turn. */
 export interface FlowStore {
-  /** Insert or update a flow (bodies are written only when they changed). */
-  put(flow: HTTPFlow): void;
+  /** Insert or update a flow (bodies are written only when they changed); returns its store position. */
+  put(flow: HTTPFlow): number;
   /** Write everything pending now (also done by itself after each turn). */
   commit(): void;
   /** The flow with this id (bodies read when first accessed), or null. */
