@@ -99,9 +99,9 @@ export class WebAddon {
     loader.addOption(
       "web_columns",
       "strs",
-      ["tls", "icon", "path", "method", "status", "size", "time"],
-      "Columns to show in the flow list: tls, icon, index, method, host, path, status, size, time, " +
-        "timestamp, duration, marked, comment, version.",
+      ["tls", "icon", "method", "host", "path", "status", "size", "time", "duration", "marked"],
+      "Columns to show in the flow list: tls, icon, method, host, path, status, size, time, duration, " +
+        "marked (marker and comment).",
     );
     loader.addOption("web_theme", "str", "system", "Preferred color theme of the web UI.", [
       "system",
@@ -709,7 +709,9 @@ export class WebAddon {
       });
     }
     const chunks: Uint8Array[] = [];
-    const writer = new FlowWriter({ write: (b) => Promise.resolve(b.length) });
+    const writer = new FlowWriter({ write: (b) => Promise.resolve(b.length) }, {
+      version: ctx.options.flow_format_version as number,
+    });
     for (const f of store.flows({ seqs })) chunks.push(writer.encode(f));
     return new Response(new Blob(chunks as BlobPart[]), {
       headers: {

@@ -25,6 +25,13 @@ export function compileArgs(output: string): string[] {
     `${ROOT}lib`,
     "--include",
     `${ROOT}addons`,
+    // the web UI: index.html, styles and the bundle built by `deno task build:web`
+    "--include",
+    `${ROOT}web/index.html`,
+    "--include",
+    `${ROOT}web/static`,
+    "--include",
+    `${ROOT}web/dist`,
     ...(exists(`${ROOT}testing.ts`) ? ["--include", `${ROOT}testing.ts`] : []),
     "--output",
     output,

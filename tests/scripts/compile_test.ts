@@ -5,7 +5,8 @@ import { RUNTIME_FLAGS } from "../../scripts/runtime_flags.ts";
 
 Deno.test("runtime flags: `deno task start` runs with the same flags as the binary, bench and tests", async () => {
   const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
-  const start = (config.tasks.start as string).split(/\s+/);
+  const task = config.tasks.start;
+  const start = (typeof task === "string" ? task : task.command as string).split(/\s+/);
   for (const f of RUNTIME_FLAGS) assert.ok(start.includes(f), `deno task start lacks ${f}`);
 });
 
@@ -14,7 +15,9 @@ Deno.test("compile: bakes in worker permissions and includes the runtime-loaded 
   for (const f of RUNTIME_FLAGS) assert.ok(args.includes(f), `${f} not baked in`);
   assert.ok(args.includes("--allow-all"));
   const included = args.filter((_, i) => args[i - 1] === "--include").map((p) => p.split("/").pop());
-  for (const f of ["mod.ts", "lib", "addons"]) assert.ok(included.includes(f), `${f} not included`);
+  for (const f of ["mod.ts", "lib", "addons", "index.html", "static", "dist"]) {
+    assert.ok(included.includes(f), `${f} not included`);
+  }
   assert.ok(args[args.length - 1].endsWith("main.ts"));
 });
 
