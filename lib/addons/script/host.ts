@@ -166,6 +166,7 @@ export class WorkerHost {
         url: new URL(`file://${scriptPath}`).href,
         args,
         beat: this.#beat.buffer as SharedArrayBuffer,
+        heapMb: limits.heapMb,
       },
     };
     this.worker.postMessage(init, [channel.port2]);
@@ -204,6 +205,8 @@ export class WorkerHost {
           this.hooks = new Set(m.hooks.filter((h) => typeof h === "string"));
           this.unsupported = m.unsupported.filter((h) => typeof h === "string").map(escapeControl);
           this.#isReady = true;
+          // the heartbeat counts from now: loading may have blocked it
+          this.#lastBeatAt = performance.now();
           clearTimeout(loadTimer);
           // before any flow (the worker listens from now on)
           this.#outbox.send({ t: "ring", sab: this.ring.buffer }, [], false);
@@ -246,7 +249,7 @@ export class WorkerHost {
       if (m?.t !== "exit") return;
       ended(
         m.oom
-          ? `ran out of memory (heap limit ${limits.heapMb} MiB, option script_memory_limit)`
+          ? `ran out of memory (limit ${limits.heapMb} MiB, option script_memory_limit)`
           : escapeControl(stripAnsi(m.message)),
       );
     };
@@ -367,6 +370,13 @@ export class WorkerHost {
       if (this.#dead) return;
       // the heartbeat: a worker whose event loop is blocked (a busy timer, load or hook) stops ticking. A hook
       // that blocks is usually caught by its own timeout first (above): this catches code outside hooks.
+      if (Atomics.load(this.#beat, 1) === 1) {
+        this.#ended(
+          `ran out of memory (${Atomics.load(this.#beat, 2)} MiB used, limit ${this.#limits.heapMb} MiB, ` +
+            "option script_memory_limit)",
+        );
+        return;
+      }
       const beat = Atomics.load(this.#beat, 0);
       if (beat !== this.#lastBeat) {
         this.#lastBeat = beat;

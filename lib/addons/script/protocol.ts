@@ -60,8 +60,13 @@ export interface WorkerData {
   url: string;
   /** The script's arguments. */
   args: string[];
-  /** The heartbeat: Int32 word 0 is incremented every {@link HEARTBEAT_MS} while the worker's event loop runs. */
+  /**
+   * The heartbeat (Int32 words): 0 is incremented every {@link HEARTBEAT_MS} while the worker's event loop
+   * runs; 1 is set to 1 when the worker's memory exceeds `heapMb`, with the MiB used in 2.
+   */
   beat: SharedArrayBuffer;
+  /** The memory limit in MiB (JS heap plus external memory). */
+  heapMb: number;
 }
 
 /** How often a script worker's heartbeat ticks. */

@@ -38,7 +38,8 @@ import {
   unpackFlow,
 } from "./wire.ts";
 
-const data = workerData as WorkerData;
+// taken out of workerData (which boot() then empties, so the script cannot reach the port or the heartbeat)
+const data = { ...(workerData as WorkerData) };
 const port = data.port;
 
 /**
@@ -329,11 +330,11 @@ function holdLock(): Promise<void> {
  * top-level code runs confined) and serve the proxy.
  */
 export async function boot(): Promise<void> {
+  for (const k of Object.keys(workerData as object)) delete (workerData as Record<string, unknown>)[k];
   setup({ url: data.url, args: data.args });
   await holdLock();
+  startHeartbeat();
   confine((level, msg) => log.log(level, msg));
-  const beat = new Int32Array(data.beat);
-  setInterval(() => Atomics.add(beat, 0, 1), HEARTBEAT_MS);
   let mod: Record<string, unknown>;
   try {
     mod = await import(data.url);
@@ -342,6 +343,36 @@ export async function boot(): Promise<void> {
     return;
   }
   await run(mod);
+}
+
+/**
+ * Tick the heartbeat (word 0) every {@link HEARTBEAT_MS} and check the worker's memory: above the limit,
+ * raise the flag (word 1, with the MiB used in word 2) and stop ticking; the proxy then ends the worker.
+ * The functions used are taken now, before the script can replace them.
+ *
+ * The check backs up V8's heap limit: Deno 2.9.6 stops code that reaches the limit, but when that code
+ * ran from a microtask or a message handler it cancels the stop, raises the limit to twice as much and
+ * reports nothing, so a script allocating from such callbacks would grow without bound. It also counts
+ * memory outside the JS heap (ArrayBuffers).
+ */
+function startHeartbeat(): void {
+  const beat = new Int32Array(data.beat);
+  const add = Atomics.add;
+  const store = Atomics.store;
+  const usage = Deno.memoryUsage;
+  const every = setInterval;
+  const limit = data.heapMb * 1024 * 1024;
+  const timer = every(() => {
+    const m = usage();
+    const used = m.heapUsed + m.external;
+    if (used > limit) {
+      store(beat, 2, Math.round(used / 1024 / 1024));
+      store(beat, 1, 1);
+      clearInterval(timer);
+      return;
+    }
+    add(beat, 0, 1);
+  }, HEARTBEAT_MS);
 }
 
 /** Start serving the proxy with the script module `mod`. */
