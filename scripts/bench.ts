@@ -62,7 +62,7 @@ function baselineOf(s: Scenario, dir: string): Scenario {
     proxy: s.proxy &&
       { ...s.proxy, cwd: dir, command: (listen, ctx) => s.proxy!.command(listen, inDir(ctx)) },
     target: (run) => s.target(inDir(run)),
-    measure: s.measure && ((run, target, d) => s.measure!(inDir(run), target, d)),
+    measure: s.measure && ((run, target, d, phase) => s.measure!(inDir(run), target, d, phase)),
   };
 }
 

@@ -489,15 +489,32 @@ export interface ResponseInit {
   timestampEnd?: number | null;
 }
 
+/** Check a status code set by an addon: an integer from 100 to 999 (three digits on the wire). */
+export function checkStatusCode(code: unknown): number {
+  if (typeof code !== "number" || !Number.isInteger(code) || code < 100 || code > 999) {
+    throw new RangeError(`invalid status code ${JSON.stringify(code)}: expected an integer from 100 to 999`);
+  }
+  return code;
+}
+
 /** An HTTP response. */
 export class Response extends Message {
-  statusCode: number;
+  #statusCode: number;
   reason: string;
 
   constructor(init: ResponseInit) {
     super(init);
-    this.statusCode = init.statusCode;
+    // as read (a flow file or HAR may hold any number): checked when an addon sets it and when it is sent
+    this.#statusCode = init.statusCode;
     this.reason = init.reason ?? reasonPhrase(init.statusCode);
+  }
+
+  /** The status code. Setting one outside 100–999 throws a RangeError. */
+  get statusCode(): number {
+    return this.#statusCode;
+  }
+  set statusCode(code: number) {
+    this.#statusCode = checkStatusCode(code);
   }
 
   /**
@@ -508,7 +525,7 @@ export class Response extends Message {
   static make(statusCode = 200, content: BodyInit = "", headers: HeadersInit = {}): Response {
     const now = Date.now() / 1000;
     const r = new Response({
-      statusCode,
+      statusCode: checkStatusCode(statusCode),
       headers: toHeaders(headers),
       rawContent: new Uint8Array(0),
       timestampStart: now,

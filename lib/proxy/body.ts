@@ -2,7 +2,7 @@
  * Reading HTTP/1 bodies off a {@link Stream} by their framing, as chunks (for streaming) or whole
  * (for hooks). Bytes past the body are pushed back for the next message.
  */
-import { ChunkedDecoder, type Framing, type HeadLimits } from "../http1/parse.ts";
+import { ChunkedDecoder, type Framing, type HeadLimits, HttpSyntaxError } from "../http1/parse.ts";
 import { ProtocolError } from "./errors.ts";
 import type { Stream } from "./stream.ts";
 import { concat } from "../http/bytes.ts";
@@ -51,7 +51,16 @@ export async function* bodyChunks(
       for (;;) {
         const b = await stream.read(opts.timeoutMs);
         if (b === null) throw truncated(`${total} bytes of chunked data`);
-        const r = dec.feed(b);
+        let r;
+        try {
+          r = dec.feed(b);
+        } catch (e) {
+          if (!(e instanceof HttpSyntaxError)) throw e;
+          // the client's fault is a 400; a server's, a 502
+          throw opts.what === "Request"
+            ? new ProtocolError(`Invalid chunked request body: ${e.message}`, 400)
+            : new ProtocolError(`Invalid response from server: chunked body: ${e.message}`, 502);
+        }
         for (const d of r.data) {
           total += d.length;
           yield d;

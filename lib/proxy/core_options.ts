@@ -101,6 +101,20 @@ export const CORE_OPTIONS: OptionSpec[] = [
     help: "Idle timeout (seconds) for client and server connections.",
   },
   {
+    name: "http_header_timeout",
+    type: "int",
+    default: 60,
+    help: "Seconds a client may take to send a complete request head (from the connection's start for its " +
+      "first request, from the first byte for later ones); then 408 and the connection closes. 0: no limit.",
+  },
+  {
+    name: "http_response_timeout",
+    type: "int",
+    default: 60,
+    help: "Seconds to wait for a server's response head after the request was sent; then 504. 0: no limit " +
+      "(the tcp_timeout idle limit still applies).",
+  },
+  {
     name: "connect_timeout",
     type: "int",
     default: 30,

@@ -80,7 +80,16 @@ export class ProxyServer {
     ) {
       throw new OptionsError(`Option "listen_port": ${o.listen_port} is not a port number (0-65535)`);
     }
-    for (const name of ["tcp_timeout", "connect_timeout", "max_header_size", "max_header_count"]) {
+    for (
+      const name of [
+        "tcp_timeout",
+        "connect_timeout",
+        "http_header_timeout",
+        "http_response_timeout",
+        "max_header_size",
+        "max_header_count",
+      ]
+    ) {
       if (updated.has(name) && o[name] < 0) throw new OptionsError(`Option "${name}": must not be negative`);
     }
     for (const name of ["ignore_hosts", "allow_hosts", "tcp_hosts"]) {

@@ -15,6 +15,14 @@ export class TimeoutError extends Error {
   }
 }
 
+/** A message head not complete within its time limit; `partial` when some of it had arrived. */
+export class HeadTimeoutError extends TimeoutError {
+  constructor(message: string, readonly partial: boolean) {
+    super(message);
+    this.name = "HeadTimeoutError";
+  }
+}
+
 const HIGH_WATER = 1 << 20;
 
 /**
@@ -256,11 +264,37 @@ export class Stream {
   /**
    * Read a message head (through the blank line). Returns null on a clean EOF before any byte.
    * Bytes after the head are pushed back. Throws {@link HttpSyntaxError} 431 past `maxSize`, and
-   * on EOF in the middle of a head.
+   * on EOF in the middle of a head. `timeoutMs` bounds each wait for bytes; with `headTimeoutMs`, the
+   * whole head must arrive within that long from `since` (a time from Date.now(); default: its first byte),
+   * else {@link HeadTimeoutError} (a client sending its head byte by byte is not held forever).
    */
-  async readHead(maxSize: number, timeoutMs = 0): Promise<Uint8Array | null> {
-    const first = this.#queue.length ? this.#shift() : await this.read(timeoutMs);
+  async readHead(
+    maxSize: number,
+    timeoutMs = 0,
+    headTimeoutMs = 0,
+    since?: number,
+  ): Promise<Uint8Array | null> {
+    let deadline = headTimeoutMs > 0 && since !== undefined ? since + headTimeoutMs : 0;
+    const wait = (partial: boolean) => {
+      if (deadline === 0) return timeoutMs;
+      const left = deadline - Date.now();
+      if (left <= 0) throw this.#headTimeout(headTimeoutMs, partial);
+      return timeoutMs > 0 ? Math.min(timeoutMs, left) : left;
+    };
+    const readWithin = async (partial: boolean) => {
+      const ms = wait(partial);
+      try {
+        return await this.read(ms);
+      } catch (e) {
+        if (e instanceof TimeoutError && deadline !== 0 && Date.now() >= deadline - 5) {
+          throw this.#headTimeout(headTimeoutMs, partial);
+        }
+        throw e;
+      }
+    };
+    const first = this.#queue.length ? this.#shift() : await readWithin(false);
     if (first === null) return null;
+    if (deadline === 0 && headTimeoutMs > 0) deadline = Date.now() + headTimeoutMs;
     let end = findHeadEnd(first);
     if (end !== -1) {
       if (end < first.length) this.unread(first.subarray(end));
@@ -270,7 +304,7 @@ export class Stream {
     let size = first.length;
     for (;;) {
       if (size > maxSize) throw new HttpSyntaxError(`header section too large (over ${maxSize} bytes)`, 431);
-      const b = await this.read(timeoutMs);
+      const b = await readWithin(true);
       if (b === null) {
         throw new HttpSyntaxError(`connection closed in the middle of a message head (${size} bytes read)`);
       }
@@ -286,6 +320,10 @@ export class Stream {
       parts.length = 0;
       parts.push(all);
     }
+  }
+
+  #headTimeout(ms: number, partial: boolean): HeadTimeoutError {
+    return new HeadTimeoutError(`message head not complete within ${ms / 1000}s`, partial);
   }
 
   /**

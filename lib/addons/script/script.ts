@@ -440,7 +440,14 @@ export class Script {
     return host.call(m, transfer, `the ${event} hook`, this.#timeoutMs, fast).then((r) => {
       const c = r.changes;
       if (!c) return;
-      applyFlowChanges(flow, c, p.metadata, refs);
+      try {
+        applyFlowChanges(flow, c, p.metadata, refs);
+      } catch (e) {
+        this.#log.error(
+          `${event}: the script's changes were refused (the flow goes on unchanged): ${describeError(e)}`,
+        );
+        return;
+      }
       for (const w of c.warnings ?? []) this.#log.warn(`${event}: ${w}`);
     }, (e) => void this.#callFailed(host, e, event));
   }
