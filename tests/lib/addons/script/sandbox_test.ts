@@ -82,8 +82,9 @@ export async function running() {
   try { await ctx.options.update({ script_allow: ["all"] }); ctx.log.info("ESCALATED"); }
   catch (e) { ctx.log.info("update refused: " + (e as Error).message); }
   try { ctx.log.info("READ " + Deno.readTextFileSync("$OUTSIDE/secret.txt")); } catch { /* denied */ }
+  try { new Deno.Command("touch", { args: ["$OUTSIDE/ran"] }).outputSync(); ctx.log.info("RAN"); } catch { /* denied */ }
 }`;
-  await withScript(src, async ({ tctx }) => {
+  await withScript(src, async ({ tctx, outside }) => {
     await tctx.master.addons.trigger("running");
     await tctx.waitForLog('declare refused: option "script_allow" belongs to the proxy or another addon');
     await tctx.waitForLog("update refused: a sandboxed script can change only the options it declared");
@@ -91,6 +92,8 @@ export async function running() {
     await sleep(300);
     assert.ok(!tctx.hasLog("ESCALATED"));
     assert.ok(!tctx.hasLog("TOP-SECRET-42"), "the secret file was not read");
+    assert.ok(!tctx.hasLog("RAN"));
+    await assert.rejects(Deno.stat(`${outside}/ran`), Deno.errors.NotFound, "no command ran");
   });
 });
 
