@@ -153,3 +153,26 @@ export async function readFixedBody(
   }
   return concat(parts);
 }
+
+/**
+ * After this many bytes of a streamed body, ask V8 for a young-generation collection (when the runtime
+ * exposes `gc`, see scripts/runtime_flags.ts). Each chunk a socket delivers is a fresh ArrayBuffer whose
+ * memory V8 frees only at a collection, and it schedules collections by JS heap use, not by the size of
+ * those buffers: streaming at ~1 GB/s, ~120 MiB of dead buffers piled up between collections. Every 2 MiB:
+ * peak RSS ~102 MiB for a 1 GiB download through CONNECT+TLS (214 without), and the transfer got faster.
+ * Only streamed bodies are paced: forcing collections on every connection cost ~5% of keep-alive
+ * throughput (small bodies leave little garbage).
+ */
+const COLLECT_EVERY = 2 << 20;
+const collectYoung = (globalThis as { gc?: (o: { type: "minor" }) => void }).gc;
+
+/** A counter for one streamed body: call it with each chunk's size. */
+export function collectionPacer(): (bytes: number) => void {
+  let since = 0;
+  return (bytes) => {
+    if ((since += bytes) > COLLECT_EVERY && collectYoung) {
+      since = 0;
+      collectYoung({ type: "minor" });
+    }
+  };
+}

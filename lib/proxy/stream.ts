@@ -25,17 +25,6 @@ export class HeadTimeoutError extends TimeoutError {
 
 const HIGH_WATER = 1 << 20;
 
-/**
- * After this many bytes read from one stream, ask V8 for a young-generation collection (when the runtime
- * exposes `gc`, see scripts/runtime_flags.ts). Each chunk a socket delivers is a fresh ArrayBuffer whose
- * memory V8 frees only at a collection, and it schedules collections by JS heap use, not by the size of
- * those buffers: streaming at ~1 GB/s, ~120 MiB of dead buffers piled up between collections. Every
- * 2 MiB: peak RSS ~102 MiB for a 1 GiB download through CONNECT+TLS (214 without), and the transfer got
- * faster; a minor collection costs ~0.1 ms.
- */
-const COLLECT_EVERY = 2 << 20;
-const collectYoung = (globalThis as { gc?: (o: { type: "minor" }) => void }).gc;
-
 interface Deadline {
   at: number;
   expire: () => void;
@@ -103,8 +92,6 @@ export class Stream {
   readonly #deadline: Deadline = { at: 0, expire: () => this.#expire() };
   #deadlineMs = 0;
   #paused = false;
-  /** Bytes read since this stream last asked for a collection. */
-  #readSinceCollect = 0;
   #closed = false;
   /** Resolves when the socket is fully closed. */
   readonly closed: Promise<void>;
@@ -200,10 +187,6 @@ export class Stream {
   #shift(): Uint8Array {
     const b = this.#queue.shift()!;
     this.#queued -= b.length;
-    if ((this.#readSinceCollect += b.length) > COLLECT_EVERY && collectYoung) {
-      this.#readSinceCollect = 0;
-      collectYoung({ type: "minor" });
-    }
     if (this.#paused && this.#queued < HIGH_WATER / 2) this.#resume();
     return b;
   }
@@ -275,36 +258,21 @@ export class Stream {
     since?: number,
   ): Promise<Uint8Array | null> {
     let deadline = headTimeoutMs > 0 && since !== undefined ? since + headTimeoutMs : 0;
-    const wait = (partial: boolean) => {
-      if (deadline === 0) return timeoutMs;
-      const left = deadline - Date.now();
-      if (left <= 0) throw this.#headTimeout(headTimeoutMs, partial);
-      return timeoutMs > 0 ? Math.min(timeoutMs, left) : left;
-    };
-    const readWithin = async (partial: boolean) => {
-      const ms = wait(partial);
-      try {
-        return await this.read(ms);
-      } catch (e) {
-        if (e instanceof TimeoutError && deadline !== 0 && Date.now() >= deadline - 5) {
-          throw this.#headTimeout(headTimeoutMs, partial);
-        }
-        throw e;
-      }
-    };
-    const first = this.#queue.length ? this.#shift() : await readWithin(false);
+    const first = this.#queue.length
+      ? this.#shift()
+      : await this.#readWithin(timeoutMs, deadline, headTimeoutMs, false);
     if (first === null) return null;
-    if (deadline === 0 && headTimeoutMs > 0) deadline = Date.now() + headTimeoutMs;
     let end = findHeadEnd(first);
     if (end !== -1) {
       if (end < first.length) this.unread(first.subarray(end));
       return first.subarray(0, end);
     }
+    if (deadline === 0 && headTimeoutMs > 0) deadline = Date.now() + headTimeoutMs;
     const parts = [first];
     let size = first.length;
     for (;;) {
       if (size > maxSize) throw new HttpSyntaxError(`header section too large (over ${maxSize} bytes)`, 431);
-      const b = await readWithin(true);
+      const b = await this.#readWithin(timeoutMs, deadline, headTimeoutMs, true);
       if (b === null) {
         throw new HttpSyntaxError(`connection closed in the middle of a message head (${size} bytes read)`);
       }
@@ -319,6 +287,26 @@ export class Stream {
       }
       parts.length = 0;
       parts.push(all);
+    }
+  }
+
+  /** A read for {@link readHead}: within `timeoutMs`, and before `deadline` (0: none). */
+  async #readWithin(
+    timeoutMs: number,
+    deadline: number,
+    headTimeoutMs: number,
+    partial: boolean,
+  ): Promise<Uint8Array | null> {
+    if (deadline === 0) return await this.read(timeoutMs);
+    const left = deadline - Date.now();
+    if (left <= 0) throw this.#headTimeout(headTimeoutMs, partial);
+    try {
+      return await this.read(timeoutMs > 0 ? Math.min(timeoutMs, left) : left);
+    } catch (e) {
+      if (e instanceof TimeoutError && Date.now() >= deadline - 5) {
+        throw this.#headTimeout(headTimeoutMs, partial);
+      }
+      throw e;
     }
   }
 

@@ -13,7 +13,7 @@ import { bodyFraming, type Framing, HttpSyntaxError, parseResponseHead } from ".
 import { chunk as encodeChunk, lastChunk, requestHead } from "../../http1/serialize.ts";
 import { Headers } from "../../http/headers.ts";
 import { endToEndFields, hasConnectionToken, isUpgrade, placeContentLength } from "../../http1/hop.ts";
-import { bodyChunks, type BodyEnd, readBody, readFixedBody } from "../body.ts";
+import { bodyChunks, type BodyEnd, collectionPacer, readBody, readFixedBody } from "../body.ts";
 import { ProtocolError } from "../errors.ts";
 import { HeadTimeoutError, TimeoutError } from "../stream.ts";
 import { ServerConnection } from "../server_conn.ts";
@@ -357,7 +357,9 @@ export class HttpStream {
       if (chunked) await s.writev(encodeChunk(p));
       else await s.write(p);
     };
+    const pace = collectionPacer();
     const send = async (chunk: Uint8Array) => {
+      pace(chunk.length);
       for (const p of fn ? applyTransformer(fn, chunk) : [chunk]) await write(p);
     };
     for (const c of prefix) await send(c);
@@ -468,7 +470,9 @@ export class HttpStream {
       if (store) kept.push(p);
       await writer.write(p);
     };
+    const pace = collectionPacer();
     const send = async (chunk: Uint8Array) => {
+      pace(chunk.length);
       for (const p of fn ? applyTransformer(fn, chunk) : [chunk]) await write(p);
     };
     response.rawContent = null;
