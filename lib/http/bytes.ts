@@ -76,3 +76,22 @@ export function parseSize(s: string): number {
   const pow = { "": 0, k: 1, m: 2, g: 3, t: 4 }[m[2].toLowerCase() as "" | "k" | "m" | "g" | "t"];
   return Number(m[1]) * 1024 ** pow;
 }
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The bytes as text if they are valid UTF-8 without control characters other than tab, line breaks and form
+ * feed (so `utf8(text)` gives the same bytes back), else null: the test for "show or store as text, not
+ * as binary".
+ */
+export function asUtf8Text(b: Uint8Array): string | null {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c < 0x20 ? c !== 9 && c !== 10 && c !== 12 && c !== 13 : c === 0x7f) return null;
+  }
+  try {
+    return strictUtf8.decode(b);
+  } catch {
+    return null;
+  }
+}
