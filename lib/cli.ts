@@ -36,6 +36,7 @@ import { KeepServing } from "../addons/keepserving.ts";
 import { ReadFile } from "../addons/readfile.ts";
 import { TlsConfig } from "../addons/tlsconfig.ts";
 import { Onboarding } from "../addons/onboarding.ts";
+import { ConnectionLog } from "../addons/connection_log.ts";
 import { loadOrCreateCA } from "./tls/ca.ts";
 import { VERSION } from "./version.ts";
 import { expandHome } from "./paths.ts";
@@ -115,6 +116,7 @@ export function dumpAddons(master: Master): object[] {
     new Export(),
     new ProxyAuth(),
     new ProxyServer(master),
+    new ConnectionLog(),
     new TlsConfig(master),
     new Onboarding(master),
     new ScriptLoader(master),

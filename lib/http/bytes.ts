@@ -56,17 +56,16 @@ export function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Human size like mitmproxy: 512b, 1.2k, 3.4m, 1.0g. */
+/** Human size like mitmproxy's `pretty_size` (at most 5 characters): 512b, 1.2k, 99.9k, 100k, 3.4m. */
 export function prettySize(n: number): string {
   if (n < 1024) return `${n}b`;
-  const units = ["k", "m", "g", "t"];
-  let v = n;
-  let u = -1;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
+  let s = n;
+  for (const suffix of ["k", "m", "g", "t"]) {
+    s /= 1024;
+    if (s < 99.95) return `${s.toFixed(1)}${suffix}`;
+    if (s < 1024 || suffix === "t") return `${s.toFixed(0)}${suffix}`;
   }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[u]}`;
+  return `${n}b`;
 }
 
 /** Parse a size like "1m", "512k", "10" (bytes; k/m/g/t are powers of 1024, like mitmproxy). */

@@ -119,6 +119,13 @@ export const CORE_OPTIONS: OptionSpec[] = [
     help: "Most header fields accepted in one message.",
   },
   { name: "proxy_debug", type: "bool", default: false, help: "Enable debug logs in the proxy core." },
+  {
+    name: "content_view_lines_cutoff",
+    type: "int",
+    default: 512,
+    help: "Flow content view lines limit. Limiting it to a smaller number of lines makes viewing big " +
+      "bodies faster (flow_detail 3 in mitmdeno dump, the web UI).",
+  },
 ];
 
 /** Declare the core options on `options`. */
