@@ -130,5 +130,5 @@ export const CORE_OPTIONS: OptionSpec[] = [
 
 /** Declare the core options on `options`. */
 export function declareCoreOptions(options: Options): void {
-  for (const spec of CORE_OPTIONS) options.add(spec);
+  for (const spec of CORE_OPTIONS) options.add(spec, "core");
 }

@@ -44,6 +44,13 @@ export class ScriptLoader {
       "Seconds a script hook may run before its worker is terminated and restarted.",
     );
     loader.addOption(
+      "script_memory_limit",
+      "int",
+      512,
+      "Heap limit of each script's worker in MiB. A script that reaches it is stopped and restarted " +
+        "(the proxy lives on).",
+    );
+    loader.addOption(
       "script_typecheck",
       "bool",
       true,
@@ -56,6 +63,9 @@ export class ScriptLoader {
     const opts = this.#master.options;
     if (updated.has("script_timeout") && opts.get<number>("script_timeout") < 1) {
       throw new OptionsError('Option "script_timeout": must be at least 1 second');
+    }
+    if (updated.has("script_memory_limit") && opts.get<number>("script_memory_limit") < 32) {
+      throw new OptionsError('Option "script_memory_limit": must be at least 32 (MiB)');
     }
     if (!updated.has("scripts") && !updated.has("script_allow")) return;
     const specs: ScriptSpec[] = opts.get<string[]>("scripts").map((s) => parseScriptSpec(s));
