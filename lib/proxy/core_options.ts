@@ -5,7 +5,7 @@ import type { Options, OptionSpec } from "../addons/options.ts";
 export const CORE_OPTIONS: OptionSpec[] = [
   { name: "server", type: "bool", default: true, help: "Start a proxy server. Enabled by default." },
   { name: "listen_host", type: "str", default: "", help: "Address to bind the proxy server(s) to." },
-  { name: "listen_port", type: "optional int", default: null, help: "Port to bind the proxy to (8080)." },
+  { name: "listen_port", type: "optional int", default: null, help: "Port to bind the proxy server(s) to." },
   {
     name: "mode",
     type: "strs",
