@@ -39,7 +39,7 @@ import { Onboarding } from "../addons/onboarding.ts";
 import { ConnectionLog } from "../addons/connection_log.ts";
 import { DnsResolver } from "../addons/dns_resolver.ts";
 import { CommandHistory } from "../addons/command_history.ts";
-import { loadOrCreateCA } from "./tls/ca.ts";
+import { importCA, loadOrCreateCA } from "./tls/ca.ts";
 import { VERSION } from "./version.ts";
 import { expandHome } from "./paths.ts";
 import { describeError } from "./addons/log.ts";
@@ -460,6 +460,8 @@ async function runCa(args: string[]): Promise<number> {
         confdir: { type: "string" },
         set: { type: "string", multiple: true },
         export: { type: "string" },
+        import: { type: "string" },
+        force: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -471,9 +473,13 @@ async function runCa(args: string[]): Promise<number> {
   const v = parsed.values;
   if (v.help) {
     console.log(
-      "Usage: mitmdeno ca [--confdir DIR] [--export DIR]\n\n" +
+      "Usage: mitmdeno ca [--confdir DIR] [--export DIR] [--import DIR|FILE [--force]]\n\n" +
         "Shows where the certificate authority lives (created on first use) and its SHA-256 fingerprint.\n" +
-        "--export DIR writes the public forms (PEM, DER .cer, PKCS#12 without key) into DIR.",
+        "--export DIR   writes the public forms (PEM, DER .cer, PKCS#12 without key) into DIR.\n" +
+        "--import DIR   makes a mitmproxy CA (DIR/mitmproxy-ca.pem, e.g. ~/.mitmproxy, or a key+cert PEM\n" +
+        "               file) the mitmdeno CA of the conf dir, so devices that trust it need nothing new;\n" +
+        "               an existing mitmdeno CA is replaced only with --force.\n" +
+        "A conf dir that holds mitmproxy-ca.pem and no mitmdeno CA (--confdir ~/.mitmproxy) uses it as is.",
     );
     return 0;
   }
@@ -481,6 +487,10 @@ async function runCa(args: string[]): Promise<number> {
   for (const s of v.set ?? []) if (s.startsWith("confdir=")) confdir = s.slice(8);
   const dir = expandHome(confdir);
   try {
+    if (v.import) {
+      const imported = await importCA(expandHome(v.import), dir, { force: v.force });
+      console.log(`Imported the CA into ${imported.paths.pem}`);
+    }
     const ca = await loadOrCreateCA(dir);
     console.log(`CA certificate: ${ca.paths.certPem}`);
     console.log(`CA key + cert:  ${ca.paths.pem} (private, mode 0600)`);
