@@ -5,7 +5,7 @@ import type { Options, OptionSpec } from "../addons/options.ts";
 export const CORE_OPTIONS: OptionSpec[] = [
   { name: "server", type: "bool", default: true, help: "Start a proxy server. Enabled by default." },
   { name: "listen_host", type: "str", default: "", help: "Address to bind the proxy server(s) to." },
-  { name: "listen_port", type: "optional int", default: null, help: "Port to bind the proxy to (8080)." },
+  { name: "listen_port", type: "optional int", default: null, help: "Port to bind the proxy server(s) to." },
   {
     name: "mode",
     type: "strs",
@@ -133,6 +133,13 @@ export const CORE_OPTIONS: OptionSpec[] = [
     help: "Most header fields accepted in one message.",
   },
   { name: "proxy_debug", type: "bool", default: false, help: "Enable debug logs in the proxy core." },
+  {
+    name: "content_view_lines_cutoff",
+    type: "int",
+    default: 512,
+    help: "Flow content view lines limit. Limiting it to a smaller number of lines makes viewing big " +
+      "bodies faster (flow_detail 3 in mitmdeno dump, the web UI).",
+  },
 ];
 
 /** Declare the core options on `options`. */

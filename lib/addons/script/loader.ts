@@ -78,6 +78,12 @@ export class ScriptLoader {
     const existing = new Map(this.addons.map((s) => [s.spec.spec, s]));
     for (const s of specs) {
       if (existing.has(s.spec)) continue;
+      if (/\.py$/i.test(s.path)) {
+        throw new OptionsError(
+          `Option "scripts": ${s.path} is a Python script; mitmdeno runs TypeScript or JavaScript addons with ` +
+            'the same event names: port it (docs/scripts.md, "Porting a mitmproxy script")',
+        );
+      }
       try {
         if (!Deno.statSync(s.path).isFile) throw new Error();
       } catch {
@@ -118,7 +124,9 @@ export class ScriptLoader {
         await script.configure(new Set(opts.specs().map((s) => s.name)));
         if (this.#master.isRunning) await script.running();
       } catch (e) {
-        this.#master.log.error(`error in script ${script.spec.path}: ${describeError(e)}`);
+        // an OptionsError names the option (and, raised by the script, its own file:line): no host frame
+        const why = e instanceof OptionsError ? e.message : describeError(e);
+        this.#master.log.error(`error in script ${script.spec.path}: ${why}`);
       }
     }
   }

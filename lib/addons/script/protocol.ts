@@ -102,6 +102,8 @@ export type WorkerMessage =
     value?: unknown;
     /** An OptionsError raised by `configure` (rolls the option change back). */
     optionsError?: string;
+    /** Where in the script the OptionsError was thrown (file:line:col). */
+    optionsErrorAt?: string;
     /** A command failed. */
     error?: string;
   }

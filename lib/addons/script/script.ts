@@ -159,7 +159,12 @@ export class Script {
       [],
       "configure",
     );
-    if (r?.optionsError) throw new OptionsError(r.optionsError);
+    // the location is the script's, where it threw: not this file
+    if (r?.optionsError) {
+      throw new OptionsError(
+        r.optionsErrorAt ? `${r.optionsError} (at ${r.optionsErrorAt})` : r.optionsError,
+      );
+    }
   }
 
   /** The proxy is up. */

@@ -13,7 +13,7 @@
  */
 import { workerData } from "node:worker_threads";
 import { ctx, type MasterLike } from "../ctx.ts";
-import { describeError, Logger } from "../log.ts";
+import { describeError, errorLocation, Logger } from "../log.ts";
 import { type Addon, AddonHalt, addonName, type CommandFn, EVENTS, type Loader } from "../manager.ts";
 import { Options, OptionsError, type OptionSpec } from "../options.ts";
 import { setup } from "./prelude.ts";
@@ -254,7 +254,7 @@ async function handle(m: HostMessage): Promise<void> {
         await dispatch("configure", [new Set(m.updated)]);
         post({ t: "reply", id: m.id });
       } catch (e) {
-        post({ t: "reply", id: m.id, optionsError: (e as Error).message });
+        post({ t: "reply", id: m.id, optionsError: (e as Error).message, optionsErrorAt: errorLocation(e) });
       }
       return;
     }
