@@ -1,19 +1,37 @@
 /**
- * The dumper addon: mitmdump's flow printer. One line per request and one per response at
- * `flow_detail` 1; headers at 2; bodies at 3 (cut at 512 lines); everything at 4.
+ * The dumper addon: mitmdump's flow printer, line for line as mitmproxy's `addons/dumper.py` (main branch):
+ *
+ * - `flow_detail` 1: `client: METHOD url` (the URL cut to the terminal width - 25, at least 50) and
+ *   ` << code reason size` aligned under the method; 2: the full URL and headers (4-space indent), trailers
+ *   after `--- HTTP Trailers`; 3: bodies through the content views (`dumper_default_contentview`, "auto"
+ *   picks by content type: 4-space JSON, indented HTML/XML, ...), each after a blank line and cut at
+ *   `content_view_lines_cutoff` lines with "(cut off)"; 4: nothing cut.
+ * - `[replay]` in place of the client for client replays and before `<<` for server replays; errors as
+ *   ` << message`; the HTTP version shown unless both sides are HTTP/1.0 or 1.1 alike.
+ *
+ * Deliberate differences are listed in docs/options.md ("Output").
  */
 import type { Loader } from "../lib/addons/manager.ts";
 import type { HTTPFlow } from "../lib/flow/flow.ts";
+import { formatAddress } from "../lib/flow/connection.ts";
 import type { Headers } from "../lib/http/headers.ts";
 import type { Message } from "../lib/http/message.ts";
-import { latin1, prettySize } from "../lib/http/bytes.ts";
+import { prettySize } from "../lib/http/bytes.ts";
+import { reasonPhrase } from "../lib/http/status.ts";
 import { ctx } from "../lib/addons/ctx.ts";
 import { OptionsError } from "../lib/addons/options.ts";
 import { type Filter, parseFilterOrNull } from "../lib/addons/filter_option.ts";
+import {
+  availableViews,
+  cutAfterNLines,
+  escapeControlCharacters,
+  highlight,
+  MITMPROXY_ONLY_VIEWS,
+  prettifyMessage,
+} from "../lib/contentviews/mod.ts";
+import { bytesToEscapedStr } from "../lib/contentviews/text.ts";
 
-const LINES_CUTOFF = 512;
-
-/** Where dumper output goes (one call per printed block, newline included). */
+/** Where dumper output goes (one call per printed flow, newlines included). */
 export type Writer = (text: string) => void;
 
 function stdoutWriter(): Writer {
@@ -25,17 +43,53 @@ function stdoutWriter(): Writer {
   };
 }
 
-const C = {
-  reset: "\x1b[0m",
-  dim: "\x1b[2m",
-  bold: "\x1b[1m",
-  red: "\x1b[31m",
-  green: "\x1b[32m",
-  yellow: "\x1b[33m",
-  blue: "\x1b[34m",
-  magenta: "\x1b[35m",
-  cyan: "\x1b[36m",
+interface Style {
+  fg?: "red" | "green" | "yellow" | "blue" | "magenta" | "cyan" | "bright_blue";
+  bold?: boolean;
+  dim?: boolean;
+  blink?: boolean;
+}
+
+const FG = { red: 31, green: 32, yellow: 33, blue: 34, magenta: 35, cyan: 36, bright_blue: 94 };
+
+/** The colours of highlighted content (mitmproxy's CONTENTVIEW_STYLES). */
+const CONTENT_STYLES: Record<string, Style> = {
+  name: { fg: "yellow" },
+  string: { fg: "green" },
+  number: { fg: "blue" },
+  boolean: { fg: "magenta" },
+  comment: { dim: true },
+  error: { fg: "red" },
 };
+
+/** Python's str.splitlines() boundaries. */
+// deno-lint-ignore no-control-regex
+const LINE_BREAKS = /\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/;
+
+/** mitmproxy's `indent(n, text)`: strip, split into lines, prefix each. */
+function indent(n: number, text: string): string {
+  const pad = " ".repeat(n);
+  const t = text.trim();
+  return t ? t.split(LINE_BREAKS).map((l) => pad + l).join("\n") : "";
+}
+
+/** Header names and values as mitmproxy prints them: bytes escaped (`\xc3\xa9` for non-ASCII). */
+function escapedHeader(s: string): string {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i) & 0xff;
+  return bytesToEscapedStr(b);
+}
+
+function terminalWidth(): number {
+  try {
+    const cols = Number(Deno.env.get("COLUMNS"));
+    if (cols > 0) return cols;
+  } catch { /* no env permission */ }
+  try {
+    if (Deno.stdout.isTerminal()) return Deno.consoleSize().columns;
+  } catch { /* not a terminal */ }
+  return 80;
+}
 
 /** Prints flows as they complete. */
 export class Dumper {
@@ -46,7 +100,7 @@ export class Dumper {
 
   constructor(write?: Writer, color?: boolean) {
     this.#write = write ?? stdoutWriter();
-    this.#color = color ?? (write ? false : Deno.stdout.isTerminal());
+    this.#color = color ?? (write ? false : Deno.stdout.isTerminal() && !Deno.noColor);
   }
 
   load(loader: Loader): void {
@@ -54,18 +108,19 @@ export class Dumper {
       "flow_detail",
       "int",
       1,
-      "Flow detail: 0 nothing, 1 one line per flow, 2 headers, 3 bodies cut at 512 lines, 4 everything.",
+      "The display detail level for flows in mitmdeno (dump): 0 (quiet) to 4 (very verbose). 0: no output; " +
+        "1: shortened request URL with response status code; 2: full request URL with response status code and " +
+        "HTTP headers; 3: 2 + truncated request and response content (content_view_lines_cutoff); " +
+        "4: 3 + nothing is truncated.",
     );
     loader.addOption(
-      "dumper_filter",
-      "optional str",
-      null,
-      "Limit which flows are dumped (filter expression).",
-    );
-    loader.addOption("dumper_default_contentview", "str", "auto", "The default content view mode.", [
+      "dumper_default_contentview",
+      "str",
       "auto",
-      "raw",
-    ]);
+      "The default content view mode.",
+      [...availableViews(), ...MITMPROXY_ONLY_VIEWS].sort((a, b) => a === "auto" ? -1 : a.localeCompare(b)),
+    );
+    loader.addOption("dumper_filter", "optional str", null, "Limit which flows are dumped.");
   }
 
   configure(updated: Set<string>): void {
@@ -73,91 +128,138 @@ export class Dumper {
     if (updated.has("flow_detail") && (o.flow_detail < 0 || o.flow_detail > 4)) {
       throw new OptionsError(`Option "flow_detail": ${o.flow_detail} is out of range, expected 0 to 4`);
     }
+    if (updated.has("content_view_lines_cutoff") && o.content_view_lines_cutoff < 1) {
+      throw new OptionsError(
+        `Option "content_view_lines_cutoff": ${o.content_view_lines_cutoff} is out of range, expected at least 1`,
+      );
+    }
     if (updated.has("dumper_filter")) this.#filter = parseFilterOrNull("dumper_filter", o.dumper_filter);
-  }
-
-  #c(color: keyof typeof C, s: string): string {
-    return this.#color ? `${C[color]}${s}${C.reset}` : s;
-  }
-
-  #statusColor(code: number): keyof typeof C {
-    if (code >= 500) return "red";
-    if (code >= 400) return "magenta";
-    if (code >= 300) return "cyan";
-    if (code >= 200) return "green";
-    return "yellow";
-  }
-
-  #headers(h: Headers): string {
-    return h.fields.map(([k, v]) => `    ${this.#c("blue", k)}: ${v}\n`).join("");
-  }
-
-  #body(m: Message, detail: number): string {
-    const c = m.getContent(false);
-    if (!c || c.length === 0) return "";
-    const ct = m.headers.get("content-type") ?? "";
-    let text: string;
-    if (/json/i.test(ct)) {
-      try {
-        text = JSON.stringify(JSON.parse(m.getText(false) ?? ""), null, 2);
-      } catch {
-        text = m.getText(false) ?? "";
+    if (updated.has("dumper_default_contentview")) {
+      const v = o.dumper_default_contentview as string;
+      if (MITMPROXY_ONLY_VIEWS.includes(v)) {
+        ctx.log.warn(
+          `Option "dumper_default_contentview": the "${v}" view is not supported by mitmdeno yet; ` +
+            `bodies are shown with "auto"`,
+        );
       }
-    } else if (/^(text\/|application\/(javascript|xml|x-www-form-urlencoded))/i.test(ct) || isPrintable(c)) {
-      text = m.getText(false) ?? "";
-    } else {
-      text = hexdump(c.subarray(0, detail >= 4 ? c.length : 16 * LINES_CUTOFF));
     }
-    let lines = text.split("\n");
-    let cut = false;
-    if (detail < 4 && lines.length > LINES_CUTOFF) {
-      lines = lines.slice(0, LINES_CUTOFF);
-      cut = true;
+  }
+
+  #style(text: string, s: Style): string {
+    if (!this.#color || !text) return text;
+    let pre = "";
+    if (s.fg) pre += `\x1b[${FG[s.fg]}m`;
+    if (s.bold) pre += "\x1b[1m";
+    if (s.dim) pre += "\x1b[2m";
+    if (s.blink) pre += "\x1b[5m";
+    return pre ? `${pre}${text}\x1b[0m` : text;
+  }
+
+  #headers(h: Headers, out: string[]): void {
+    for (const [k, v] of h.fields) {
+      out.push(indent(4, `${this.#style(escapedHeader(k), { fg: "blue" })}: ${escapedHeader(v)}`));
     }
-    return lines.map((l) => `    ${l}\n`).join("") + (cut ? this.#c("dim", "    (cut off)\n") : "") + "\n";
+  }
+
+  #trailers(t: Headers | null, out: string[]): void {
+    if (!t || t.fields.length === 0) return;
+    out.push(this.#style(indent(4, "--- HTTP Trailers"), { fg: "magenta" }));
+    this.#headers(t, out);
+  }
+
+  #message(m: Message, out: string[]): void {
+    const o = ctx.options;
+    const viewName = o.dumper_default_contentview as string;
+    const pretty = prettifyMessage(m, MITMPROXY_ONLY_VIEWS.includes(viewName) ? "auto" : viewName);
+    const text = o.flow_detail === 3 ? cutAfterNLines(pretty.text, o.content_view_lines_cutoff) : pretty.text;
+    if (text) {
+      out.push("");
+      const styled = highlight(text, pretty.syntaxHighlight)
+        .map(([tag, chunk]) => this.#style(chunk, CONTENT_STYLES[tag] ?? {})).join("");
+      out.push(indent(4, styled));
+    }
+    if (text.length < pretty.text.length) out.push(this.#style(indent(4, "(cut off)"), { dim: true }));
+    if (o.flow_detail >= 2) out.push("");
+  }
+
+  #client(f: HTTPFlow): string {
+    if (f.isReplay === "request") return this.#style("[replay]", { fg: "yellow", bold: true });
+    return f.clientConn.peername ? escapeControlCharacters(formatAddress(f.clientConn.peername)) : "";
   }
 
   #requestLine(f: HTTPFlow): string {
-    const detail: number = ctx.options.flow_detail;
     const req = f.request;
-    const client = f.clientConn.peername ? `${f.clientConn.peername[0]}:${f.clientConn.peername[1]}` : "";
+    const method = req.method + ("h2-pushed-stream" in f.metadata ? " PUSH_PROMISE" : "");
+    const methodColor = method.toUpperCase() === "GET"
+      ? "green"
+      : method.toUpperCase() === "DELETE"
+      ? "red"
+      : "magenta";
     let url = ctx.options.showhost ? req.prettyUrl : req.url;
-    if (detail <= 1) {
-      const cols = Deno.stdout.isTerminal() ? Deno.consoleSize().columns : 0;
-      if (cols > 40 && url.length > cols - 25) url = url.slice(0, cols - 26) + "…";
+    if (ctx.options.flow_detail === 1) {
+      const limit = Math.max(terminalWidth() - 25, 50);
+      if (url.length > limit) url = url.slice(0, limit) + "…";
     }
-    const replay = f.isReplay === "request" ? "[replay] " : "";
-    const ver = req.httpVersion !== "HTTP/1.1" ? ` ${req.httpVersion}` : "";
-    return `${this.#c("dim", client + ":")} ${replay}${this.#c("bold", req.method)} ${url}${ver}`;
+    const respVersion = f.response?.httpVersion ?? "HTTP/1.1";
+    const ver = !(req.isHttp10 || req.isHttp11) || req.httpVersion !== respVersion
+      ? ` ${req.httpVersion}`
+      : "";
+    return `${this.#client(f)}: ${
+      this.#style(escapeControlCharacters(method), { fg: methodColor, bold: true })
+    } ${this.#style(escapeControlCharacters(url), { bold: true })}${ver}`;
   }
 
-  /** The text printed for a finished flow at the current flow_detail. */
+  #responseLine(f: HTTPFlow): string {
+    const r = f.response!;
+    const replayStr = f.isReplay === "response" ? "[replay]" : "";
+    const replay = replayStr ? this.#style(replayStr, { fg: "yellow", bold: true }) : "";
+    const code = r.statusCode;
+    const color = code >= 200 && code < 300
+      ? "green"
+      : code >= 300 && code < 400
+      ? "magenta"
+      : code >= 400 && code < 600
+      ? "red"
+      : undefined;
+    const codeText = this.#style(String(code), { fg: color, bold: true, blink: code === 418 });
+    const reasonText = r.isHttp2 || r.httpVersion === "HTTP/3" ? reasonPhrase(code) : r.reason;
+    const reason = this.#style(escapeControlCharacters(reasonText), { fg: color, bold: true });
+    const size = this.#style(r.rawContent === null ? "(content missing)" : prettySize(r.rawContent.length), {
+      bold: true,
+    });
+    const ver = !(r.isHttp10 || r.isHttp11) || f.request.httpVersion !== r.httpVersion
+      ? `${r.httpVersion} `
+      : "";
+    let arrows = this.#style(" <<", { bold: true });
+    if (ctx.options.flow_detail === 1) {
+      const pad = Math.max(
+        0,
+        formatAddress(f.clientConn.peername).length - (2 + ver.length + replayStr.length),
+      );
+      arrows = " ".repeat(pad) + arrows;
+    }
+    return `${replay}${arrows} ${ver}${codeText} ${reason} ${size}`;
+  }
+
+  /** The text printed for a finished flow at the current flow_detail ("" at 0). */
   format(f: HTTPFlow): string {
     const detail: number = ctx.options.flow_detail;
     if (detail <= 0) return "";
-    let out = this.#requestLine(f) + "\n";
-    if (detail >= 2) out += this.#headers(f.request.headers);
-    if (detail >= 3) out += this.#body(f.request, detail);
-    // align the status code under the request method, as mitmdump does
-    const addr = f.clientConn.peername ? `${f.clientConn.peername[0]}:${f.clientConn.peername[1]}` : "";
-    const indent = " ".repeat(Math.max(0, addr.length - 2));
+    const out: string[] = [];
+    out.push(this.#requestLine(f));
+    if (detail >= 2) this.#headers(f.request.headers, out);
+    if (detail >= 3) this.#message(f.request, out);
+    if (detail >= 2) this.#trailers(f.request.trailers, out);
     if (f.response) {
-      const r = f.response;
-      const size = r.rawContent ? prettySize(r.rawContent.length) : "[no content]";
-      const ms = r.timestampEnd && f.request.timestampStart
-        ? ` ${Math.max(0, Math.round((r.timestampEnd - f.request.timestampStart) * 1000))}ms`
-        : "";
-      const replay = f.isReplay === "response" ? "[replay] " : "";
-      out += `${indent} << ${replay}${
-        this.#c(this.#statusColor(r.statusCode), `${r.statusCode} ${r.reason}`)
-      } ${size}${this.#c("dim", ms)}\n`;
-      if (detail >= 2) out += this.#headers(r.headers);
-      if (detail >= 3) out += this.#body(r, detail);
-    } else if (f.error) {
-      out += `${indent} << ${this.#c("red", f.error.msg)}\n`;
+      out.push(this.#responseLine(f));
+      if (detail >= 2) this.#headers(f.response.headers, out);
+      if (detail >= 3) this.#message(f.response, out);
+      if (detail >= 2) this.#trailers(f.response.trailers, out);
     }
-    if (detail >= 2) out += "\n";
-    return out;
+    if (f.error) {
+      out.push(this.#style(` << ${escapeControlCharacters(f.error.msg)}`, { fg: "red", bold: true }));
+    }
+    return out.join("\n") + "\n";
   }
 
   #dump(f: HTTPFlow): void {
@@ -177,24 +279,4 @@ export class Dumper {
   http_connect_error(f: HTTPFlow): void {
     this.#dump(f);
   }
-}
-
-function isPrintable(b: Uint8Array): boolean {
-  const n = Math.min(b.length, 512);
-  for (let i = 0; i < n; i++) {
-    const c = b[i];
-    if (c < 9 || (c > 13 && c < 32)) return false;
-  }
-  return true;
-}
-
-function hexdump(b: Uint8Array): string {
-  const lines: string[] = [];
-  for (let i = 0; i < b.length; i += 16) {
-    const row = b.subarray(i, i + 16);
-    const hex = [...row].map((x) => x.toString(16).padStart(2, "0")).join(" ");
-    const asc = latin1(row).replace(/[^\x20-\x7e]/g, ".");
-    lines.push(`${i.toString(16).padStart(8, "0")}  ${hex.padEnd(48)}  ${asc}`);
-  }
-  return lines.join("\n");
 }

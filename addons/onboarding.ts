@@ -1,6 +1,6 @@
 /**
  * The onboarding addon (mitmproxy's `addons/onboarding.py`): requests through the proxy to
- * `http://mitm.it/` (option `onboarding_host`) are answered by the proxy itself with a page of
+ * `http://mitm.it/` (options `onboarding_host` and `onboarding_port`) are answered by the proxy itself with a page of
  * per-platform install steps and downloads of the CA certificate (PEM, DER .cer, PKCS#12). They never
  * reach a server. Needs the tlsconfig addon (it owns the CA).
  * @module
@@ -74,6 +74,7 @@ export class Onboarding {
       "mitm.it",
       "Onboarding app domain. For transparent mode, use an IP when a DNS entry for the app domain is not present.",
     );
+    loader.addOption("onboarding_port", "int", 80, "Port to serve the onboarding app from.");
   }
 
   /** Synchronous (no promise) for requests that are not for the onboarding app. */
@@ -82,7 +83,9 @@ export class Onboarding {
     if (!o.onboarding || flow.response) return;
     const req = flow.request;
     const host = String(o.onboarding_host).toLowerCase();
-    if (req.host.toLowerCase() !== host && (req.headers.get("host") ?? "").toLowerCase() !== host) return;
+    // as mitmproxy's asgiapp: the app answers (pretty_host, port) == (onboarding_host, onboarding_port)
+    if (req.port !== o.onboarding_port) return;
+    if (req.host.toLowerCase() !== host && req.prettyHost.toLowerCase() !== host) return;
     return this.#answer(req.path).then((r) => {
       flow.response = r;
     });

@@ -165,6 +165,8 @@ export class ProxyAuth {
       "optional str",
       null,
       'Require proxy authentication. Format: "username:pass", "any" to accept any user/pass combination, "@path" to use an Apache htpasswd file (bcrypt, apr1, SHA, crypt, plain).',
+      undefined,
+      { secret: true },
     );
   }
 

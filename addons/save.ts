@@ -8,8 +8,9 @@
  * - HTTP flows are written at `response` or `error` (WebSocket flows at `websocket_end`), each with one
  *   write of the whole flow that is awaited before the hook returns: a crash loses at most the flows in
  *   progress. Flows still in progress at shutdown are written at `done`.
- * - A failed write logs an error and stops the proxy with exit code 1: traffic is not let through
- *   unrecorded.
+ * - A failed write (disk full, I/O error, the directory gone when a new file is due) logs one error and
+ *   stops recording; the file keeps every flow written before (it is cut back to the last complete flow)
+ *   and the proxy keeps serving. Setting `save_stream_file` again starts recording again.
  * - Command `save.file FLOWS PATH` writes the given flows to a file (`+PATH` appends).
  */
 import { expandHome } from "../lib/paths.ts";
@@ -102,7 +103,10 @@ export class Save {
       if (o.save_stream_file) {
         // configure runs again with every option at startup: reopen (and truncate) only on a real change
         const opened = `${o.save_stream_file}\0${o.flow_format_version}`;
-        if (opened !== this.#opened) await this.#close();
+        if (opened !== this.#opened) {
+          await this.#close();
+          this.#failed = false;
+        }
         this.#opened = opened;
         try {
           await this.#rotate();
@@ -155,16 +159,25 @@ export class Save {
   }
 
   async #write(flow: Flow): Promise<void> {
+    const path = this.#currentPath;
     try {
       await this.#rotate();
       await this.#writer!.add(flow as HTTPFlow);
     } catch (e) {
-      // Crash visibly rather than let traffic through unrecorded (mitmproxy exits here).
+      // a full disk stops this writer, not the proxy (mitmproxy exits here, failing every connection)
+      if (this.#failed) return;
       this.#failed = true;
-      ctx.log.error(`Error while writing to ${this.#currentPath}: ${(e as Error).message}`);
-      const m = ctx.master as unknown as { exitCode?: number } | null;
-      if (m) m.exitCode = 1;
-      ctx.master?.shutdown();
+      const written = this.#writer?.count ?? 0;
+      const where = this.#currentPath ?? path ?? String(ctx.options.save_stream_file);
+      const w = this.#writer;
+      this.#writer = null;
+      this.#currentPath = null;
+      this.#active.clear();
+      await w?.close().catch(() => {});
+      ctx.log.error(
+        `Error while writing to ${where}: ${(e as Error).message}; recording stopped ` +
+          `(${written} flows written there stay readable; the proxy goes on)`,
+      );
     }
   }
 

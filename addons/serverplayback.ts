@@ -73,22 +73,8 @@ export function refreshResponse(resp: Response, now: number = Date.now() / 1000)
 
 /** Form fields of a multipart/form-data body (name, value), for ignore_payload_params. */
 function multipartFields(req: HTTPFlow["request"]): [string, string][] | null {
-  const ct = req.headers.get("content-type") ?? "";
-  const m = /^multipart\/form-data\s*;.*boundary="?([^";]+)"?/i.exec(ct);
-  if (!m) return null;
-  const body = req.getContent(false);
-  if (!body) return null;
-  const text = latin1(body);
-  const out: [string, string][] = [];
-  for (const part of text.split(`--${m[1]}`)) {
-    const i = part.indexOf("\r\n\r\n");
-    if (i === -1) continue;
-    const head = part.slice(0, i);
-    const name = /name="([^"]*)"/i.exec(head);
-    if (!name) continue;
-    out.push([name[1], part.slice(i + 4).replace(/\r\n$/, "")]);
-  }
-  return out.length ? out : null;
+  const form = req.multipartForm;
+  return form.size ? form.entries().map(([k, v]) => [k, latin1(v)]) : null;
 }
 
 /** Answers requests from saved flows. */

@@ -85,11 +85,13 @@ export class TlsConfig {
         } catch (e) {
           throw new OptionsError(`Option "confdir": ${(e as Error).message}`);
         }
+        const prefix = ca.paths.pem.slice(ca.paths.pem.lastIndexOf("/") + 1).replace(/\.pem$/, "");
         if (ca.expired) {
           this.#m.log.warn(
-            `The mitmdeno certificate authority in ${dir} has expired: delete ${dir}/mitmdeno-ca* to create a new one.`,
+            `The certificate authority in ${dir} has expired: delete ${dir}/${prefix}* to create a new one.`,
           );
         }
+        if (prefix === "mitmproxy-ca") this.#m.log.info(`Using mitmproxy's CA: ${ca.paths.pem}`);
         this.ca = ca;
         this.#confdir = dir;
         this.certs = new CertStore(ca, { leafKey: o.leaf_key_type as LeafKeyType });

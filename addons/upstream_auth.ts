@@ -27,6 +27,8 @@ export class UpstreamAuth {
       "optional str",
       null,
       "Add HTTP Basic authentication to upstream proxy and reverse proxy requests. Format: username:password.",
+      undefined,
+      { secret: true },
     );
   }
 

@@ -36,12 +36,16 @@ import { KeepServing } from "../addons/keepserving.ts";
 import { ReadFile } from "../addons/readfile.ts";
 import { TlsConfig } from "../addons/tlsconfig.ts";
 import { Onboarding } from "../addons/onboarding.ts";
-import { loadOrCreateCA } from "./tls/ca.ts";
+import { ConnectionLog } from "../addons/connection_log.ts";
+import { DnsResolver } from "../addons/dns_resolver.ts";
+import { CommandHistory } from "../addons/command_history.ts";
+import { importCA, loadOrCreateCA } from "./tls/ca.ts";
 import { VERSION } from "./version.ts";
 import { expandHome } from "./paths.ts";
 import { describeError } from "./addons/log.ts";
 import { WebAddon } from "../addons/web.ts";
 import { Intercept } from "../addons/intercept.ts";
+import { describeUnknownOption, didYouMean } from "./mitmproxy_options.ts";
 
 /** Short flags, as mitmdump has them. */
 const SHORT: Record<string, string> = {
@@ -87,6 +91,8 @@ const FLAGGED = new Set([
   "client_replay",
   "server_replay",
   "server_replay_extra",
+  "server_replay_kill_extra",
+  "server_replay_nopop",
   "server_replay_reuse",
   "server_replay_refresh",
   "map_remote",
@@ -111,15 +117,18 @@ export function dumpAddons(master: Master): object[] {
     new AntiCache(),
     new AntiComp(),
     new ClientPlayback(),
+    new CommandHistory(),
     new Comment(),
     new Cut(),
     new DisableH2C(),
     new Export(),
     new ProxyAuth(),
     new ProxyServer(master),
+    new ConnectionLog(),
     new TlsConfig(master),
     new Onboarding(master),
     new ScriptLoader(master),
+    new DnsResolver(),
     new ServerPlayback(),
     new MapRemote(),
     new MapLocal(),
@@ -137,32 +146,79 @@ export function dumpAddons(master: Master): object[] {
   ];
 }
 
+/** The subcommands, for --help and for telling a mistyped one from a filter. */
+const COMMANDS: [string, string][] = [
+  ["dump", "the proxy, printing flows (the mitmdump equivalent; the default)"],
+  ["web", "the proxy with a browser UI on 127.0.0.1:8081 (the mitmweb equivalent)"],
+  ["ca", "where the CA lives, its fingerprint; --export DIR, --import DIR (reuse a mitmproxy CA)"],
+  ["new-addon", "scaffold an addon script and its test: new-addon NAME or new-addon DIR/NAME"],
+];
+
+/** A default worth showing in --help (not unset, empty or off). */
+function shownDefault(s: OptionSpec): string {
+  if (s.name === "listen_port") return " (default: 8080)";
+  const d = s.default;
+  if (d === null || d === "" || d === false || (Array.isArray(d) && d.length === 0) || s.type === "bool") {
+    return "";
+  }
+  return ` (default: ${Array.isArray(d) ? d.join(", ") : String(d)})`;
+}
+
+function wrap(text: string, width: number, indent: number): string {
+  const words = text.split(/\s+/).filter(Boolean);
+  const lines: string[] = [];
+  let line = "";
+  for (const w of words) {
+    if (line && line.length + 1 + w.length > width - indent) {
+      lines.push(line);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  if (line) lines.push(line);
+  return lines.join("\n" + " ".repeat(indent));
+}
+
 function usage(specs: OptionSpec[]): string {
+  const col = 34;
+  const width = 110;
+  const row = (flag: string, help: string) =>
+    flag.length >= col - 2
+      ? `  ${flag}\n${" ".repeat(col)}${wrap(help, width, col)}`
+      : `  ${flag.padEnd(col - 2)}${wrap(help, width, col)}`;
   const lines = [
-    `mitmdeno ${VERSION}: an intercepting HTTP proxy (mitmdump-compatible options)`,
+    `mitmdeno ${VERSION}: an intercepting HTTP(S) proxy with mitmproxy's options, filters and addon events`,
     "",
     "Usage: mitmdeno [dump] [options] [filter expression]",
-    "       mitmdeno --version | --options | --commands",
+    "       mitmdeno web [options]",
+    "       mitmdeno ca [--export DIR | --import DIR]",
+    "       mitmdeno new-addon NAME | DIR/NAME [--force]",
+    "",
+    "Commands:",
+    ...COMMANDS.map(([c, h]) => row(c, h)),
     "",
     "Options:",
-    "  -h, --help             Show this help.",
-    "  --version              Show the version.",
-    "  --options              Show all options and their current values (YAML).",
-    "  --commands             Show all commands.",
-    "  --set option[=value]   Set any option (repeat for lists). A bare bool option means true.",
-    "  -q, --quiet            Quiet: flow_detail=0, termlog_verbosity=error.",
-    "  -v, --verbose          Verbose: flow_detail=2, termlog_verbosity=debug.",
-    "  -n, --no-server        Do not start a proxy server.",
+    row("-h, --help", "Show this help."),
+    row("--version", "Show the version."),
+    row("--options", "Show all options and their current values (YAML)."),
+    row("--commands", "Show all commands."),
+    row("--set option[=value]", "Set any option (repeat for lists). A bare bool option means true."),
+    row("-q, --quiet", "Quiet: flow_detail=0, termlog_verbosity=error."),
+    row("-v, --verbose", "Verbose: flow_detail=2, termlog_verbosity=debug."),
+    row("-n, --no-server", "Do not start a proxy server."),
   ];
   for (const s of specs.filter((s) => FLAGGED.has(s.name))) {
     const short = SHORT[s.name] ? `-${SHORT[s.name]}, ` : "";
     let f = `${short}--${flag(s.name)}`;
     if (s.type === "bool") f = `${short}--${flag(s.name)} / --no-${flag(s.name)}`;
-    else f += s.type.includes("int") ? " N" : " VALUE";
-    const def = s.type === "strs" ? "" : ` (default: ${JSON.stringify(s.default)})`;
-    lines.push(`  ${f.padEnd(40)} ${s.help}${def}`);
+    else f += s.type.includes("int") ? " N" : s.choices ? ` {${s.choices.join(",")}}` : " VALUE";
+    lines.push(row(f, s.help + shownDefault(s)));
   }
-  lines.push("", "All options (use --set name=value): run `mitmdeno --options`.");
+  lines.push(
+    "",
+    "Every option: mitmdeno --options (current values), docs/options.md. Set any with --set name=value or in",
+    "<confdir>/config.yaml (shared with mitmproxy: other tools' options are skipped with a warning).",
+    "Filter expressions as mitmproxy's (~d example.com & ~m POST): docs/filters.md.",
+  );
   return lines.join("\n");
 }
 
@@ -288,12 +344,30 @@ export async function setupDump(
   }
   try {
     // 1. --set
+    const sourceOf = new Map<string, string>();
+    const warned = new Set<string>();
     await master.options.set((v.set as string[] | undefined) ?? []);
     // 2. config file
     const confdir = (v.confdir as string | undefined) ?? master.options.confdir;
     for (const { file, sets } of await readConfigFile(confdir)) {
+      // keys nobody declared: another mitmproxy tool's (web_port, console_*) or one mitmdeno lacks are
+      // skipped with a warning naming the file; others wait for a script to declare them (checked below)
+      const kept: string[] = [];
+      for (const entry of sets) {
+        const name = entry.split("=", 1)[0];
+        if (!master.options.has(name)) {
+          const why = describeUnknownOption(name, master.options.specs().map((o) => o.name));
+          if (why.kind !== "unknown") {
+            if (!warned.has(name)) master.log.warn(`${file}: ${why.message}; ignored.`);
+            warned.add(name);
+            continue;
+          }
+          sourceOf.set(name, file);
+        }
+        kept.push(entry);
+      }
       try {
-        await master.options.set(sets);
+        await master.options.set(kept);
       } catch (e) {
         throw new OptionsError(`${file}: ${(e as Error).message}`);
       }
@@ -329,7 +403,13 @@ export async function setupDump(
     if (sets.length) await master.options.set(sets, false);
     await master.options.update(updates);
     if (master.options.deferredNames.length) {
-      throw new OptionsError(`Unknown option(s): ${master.options.deferredNames.join(", ")}`);
+      const declared = master.options.specs().map((o) => o.name);
+      throw new OptionsError(
+        master.options.deferredNames.map((name) => {
+          const why = describeUnknownOption(name, declared).message;
+          return `${sourceOf.get(name) ?? "--set"}: ${why}`;
+        }).join("\n"),
+      );
     }
   } catch (e) {
     if (e instanceof OptionsError) {
@@ -397,6 +477,8 @@ async function runCa(args: string[]): Promise<number> {
         confdir: { type: "string" },
         set: { type: "string", multiple: true },
         export: { type: "string" },
+        import: { type: "string" },
+        force: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -408,9 +490,13 @@ async function runCa(args: string[]): Promise<number> {
   const v = parsed.values;
   if (v.help) {
     console.log(
-      "Usage: mitmdeno ca [--confdir DIR] [--export DIR]\n\n" +
+      "Usage: mitmdeno ca [--confdir DIR] [--export DIR] [--import DIR|FILE [--force]]\n\n" +
         "Shows where the certificate authority lives (created on first use) and its SHA-256 fingerprint.\n" +
-        "--export DIR writes the public forms (PEM, DER .cer, PKCS#12 without key) into DIR.",
+        "--export DIR   writes the public forms (PEM, DER .cer, PKCS#12 without key) into DIR.\n" +
+        "--import DIR   makes a mitmproxy CA (DIR/mitmproxy-ca.pem, e.g. ~/.mitmproxy, or a key+cert PEM\n" +
+        "               file) the mitmdeno CA of the conf dir, so devices that trust it need nothing new;\n" +
+        "               an existing mitmdeno CA is replaced only with --force.\n" +
+        "A conf dir that holds mitmproxy-ca.pem and no mitmdeno CA (--confdir ~/.mitmproxy) uses it as is.",
     );
     return 0;
   }
@@ -418,6 +504,10 @@ async function runCa(args: string[]): Promise<number> {
   for (const s of v.set ?? []) if (s.startsWith("confdir=")) confdir = s.slice(8);
   const dir = expandHome(confdir);
   try {
+    if (v.import) {
+      const imported = await importCA(expandHome(v.import), dir, { force: v.force });
+      console.log(`Imported the CA into ${imported.paths.pem}`);
+    }
     const ca = await loadOrCreateCA(dir);
     console.log(`CA certificate: ${ca.paths.certPem}`);
     console.log(`CA key + cert:  ${ca.paths.pem} (private, mode 0600)`);
@@ -435,6 +525,28 @@ async function runCa(args: string[]): Promise<number> {
   }
 }
 
+/** What to say for a first word that is not a command (null: it is not command-like, e.g. a filter). */
+export function unknownCommand(word: string): string | null {
+  if (!/^[a-z][a-z0-9_-]*$/i.test(word) || COMMANDS.some(([c]) => c === word)) return null;
+  const hints: Record<string, string> = {
+    console: "mitmproxy's console UI has no mitmdeno equivalent; the browser UI is `mitmdeno web`",
+    mitmproxy: "the console UI has no mitmdeno equivalent; the browser UI is `mitmdeno web`",
+    mitmweb: "the browser UI is `mitmdeno web`",
+    mitmdump: "`mitmdeno` (or `mitmdeno dump`) is mitmdump",
+    cert: "did you mean `mitmdeno ca`?",
+    certs: "did you mean `mitmdeno ca`?",
+    certificate: "did you mean `mitmdeno ca`?",
+    help: "see `mitmdeno --help`",
+    version: "see `mitmdeno --version`",
+  };
+  const guess = didYouMean(word.replaceAll("_", "-"), COMMANDS.map(([c]) => c));
+  const hint = hints[word.toLowerCase()] ?? (guess ? `did you mean \`mitmdeno ${guess}\`?` : "");
+  const sentence = `"${word}" is not a command${hint ? `: ${hint}` : ""}`;
+  return `mitmdeno: ${sentence}${sentence.endsWith("?") ? "" : "."}\n` +
+    `Commands: ${COMMANDS.map(([c]) => c).join(", ")} (dump is the default; see mitmdeno --help).\n` +
+    `To filter flows by URL with this word, write \`mitmdeno "~u ${word}"\` or \`mitmdeno -- ${word}\`.`;
+}
+
 /** Entry point: dispatch subcommands. */
 export async function main(args: string[]): Promise<number> {
   const [cmd, ...rest] = args;
@@ -447,7 +559,13 @@ export async function main(args: string[]): Promise<number> {
       return await runCa(rest);
     case "new-addon":
       return (await import("./scaffold.ts")).newAddonMain(rest);
-    default:
+    default: {
+      const wrong = cmd === undefined ? null : unknownCommand(cmd);
+      if (wrong) {
+        console.error(wrong);
+        return 2;
+      }
       return await runDump(args);
+    }
   }
 }

@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { installSignalCleanup, stopAll } from "./bench/process.ts";
 import { type BenchReport, evaluateTargets, formatReport, type Ratio, ratio } from "./bench/report.ts";
 import { runBench } from "./bench/runner.ts";
-import { defaultScenarios, defaultTargets, parseCommandFlag } from "./bench/scenarios.ts";
+import { defaultScenarios, defaultTargets, parseCommandFlag, type Scenario } from "./bench/scenarios.ts";
 import { findWrk } from "./bench/wrk.ts";
 
 const USAGE = `Usage: deno task bench [options]
@@ -31,6 +31,9 @@ const USAGE = `Usage: deno task bench [options]
   --proxy-cmd CMD     command for mitmdeno, e.g. "deno run -A main.ts"; {host}/{port} placeholders,
                       else "--listen-host H --listen-port P -q" is appended
   --mitmdump-cmd CMD  command for mitmdump (same rules; appended: "--listen-host H -p P -q")
+  --baseline DIR      also run every selected mitmdeno scenario from DIR (another checkout, e.g.
+                      \`git worktree add /tmp/base main\`), each right after ours, as "base:NAME",
+                      and report NAME / base:NAME: old and new code compared in one run
   --ready-timeout S   seconds to wait for a proxy to listen (default 30)
   --json FILE         also write results as JSON
   --strict            exit 1 if a target is MISS or N/A
@@ -46,6 +49,21 @@ function num(v: string | undefined, name: string, fallback: number, min = 0): nu
 
 function list(v: string | undefined): string[] | undefined {
   return v === undefined ? undefined : v.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+/** `s` run from the checkout at `dir` (same arguments, paths relative to that checkout). */
+function baselineOf(s: Scenario, dir: string): Scenario {
+  const inDir = <T extends { repoRoot: string }>(ctx: T): T => ({ ...ctx, repoRoot: dir });
+  return {
+    ...s,
+    name: `base:${s.name}`,
+    description: `${s.description} (from ${dir})`,
+    unavailable: s.unavailable && ((ctx) => s.unavailable!(inDir(ctx))),
+    proxy: s.proxy &&
+      { ...s.proxy, cwd: dir, command: (listen, ctx) => s.proxy!.command(listen, inDir(ctx)) },
+    target: (run) => s.target(inDir(run)),
+    measure: s.measure && ((run, target, d, phase) => s.measure!(inDir(run), target, d, phase)),
+  };
 }
 
 async function gitRev(cwd: string): Promise<string | undefined> {
@@ -72,6 +90,7 @@ async function main(): Promise<number> {
       list: { type: "boolean" },
       "proxy-cmd": { type: "string" },
       "mitmdump-cmd": { type: "string" },
+      baseline: { type: "string" },
       "ready-timeout": { type: "string" },
       json: { type: "string" },
       strict: { type: "boolean" },
@@ -101,9 +120,13 @@ async function main(): Promise<number> {
   const skip = new Set(list(values.skip) ?? []);
   const unknown = [...(only ?? []), ...skip].filter((n) => !all.some((s) => s.name === n));
   if (unknown.length) throw new Error(`unknown scenario(s): ${unknown.join(", ")} (see --list)`);
-  const scenarios = all.filter((s) =>
+  let scenarios = all.filter((s) =>
     (only ? only.includes(s.name) : s.default !== false) && !skip.has(s.name)
   );
+  const baseline = values.baseline?.replace(/\/$/, "");
+  if (baseline) {
+    scenarios = scenarios.flatMap((s) => s.name.startsWith("mitmdeno") ? [s, baselineOf(s, baseline)] : [s]);
+  }
 
   const wrk = findWrk();
   if (!wrk) throw new Error("wrk not found on PATH (apt-get install wrk)");
@@ -123,6 +146,11 @@ async function main(): Promise<number> {
       { label: "mitmdeno / direct", numerator: "mitmdeno", denominator: "direct" },
       { label: "mitmdeno / mitmdump", numerator: "mitmdeno", denominator: "mitmdump" },
       { label: "mitmdump / direct", numerator: "mitmdump", denominator: "direct" },
+      ...scenarios.filter((s) => s.name.startsWith("base:")).map((s) => ({
+        label: `${s.name.slice(5)} / ${s.name}`,
+        numerator: s.name.slice(5),
+        denominator: s.name,
+      })),
     ].map((r) => ({ ...r, value: ratio(results, r.numerator, r.denominator) }));
     report = {
       meta: {

@@ -19,6 +19,33 @@ function fmtDefault(s: OptionSpec): string {
   return "`" + JSON.stringify(s.default) + "`";
 }
 
+/** How the dump output compares with mitmdump's (prose, kept with the generator so the file stays generated). */
+const OUTPUT_SECTION = [
+  "## Output: how it compares with mitmdump",
+  "",
+  "`flow_detail` 0-4, the connection lines and the content views follow mitmproxy's main branch",
+  "(`addons/dumper.py`, `proxy/server.py`, `contentviews/`): the same request and response lines, `[replay]`",
+  "markers, 4-space indents, a blank line before and after each body, `(cut off)`, `--- HTTP Trailers`,",
+  "` << error` lines, the URL cut to the terminal width at level 1, and `[client] client connect` /",
+  "`server connect host:port (ip:port)` / `server disconnect` / `client disconnect` at info verbosity",
+  "(`-q` hides them). Content views are chosen as mitmproxy chooses them (`lib/contentviews/`: JSON with a",
+  "4-space indent, XML/HTML and CSS/JavaScript re-indented by the same rules, images with their size and",
+  "metadata, forms and queries as YAML, hex dumps for binary data). Deliberate differences:",
+  "",
+  "- Log lines carry no `[HH:MM:SS.mmm]` time prefix.",
+  "- At `flow_detail 3` the body shown is cut at `content_view_lines_cutoff` lines, as the option says;",
+  "  mitmproxy's main branch prints the whole body and then `(cut off)`.",
+  "- The JSON view re-indents the text as sent: key order, duplicate keys and number spellings stay",
+  "  (mitmproxy re-serializes through Python objects). YAML output (forms, images, MsgPack) is not folded at",
+  "  80 columns.",
+  "- Colours come from mitmdeno's own small highlighter (same tags: names, strings, numbers, booleans,",
+  "  comments), and only on a terminal without `NO_COLOR`.",
+  "- mitmproxy's `dns`, `grpc`, `http/3 frames`, `mqtt`, `protobuf`, `socket.io` and `wbxml` views are",
+  "  accepted by `dumper_default_contentview` with a warning, and `auto` is used; WebSocket, TCP, UDP and DNS",
+  "  flow lines do not exist yet because those flows do not.",
+  "",
+];
+
 /** The markdown for every declared option, sorted by name. */
 export async function renderOptionsDoc(): Promise<string> {
   const master = new Master();
@@ -45,7 +72,7 @@ export async function renderOptionsDoc(): Promise<string> {
     const choices = s.choices ? ` Choices: ${s.choices.map((c) => `\`${c}\``).join(", ")}.` : "";
     lines.push(`| \`${s.name}\` | ${s.type} | ${fmtDefault(s)} | ${cell(s.help)}${choices} |`);
   }
-  lines.push("", `${specs.length} options.`, "");
+  lines.push("", `${specs.length} options.`, "", ...OUTPUT_SECTION);
   return await denoFmt(lines.join("\n"));
 }
 

@@ -80,3 +80,23 @@ export function describeError(e: unknown): string {
   const loc = errorLocation(e);
   return loc ? `${msg} (at ${loc})` : msg;
 }
+
+/**
+ * Escape what could change how a log line looks on a terminal or in a log file: C0 and C1 control
+ * characters (CR, LF and ESC included; tab is kept), DEL, and the Unicode bidirectional overrides. Used for
+ * text from sandboxed scripts, which must not forge log lines or send terminal escapes.
+ *
+ * @example
+ * ```ts
+ * escapeControl("a\nb\u001b[31m"); // "a\\nb\\x1b[31m"
+ * ```
+ */
+export function escapeControl(s: string): string {
+  // deno-lint-ignore no-control-regex
+  return s.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    if (c === "\n") return "\\n";
+    if (c === "\r") return "\\r";
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
+  });
+}

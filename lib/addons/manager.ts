@@ -86,6 +86,7 @@ export type CommandFn = (...args: any[]) => unknown;
 export interface Loader {
   /**
    * Declare an option.
+   * `flags.secret` marks a credential: its value is never sent to sandboxed scripts.
    * @example loader.addOption("addheader", "bool", false, "Add a count header to responses")
    */
   addOption(
@@ -94,6 +95,7 @@ export interface Loader {
     defaultValue: unknown,
     help: string,
     choices?: readonly string[],
+    flags?: { secret?: boolean },
   ): void;
   /** Declare a command, e.g. `loader.addCommand("myaddon.clear", () => ...)`. */
   addCommand(path: string, fn: CommandFn, help?: string): void;
@@ -154,13 +156,14 @@ export class AddonManager {
   loader(addon: Addon): Loader {
     const host = this.#host;
     return {
-      addOption(name, type, defaultValue, help, choices) {
+      addOption(name, type, defaultValue, help, choices, flags) {
         const spec: OptionSpec = { name, type, default: defaultValue, help, choices };
+        if (flags?.secret) spec.secret = true;
         const old = host.options.spec(name);
         if (old && (old.type !== type || JSON.stringify(old.default) !== JSON.stringify(defaultValue))) {
           host.log.warn(`Over-riding existing option ${name} (from ${addonName(addon)})`);
         }
-        host.options.add(spec);
+        host.options.add(spec, addonName(addon));
       },
       addCommand(path, fn, help) {
         host.commands.add(path, fn.bind(addon), help);

@@ -9,6 +9,16 @@
 /** The option types mitmproxy has. "strs" is `Sequence[str]`. */
 export type OptionType = "bool" | "str" | "int" | "optional str" | "optional int" | "strs";
 
+/** Every {@link OptionType}. */
+export const OPTION_TYPES: readonly OptionType[] = [
+  "bool",
+  "str",
+  "int",
+  "optional str",
+  "optional int",
+  "strs",
+];
+
 /** One declared option. */
 export interface OptionSpec {
   name: string;
@@ -16,7 +26,12 @@ export interface OptionSpec {
   default: unknown;
   help: string;
   choices?: readonly string[];
+  /** A credential (e.g. `proxyauth`): never shown to sandboxed scripts. */
+  secret?: boolean;
 }
+
+/** Valid option names: letters, digits and underscores, starting with a letter. */
+const OPTION_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 
 /** A bad option value, or an addon refusing a configuration. The message names the option. */
 export class OptionsError extends Error {
@@ -119,6 +134,8 @@ export function parseValues(spec: OptionSpec, values: (string | undefined)[]): u
 /** The option store. Declared options are also readable as properties: `options.anticache`. */
 export class Options {
   #specs = new Map<string, OptionSpec>();
+  /** Who declared each option (an addon name). */
+  #owners = new Map<string, string>();
   #values = new Map<string, unknown>();
   #deferred = new Map<string, (string | undefined)[]>();
   /** Called with the names of changed options; may throw OptionsError to veto. */
@@ -126,13 +143,29 @@ export class Options {
   // Declared options appear as properties.
   [name: string]: any;
 
-  /** Declare an option. Re-declaring with the same signature is a no-op. */
-  add(spec: OptionSpec): void {
+  /**
+   * Declare an option, owned by `owner` (an addon name; the first declaration's owner stays). Re-declaring
+   * with the same signature is a no-op. Throws OptionsError for a bad name, type or default.
+   */
+  add(spec: OptionSpec, owner?: string): void {
+    if (typeof spec.name !== "string" || !OPTION_NAME.test(spec.name)) {
+      throw new OptionsError(`Invalid option name ${JSON.stringify(spec.name)}`);
+    }
+    if (!OPTION_TYPES.includes(spec.type)) {
+      throw new OptionsError(`Option "${spec.name}": unknown type ${JSON.stringify(spec.type)}`);
+    }
+    if (
+      spec.choices !== undefined &&
+      !(Array.isArray(spec.choices) && spec.choices.every((c) => typeof c === "string"))
+    ) {
+      throw new OptionsError(`Option "${spec.name}": choices must be a list of strings`);
+    }
     const old = this.#specs.get(spec.name);
     if (old) {
       if (old.type === spec.type && JSON.stringify(old.default) === JSON.stringify(spec.default)) return;
     }
     typecheck(spec, spec.default);
+    if (owner !== undefined && !this.#owners.has(spec.name)) this.#owners.set(spec.name, owner);
     this.#specs.set(spec.name, spec);
     this.#values.set(spec.name, Array.isArray(spec.default) ? [...spec.default] : spec.default);
     if (!Object.prototype.hasOwnProperty.call(this, spec.name)) {
@@ -152,6 +185,11 @@ export class Options {
   /** Whether an option is declared. */
   has(name: string): boolean {
     return this.#specs.has(name);
+  }
+
+  /** The addon that declared an option first (undefined for unknown or ownerless options). */
+  owner(name: string): string | undefined {
+    return this.#owners.get(name);
   }
 
   /** The declaration of an option. */

@@ -1,7 +1,23 @@
 /** Client and server connection records, as kept on every flow (mitmproxy's `connection.py`). */
+import { isIP } from "node:net";
 
 /** A network address: [host, port]. */
 export type Address = [string, number];
+
+/**
+ * An address as mitmproxy's `format_address` shows it: `1.2.3.4:80`, `[::1]:80`, an IPv4-mapped IPv6 address
+ * as IPv4, `*:80` for an unspecified one, `<no address>` for none.
+ */
+export function formatAddress(address: Address | null | undefined): string {
+  if (!address) return "<no address>";
+  const [host, port] = address;
+  const kind = isIP(host);
+  if (kind === 0) return `${host}:${port}`;
+  if (host === "0.0.0.0" || host === "::" || /^(0*:)+0*$/.test(host)) return `*:${port}`;
+  if (kind === 4) return `${host}:${port}`;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host);
+  return mapped ? `${mapped[1]}:${port}` : `[${host}]:${port}`;
+}
 
 /** Fields both sides share. */
 export abstract class Connection {

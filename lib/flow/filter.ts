@@ -11,10 +11,11 @@
  * - a dangling operator character becomes a bare (URL) regex, as in mitmproxy: `x & ` is `x` AND `~u &`.
  *
  * Regexes are Python-flavoured; common differences are translated to JS (`(?P<n>`, `(?P=n)`, `\A`, `\Z`,
- * leading inline flags such as `(?i)`, `$` before a final newline, bytes-mode `\s`). They are
- * case-insensitive unless the environment variable `MITMPROXY_CASE_SENSITIVE_FILTERS=1` is set
- * (read at parse time when env permission is granted). Byte-oriented operators (`~b ~h ~t ~m ~a`) match
- * against latin1 text (one char per byte) with the pattern UTF-8 encoded, like Python's bytes regexes.
+ * leading inline flags such as `(?i)`, `$` before a final newline, bytes-mode `\s`). Every regex operator is
+ * case-insensitive unless the environment variable `MITMPROXY_CASE_SENSITIVE_FILTERS` is exactly `1` (read
+ * at parse time when env permission is granted), `~d` and `~m` included, as in mitmproxy since 11.1; `~a`
+ * matches its asset types case-sensitively, always. Byte-oriented operators (`~b ~h ~t ~m ~a`) match against
+ * latin1 text (one char per byte) with the pattern UTF-8 encoded, like Python's bytes regexes.
  *
  * @example
  * ```ts
@@ -440,7 +441,7 @@ function compileRegex(
   const binary = BINARY.has(op);
   const { source, flags } = translatePythonRegex(binary ? toLatin1Pattern(pattern) : pattern, binary);
   let f = extraFlags;
-  if (!caseSensitive || op === "m" || op === "d") f += "i";
+  if (!caseSensitive) f += "i";
   for (const x of flags) if (!f.includes(x)) f += x;
   try {
     return new RegExp(source, [...new Set(f)].join(""));
@@ -504,7 +505,8 @@ function headerBlock(msg: any): string {
 function bodyText(msg: any): string | null {
   if (!msg) return null;
   const raw = msg.rawContent;
-  if (!raw || raw.length === 0) return null;
+  // mitmproxy searches any body that is not missing, the empty one too (`~b "^$"` matches it)
+  if (raw == null) return null;
   const c = typeof msg.getContent === "function" ? msg.getContent(false) : raw;
   return c == null ? null : asText(c);
 }
@@ -550,18 +552,39 @@ function bodyMatch(re: RegExp, f: AnyFlow, side: "both" | "request" | "response"
   return false;
 }
 
+/** Python's `str(v)` for a metadata value (strings bare; containers with `repr` of their items). */
 function pyStr(v: unknown): string {
+  return typeof v === "string" ? v : pyRepr(v);
+}
+
+const BYTE_ESCAPES: Record<number, string> = { 9: "\\t", 10: "\\n", 13: "\\r", 0x5c: "\\\\" };
+
+function pyByte(b: number): string {
+  return b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
+}
+
+/** Python's `repr(v)` for the JSON-like values metadata holds. */
+function pyRepr(v: unknown): string {
   if (v === null || v === undefined) return "None";
   if (v === true) return "True";
   if (v === false) return "False";
-  if (typeof v === "string") return v;
-  if (typeof v === "number" || typeof v === "bigint") return String(v);
-  if (v instanceof Uint8Array) return `b'${latin1(v)}'`;
-  try {
-    return JSON.stringify(v);
-  } catch {
-    return String(v);
+  if (typeof v === "string") {
+    const q = v.includes("'") && !v.includes('"') ? '"' : "'";
+    return q + v.replaceAll("\\", "\\\\").replaceAll(q, `\\${q}`).replaceAll("\n", "\\n") + q;
   }
+  if (typeof v === "number" || typeof v === "bigint") return String(v);
+  if (v instanceof Uint8Array) {
+    const q = v.includes(0x27) && !v.includes(0x22) ? '"' : "'";
+    let s = "";
+    for (const b of v) s += BYTE_ESCAPES[b] ?? (b === q.charCodeAt(0) ? `\\${q}` : pyByte(b));
+    return `b${q}${s}${q}`;
+  }
+  if (Array.isArray(v)) return `[${v.map(pyRepr).join(", ")}]`;
+  if (v instanceof Map) return `{${[...v].map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(", ")}}`;
+  if (typeof v === "object") {
+    return `{${Object.entries(v).map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`).join(", ")}}`;
+  }
+  return String(v);
 }
 
 function compileNode(node: FilterNode, caseSensitive: boolean) {
@@ -716,12 +739,12 @@ function compileNode(node: FilterNode, caseSensitive: boolean) {
   }
 }
 
+/** mitmproxy's switch: filters are case-sensitive only when `MITMPROXY_CASE_SENSITIVE_FILTERS` is exactly "1". */
 function caseSensitiveFromEnv(): boolean {
   try {
     const name = "MITMPROXY_CASE_SENSITIVE_FILTERS";
     if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return false;
-    const v = Deno.env.get(name);
-    return v !== undefined && v !== "" && v !== "0" && v.toLowerCase() !== "false";
+    return Deno.env.get(name) === "1";
   } catch {
     return false;
   }

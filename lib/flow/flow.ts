@@ -109,6 +109,21 @@ export class HTTPFlow extends Flow {
     return this.request.timestampStart;
   }
 
+  /**
+   * A readable summary, like mitmproxy's repr:
+   * `<HTTPFlow request = Request(GET example.com:80/) response = Response(200, text/html, 5b) ...>` over lines.
+   */
+  override toString(): string {
+    let s = "<HTTPFlow";
+    s += `\n  request = ${this.request}`;
+    if (this.response) s += `\n  response = ${this.response}`;
+    if (this.websocket) s += `\n  websocket = ${this.websocket}`;
+    if (this.error) s += `\n  error = ${this.error.msg}`;
+    s += `\n  clientConn = ${this.clientConn}`;
+    s += `\n  serverConn = ${this.serverConn}`;
+    return s + ">";
+  }
+
   /** A copy with a new id, not live. */
   copy(): HTTPFlow {
     const f = new HTTPFlow(this.clientConn, this.serverConn, this.request.copy(), false);

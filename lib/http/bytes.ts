@@ -56,17 +56,16 @@ export function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Human size like mitmproxy: 512b, 1.2k, 3.4m, 1.0g. */
+/** Human size like mitmproxy's `pretty_size` (at most 5 characters): 512b, 1.2k, 99.9k, 100k, 3.4m. */
 export function prettySize(n: number): string {
   if (n < 1024) return `${n}b`;
-  const units = ["k", "m", "g", "t"];
-  let v = n;
-  let u = -1;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
+  let s = n;
+  for (const suffix of ["k", "m", "g", "t"]) {
+    s /= 1024;
+    if (s < 99.95) return `${s.toFixed(1)}${suffix}`;
+    if (s < 1024 || suffix === "t") return `${s.toFixed(0)}${suffix}`;
   }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[u]}`;
+  return `${n}b`;
 }
 
 /** Parse a size like "1m", "512k", "10" (bytes; k/m/g/t are powers of 1024, like mitmproxy). */
@@ -75,4 +74,23 @@ export function parseSize(s: string): number {
   if (!m) throw new Error(`invalid size "${s}": expected a number with an optional k/m/g/t suffix`);
   const pow = { "": 0, k: 1, m: 2, g: 3, t: 4 }[m[2].toLowerCase() as "" | "k" | "m" | "g" | "t"];
   return Number(m[1]) * 1024 ** pow;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The bytes as text if they are valid UTF-8 without control characters other than tab, line breaks and form
+ * feed (so `utf8(text)` gives the same bytes back), else null: the test for "show or store as text, not
+ * as binary".
+ */
+export function asUtf8Text(b: Uint8Array): string | null {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c < 0x20 ? c !== 9 && c !== 10 && c !== 12 && c !== 13 : c === 0x7f) return null;
+  }
+  try {
+    return strictUtf8.decode(b);
+  } catch {
+    return null;
+  }
 }

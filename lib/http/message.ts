@@ -5,9 +5,18 @@
  * and re-encode on write, updating Content-Length.
  */
 import { Headers } from "./headers.ts";
-import { fromLatin1, fromUtf8, latin1, utf8 } from "./bytes.ts";
+import { fromLatin1, fromUtf8, latin1, prettySize, utf8 } from "./bytes.ts";
 import { decodeAll, encodeAll, SUPPORTED_ENCODINGS } from "./encoding.ts";
 import { reasonPhrase } from "./status.ts";
+import {
+  encodeMultipart,
+  type FormPart,
+  type FormValue,
+  multipartBoundary,
+  MultipartForm,
+  newBoundary,
+  parseMultipart,
+} from "./multipart.ts";
 
 /** A chunk transformer for streamed bodies: called per chunk, and with an empty chunk at the end. */
 export type StreamTransformer = (chunk: Uint8Array) => Uint8Array | Uint8Array[];
@@ -386,15 +395,53 @@ export class Request extends Message {
     else this.headers.set("cookie", pairs.map(([k, v]) => `${k}=${v}`).join("; "));
   }
 
-  /** The body parsed as `application/x-www-form-urlencoded`. */
+  /**
+   * The body as an `application/x-www-form-urlencoded` form: a live multidict, like {@link query} (mitmproxy's
+   * `urlencoded_form`). Empty unless the Content-Type says so; any change rewrites the body and sets that
+   * Content-Type (replacing a body of another type, as mitmproxy does).
+   * @example flow.request.urlencodedForm.set("mitmproxy", "rocks");
+   */
   get urlencodedForm(): URLSearchParams {
-    const ct = this.headers.get("content-type") ?? "";
-    if (!/application\/x-www-form-urlencoded/i.test(ct)) return new URLSearchParams();
-    return new URLSearchParams(this.getText(false) ?? "");
+    const ct = (this.headers.get("content-type") ?? "").toLowerCase();
+    const init = ct.includes("application/x-www-form-urlencoded") ? this.getText(false) ?? "" : "";
+    return new LiveParams(init, (qs) => this.#setForm(qs));
   }
-  set urlencodedForm(value: URLSearchParams | Record<string, string>) {
+  set urlencodedForm(value: URLSearchParams | Record<string, string> | [string, string][]) {
+    this.#setForm(new URLSearchParams(value as Record<string, string>).toString());
+  }
+
+  #setForm(qs: string): void {
     this.headers.set("content-type", "application/x-www-form-urlencoded");
-    this.setText(new URLSearchParams(value as Record<string, string>).toString());
+    this.setText(qs);
+  }
+
+  /**
+   * The body as a `multipart/form-data` form: a live multidict of field name -> bytes (mitmproxy's
+   * `multipart_form`). Empty unless the Content-Type says so; any change re-encodes the body (keeping the
+   * boundary and the other parts' headers), setting a multipart Content-Type with a fresh boundary if needed.
+   * @example flow.request.multipartForm.set("field", "new value");
+   */
+  get multipartForm(): MultipartForm {
+    const ct = this.headers.get("content-type") ?? "";
+    const body = /multipart\/form-data/i.test(ct) ? this.getContent(false) : null;
+    const parts = body ? parseMultipart(ct, body) : [];
+    return new MultipartForm(parts, (p) => this.#setMultipart(p));
+  }
+  set multipartForm(value: Iterable<[string, FormValue]> | Record<string, FormValue>) {
+    const form = new MultipartForm([], () => {});
+    const pairs = Symbol.iterator in value ? value as Iterable<[string, FormValue]> : Object.entries(value);
+    for (const [k, v] of pairs) form.append(k, v);
+    this.#setMultipart(form.parts);
+  }
+
+  #setMultipart(parts: FormPart[]): void {
+    const ct = this.headers.get("content-type") ?? "";
+    let boundary = /^\s*multipart\/form-data/i.test(ct) ? multipartBoundary(ct) : null;
+    if (!boundary) {
+      boundary = newBoundary();
+      this.headers.set("content-type", `multipart/form-data; boundary=${boundary}`);
+    }
+    this.setContent(encodeMultipart(boundary, parts));
   }
 
   /** Remove headers that let a server answer "not modified" (what the anticache addon does). */
@@ -438,6 +485,13 @@ export class Request extends Message {
     return r;
   }
 
+  /** A short description, as mitmproxy's repr: `Request(GET example.com:80/path)`. */
+  override toString(): string {
+    const hostport = this.host && this.port ? `${this.host}:${this.port}` : "";
+    return `Request(${this.method} ${hostport}${this.path})`;
+  }
+
+  /** The request line, URL and headers (no body), for logging and JSON. */
   toJSON(): Record<string, unknown> {
     return {
       method: this.method,
@@ -489,15 +543,32 @@ export interface ResponseInit {
   timestampEnd?: number | null;
 }
 
+/** Check a status code set by an addon: an integer from 100 to 999 (three digits on the wire). */
+export function checkStatusCode(code: unknown): number {
+  if (typeof code !== "number" || !Number.isInteger(code) || code < 100 || code > 999) {
+    throw new RangeError(`invalid status code ${JSON.stringify(code)}: expected an integer from 100 to 999`);
+  }
+  return code;
+}
+
 /** An HTTP response. */
 export class Response extends Message {
-  statusCode: number;
+  #statusCode: number;
   reason: string;
 
   constructor(init: ResponseInit) {
     super(init);
-    this.statusCode = init.statusCode;
+    // as read (a flow file or HAR may hold any number): checked when an addon sets it and when it is sent
+    this.#statusCode = init.statusCode;
     this.reason = init.reason ?? reasonPhrase(init.statusCode);
+  }
+
+  /** The status code. Setting one outside 100–999 throws a RangeError. */
+  get statusCode(): number {
+    return this.#statusCode;
+  }
+  set statusCode(code: number) {
+    this.#statusCode = checkStatusCode(code);
   }
 
   /**
@@ -508,7 +579,7 @@ export class Response extends Message {
   static make(statusCode = 200, content: BodyInit = "", headers: HeadersInit = {}): Response {
     const now = Date.now() / 1000;
     const r = new Response({
-      statusCode,
+      statusCode: checkStatusCode(statusCode),
       headers: toHeaders(headers),
       rawContent: new Uint8Array(0),
       timestampStart: now,
@@ -554,6 +625,16 @@ export class Response extends Message {
     return r;
   }
 
+  /** A short description, as mitmproxy's repr: `Response(200, text/html, 1.2k)` or `Response(204, no content)`. */
+  override toString(): string {
+    const raw = this.rawContent;
+    const details = raw && raw.length
+      ? `${this.headers.get("content-type") ?? "unknown content type"}, ${prettySize(raw.length)}`
+      : "no content";
+    return `Response(${this.statusCode}, ${details})`;
+  }
+
+  /** The status line and headers (no body), for logging and JSON. */
   toJSON(): Record<string, unknown> {
     return {
       statusCode: this.statusCode,

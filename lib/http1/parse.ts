@@ -212,6 +212,39 @@ export interface Target {
   path?: string;
 }
 
+/**
+ * The request's Host field value, checked as RFC 9112 §3.2 asks: more than one Host field line, an invalid
+ * value, or no Host in an HTTP/1.1 request in origin or asterisk form is a 400 (a proxy must not guess
+ * where such a request goes). Absolute-form and CONNECT requests may lack it (their target names the
+ * authority, which wins over Host: see the HTTP/1 layer). Returns null when absent.
+ */
+export function requestHost(
+  fields: [string, string][],
+  httpVersion: string,
+  form: Target["form"],
+): string | null {
+  let value: string | null = null;
+  for (const [k, v] of fields) {
+    if (k.length !== 4 || k.toLowerCase() !== "host") continue;
+    if (value !== null) throw new HttpSyntaxError("more than one Host header field");
+    value = v;
+  }
+  if (value === null) {
+    if (httpVersion === "HTTP/1.1" && (form === "origin" || form === "asterisk")) {
+      throw new HttpSyntaxError("missing Host header (required in HTTP/1.1)");
+    }
+    return null;
+  }
+  if (value !== "" || (form !== "absolute" && form !== "authority")) {
+    try {
+      parseAuthority(value, 0);
+    } catch {
+      throw new HttpSyntaxError(`invalid Host header: ${JSON.stringify(value.slice(0, 100))}`);
+    }
+  }
+  return value;
+}
+
 /** Split "host:port" (with [v6] brackets). The port is required unless `defaultPort` is given. */
 export function parseAuthority(authority: string, defaultPort?: number): { host: string; port: number } {
   let host: string;
@@ -314,15 +347,21 @@ export function bodyFraming(
     if (cl) throw new HttpSyntaxError("both Transfer-Encoding and Content-Length present");
     if (msg.httpVersion === "HTTP/1.0") throw new HttpSyntaxError("Transfer-Encoding in an HTTP/1.0 message");
     const codings = te.join(",").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
-    const last = codings[codings.length - 1];
-    if (last === "chunked") {
-      if (codings.indexOf("chunked") !== codings.length - 1) {
+    if (codings.length === 0) throw new HttpSyntaxError("empty Transfer-Encoding");
+    // Only chunked is decoded. Another coding (gzip, ...) could not be forwarded either: Transfer-Encoding is
+    // hop-by-hop and the body is re-framed, so dropping it would corrupt the body. Refused like nginx does:
+    // 501 for a request, 502 for a response.
+    if (codings.length > 1 || codings[0] !== "chunked") {
+      const what = codings.filter((c, i) => c !== "chunked" || i !== codings.length - 1);
+      if (codings.filter((c) => c === "chunked").length > 1) {
         throw new HttpSyntaxError("chunked applied more than once");
       }
-      return { kind: "chunked" };
+      throw new HttpSyntaxError(
+        `unsupported Transfer-Encoding: ${te.join(", ")} (only chunked is supported, not ${what.join(", ")})`,
+        501,
+      );
     }
-    if (msg.request) throw new HttpSyntaxError(`unsupported Transfer-Encoding: ${te.join(", ")}`, 501);
-    return { kind: "close" };
+    return { kind: "chunked" };
   }
   if (cl) {
     let v = cl[0];

@@ -57,6 +57,9 @@ export function responseHead(
 ): Uint8Array {
   // deno-lint-ignore no-control-regex
   if (/[\r\n\x00]/.test(reason)) throw new Error("invalid character in the reason phrase");
+  if (!(statusCode >= 100 && statusCode <= 999 && Number.isInteger(statusCode))) {
+    throw new Error(`invalid status code ${statusCode}: expected 100 to 999`);
+  }
   return withBody(`${httpVersion} ${statusCode} ${reason}\r\n${fieldLines(headers)}\r\n`, body);
 }
 

@@ -231,6 +231,8 @@ export class FlowWriter {
   #filter: Filter | null;
   #chain: Promise<unknown> = Promise.resolve();
   #pending = 0;
+  /** Bytes in the file after the last complete flow (files only). */
+  #good = 0;
   /** Number of flows written. */
   count = 0;
 
@@ -255,7 +257,13 @@ export class FlowWriter {
       path = path.slice(1);
     }
     const file = await Deno.open(path, { write: true, create: true, append, truncate: !append });
-    return new FlowWriter(file, options);
+    const w = new FlowWriter(file, options);
+    if (append) {
+      try {
+        w.#good = (await file.stat()).size;
+      } catch { /* not a regular file */ }
+    }
+    return w;
   }
 
   /** Serialize one flow (to bytes) without writing it. */
@@ -266,16 +274,23 @@ export class FlowWriter {
   /**
    * Append a flow (if it passes the filter). Calls are serialized, so they can be fired concurrently.
    * A file is written synchronously (one flow is a few KB; an async write per flow would cost an event loop
-   * round trip each), so the flow is in the file when the promise is returned.
+   * round trip each), so the flow is in the file when the promise is returned. A write that fails (disk
+   * full, I/O error) rejects, and a file is cut back to its last complete flow, so what was written stays
+   * readable.
    */
   add(flow: HTTPFlow): Promise<void> {
     if (this.#filter && !this.#filter(flow)) return Promise.resolve();
     if (this.#file && !this.#pending) {
+      const file = this.#file;
       try {
         const data = dumpsView(flowToState(flow, this.#version));
         let off = 0;
-        while (off < data.length) off += this.#file.writeSync(data.subarray(off));
+        while (off < data.length) off += file.writeSync(data.subarray(off));
+        this.#good += data.length;
       } catch (e) {
+        try {
+          file.truncateSync(this.#good);
+        } catch { /* not a regular file (a pipe, /dev/full) */ }
         return Promise.reject(e);
       }
       this.count++;

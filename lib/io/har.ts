@@ -24,7 +24,8 @@ import { Client, Server } from "../flow/connection.ts";
 import { FlowError, HTTPFlow } from "../flow/flow.ts";
 import type { Flow } from "../flow/flow.ts";
 import { reasonPhrase } from "../http/status.ts";
-import { fromLatin1, latin1 } from "../http/bytes.ts";
+import { asUtf8Text, fromLatin1, latin1 } from "../http/bytes.ts";
+import { isIP } from "node:net";
 import { VERSION } from "../version.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -89,18 +90,6 @@ function headersSize(h: Headers): number {
   let n = 0;
   for (const [k, v] of h.fields) n += k.length + v.length + 4;
   return n;
-}
-
-/** mitmproxy's `strutils.is_mostly_bin`: more than 30% of the first 100 bytes are control/high bytes. */
-export function isMostlyBinary(b: Uint8Array): boolean {
-  if (!b.length) return false;
-  const n = Math.min(100, b.length);
-  let bad = 0;
-  for (let i = 0; i < n; i++) {
-    const c = b[i];
-    if (c < 9 || (c > 13 && c < 32) || c > 126) bad++;
-  }
-  return bad / n > 0.3;
 }
 
 function base64(b: Uint8Array): string {
@@ -182,11 +171,13 @@ export function flowToHarEntry(flow: HTTPFlow, serversSeen: Set<unknown> = new S
       headersSize: headersSize(resp.headers),
       bodySize: size,
     };
-    if (content && isMostlyBinary(content)) {
-      response.content.text = base64(content);
+    // text only when it gives the same bytes back: anything else (images, latin1, ...) goes as base64
+    const asText = content ? asUtf8Text(content) : "";
+    if (asText === null) {
+      response.content.text = base64(content!);
       response.content.encoding = "base64";
     } else {
-      response.content.text = resp.getText(false) ?? "";
+      response.content.text = asText;
     }
   } else {
     response = {
@@ -218,11 +209,9 @@ export function flowToHarEntry(flow: HTTPFlow, serversSeen: Set<unknown> = new S
   };
   if (["POST", "PUT", "PATCH"].includes(req.method) || (reqBody && reqBody.length)) {
     const mimeType = text(req.headers.get("content-type") ?? "");
-    const postData: Json = { mimeType, text: req.getText(false) ?? "", params: pairs(req.urlencodedForm) };
-    if (reqBody && isMostlyBinary(reqBody)) {
-      postData.text = base64(reqBody);
-      postData.encoding = "base64";
-    }
+    const asText = reqBody ? asUtf8Text(reqBody) : "";
+    const postData: Json = { mimeType, text: asText ?? base64(reqBody!), params: pairs(req.urlencodedForm) };
+    if (asText === null) postData.encoding = "base64";
     request.postData = postData;
   }
 
@@ -234,7 +223,8 @@ export function flowToHarEntry(flow: HTTPFlow, serversSeen: Set<unknown> = new S
     cache: {},
     timings,
   };
-  if (sc.peername) entry.serverIPAddress = String(sc.peername[0]);
+  // only a real address: without a connection (replayed, answered by the proxy) the field is left out
+  if (sc.peername && isIP(sc.peername[0])) entry.serverIPAddress = sc.peername[0];
   if (flow.comment) entry.comment = flow.comment;
   const ws = flow.websocket as
     | { messages?: { type: number; fromClient: boolean; content: Uint8Array; timestamp: number }[] }

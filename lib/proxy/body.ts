@@ -2,7 +2,7 @@
  * Reading HTTP/1 bodies off a {@link Stream} by their framing, as chunks (for streaming) or whole
  * (for hooks). Bytes past the body are pushed back for the next message.
  */
-import { ChunkedDecoder, type Framing, type HeadLimits } from "../http1/parse.ts";
+import { ChunkedDecoder, type Framing, type HeadLimits, HttpSyntaxError } from "../http1/parse.ts";
 import { ProtocolError } from "./errors.ts";
 import type { Stream } from "./stream.ts";
 import { concat } from "../http/bytes.ts";
@@ -51,7 +51,16 @@ export async function* bodyChunks(
       for (;;) {
         const b = await stream.read(opts.timeoutMs);
         if (b === null) throw truncated(`${total} bytes of chunked data`);
-        const r = dec.feed(b);
+        let r;
+        try {
+          r = dec.feed(b);
+        } catch (e) {
+          if (!(e instanceof HttpSyntaxError)) throw e;
+          // the client's fault is a 400; a server's, a 502
+          throw opts.what === "Request"
+            ? new ProtocolError(`Invalid chunked request body: ${e.message}`, 400)
+            : new ProtocolError(`Invalid response from server: chunked body: ${e.message}`, 502);
+        }
         for (const d of r.data) {
           total += d.length;
           yield d;
@@ -143,4 +152,27 @@ export async function readFixedBody(
     got += b.length;
   }
   return concat(parts);
+}
+
+/**
+ * After this many bytes of a streamed body, ask V8 for a young-generation collection (when the runtime
+ * exposes `gc`, see scripts/runtime_flags.ts). Each chunk a socket delivers is a fresh ArrayBuffer whose
+ * memory V8 frees only at a collection, and it schedules collections by JS heap use, not by the size of
+ * those buffers: streaming at ~1 GB/s, ~120 MiB of dead buffers piled up between collections. Every 2 MiB:
+ * peak RSS ~102 MiB for a 1 GiB download through CONNECT+TLS (214 without), and the transfer got faster.
+ * Only streamed bodies are paced: forcing collections on every connection cost ~5% of keep-alive
+ * throughput (small bodies leave little garbage).
+ */
+const COLLECT_EVERY = 2 << 20;
+const collectYoung = (globalThis as { gc?: (o: { type: "minor" }) => void }).gc;
+
+/** A counter for one streamed body: call it with each chunk's size. */
+export function collectionPacer(): (bytes: number) => void {
+  let since = 0;
+  return (bytes) => {
+    if ((since += bytes) > COLLECT_EVERY && collectYoung) {
+      since = 0;
+      collectYoung({ type: "minor" });
+    }
+  };
 }

@@ -24,6 +24,10 @@ export interface Limits {
   /** Idle timeout in ms (0: none). */
   idleTimeout: number;
   connectTimeout: number;
+  /** Time for a client to send a request head, in ms (0: none). */
+  headerTimeout: number;
+  /** Time for a server to start its response, in ms (0: none). */
+  responseTimeout: number;
 }
 
 /** Read the limits from the options. */
@@ -37,6 +41,8 @@ export function readLimits(master: Master): Limits {
     streamLargeBodies: size(o.stream_large_bodies),
     idleTimeout: o.tcp_timeout * 1000,
     connectTimeout: o.connect_timeout * 1000,
+    headerTimeout: o.http_header_timeout * 1000,
+    responseTimeout: o.http_response_timeout * 1000,
   };
 }
 

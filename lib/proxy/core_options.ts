@@ -5,7 +5,7 @@ import type { Options, OptionSpec } from "../addons/options.ts";
 export const CORE_OPTIONS: OptionSpec[] = [
   { name: "server", type: "bool", default: true, help: "Start a proxy server. Enabled by default." },
   { name: "listen_host", type: "str", default: "", help: "Address to bind the proxy server(s) to." },
-  { name: "listen_port", type: "optional int", default: null, help: "Port to bind the proxy to (8080)." },
+  { name: "listen_port", type: "optional int", default: null, help: "Port to bind the proxy server(s) to." },
   {
     name: "mode",
     type: "strs",
@@ -101,6 +101,20 @@ export const CORE_OPTIONS: OptionSpec[] = [
     help: "Idle timeout (seconds) for client and server connections.",
   },
   {
+    name: "http_header_timeout",
+    type: "int",
+    default: 60,
+    help: "Seconds a client may take to send a complete request head (from the connection's start for its " +
+      "first request, from the first byte for later ones); then 408 and the connection closes. 0: no limit.",
+  },
+  {
+    name: "http_response_timeout",
+    type: "int",
+    default: 60,
+    help: "Seconds to wait for a server's response head after the request was sent; then 504. 0: no limit " +
+      "(the tcp_timeout idle limit still applies).",
+  },
+  {
     name: "connect_timeout",
     type: "int",
     default: 30,
@@ -119,9 +133,16 @@ export const CORE_OPTIONS: OptionSpec[] = [
     help: "Most header fields accepted in one message.",
   },
   { name: "proxy_debug", type: "bool", default: false, help: "Enable debug logs in the proxy core." },
+  {
+    name: "content_view_lines_cutoff",
+    type: "int",
+    default: 512,
+    help: "Flow content view lines limit. Limiting it to a smaller number of lines makes viewing big " +
+      "bodies faster (flow_detail 3 in mitmdeno dump, the web UI).",
+  },
 ];
 
 /** Declare the core options on `options`. */
 export function declareCoreOptions(options: Options): void {
-  for (const spec of CORE_OPTIONS) options.add(spec);
+  for (const spec of CORE_OPTIONS) options.add(spec, "core");
 }

@@ -80,7 +80,16 @@ export class ProxyServer {
     ) {
       throw new OptionsError(`Option "listen_port": ${o.listen_port} is not a port number (0-65535)`);
     }
-    for (const name of ["tcp_timeout", "connect_timeout", "max_header_size", "max_header_count"]) {
+    for (
+      const name of [
+        "tcp_timeout",
+        "connect_timeout",
+        "http_header_timeout",
+        "http_response_timeout",
+        "max_header_size",
+        "max_header_count",
+      ]
+    ) {
       if (updated.has(name) && o[name] < 0) throw new OptionsError(`Option "${name}": must not be negative`);
     }
     for (const name of ["ignore_hosts", "allow_hosts", "tcp_hosts"]) {
@@ -113,11 +122,11 @@ export class ProxyServer {
         this.#master.log.error(`connection handler failed: ${e?.stack ?? e}`)
       );
     });
-    return new Promise((resolve, reject) => {
+    return new Promise((resolve) => {
+      // one error line naming the option to change; the start-up error check then exits with status 1
       server.once("error", (e: Error & { code?: string }) => {
-        const why = e.code === "EADDRINUSE" ? "address already in use" : e.message;
-        this.#master.log.error(`Cannot listen on ${hostPort(host, port)}: ${why}`);
-        reject(new OptionsError(`Option "listen_port": cannot listen on ${hostPort(host, port)}: ${why}`));
+        this.#master.log.error(`Cannot listen on ${hostPort(host, port)}: ${listenError(e, host, port)}`);
+        resolve();
       });
       server.listen({ host, port }, () => {
         const addr = server.address() as net.AddressInfo;
@@ -144,5 +153,22 @@ export class ProxyServer {
     return Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {
       this.#servers = [];
     });
+  }
+}
+
+/** Why a listen failed, blaming the option the user should change. */
+function listenError(e: Error & { code?: string }, host: string, port: number): string {
+  switch (e.code) {
+    case "EADDRINUSE":
+      return `address already in use (listen_port ${port}: is another proxy running? choose another port with -p)`;
+    case "EACCES":
+      return `permission denied (listen_port ${port}: ports below 1024 need privileges; choose another with -p)`;
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EADDRNOTAVAIL":
+    case "EINVAL":
+      return `listen_host "${host}" is not an address of this machine (${e.code})`;
+    default:
+      return e.message;
   }
 }

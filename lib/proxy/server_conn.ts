@@ -443,7 +443,7 @@ export class ServerConnection {
       if (addons.has("tls_failed_server")) await addons.trigger("tls_failed_server", data);
       throw new ProtocolError(reason, (e as { code?: string }).code === "TIMEOUT" ? 504 : 502);
     }
-    this.stream = new Stream(sock);
+    this.stream = new Stream(sock, raw);
     server.alpn = sock.alpnProtocol || null;
     server.tlsVersion = sock.getProtocol() ?? null;
     server.cipher = sock.getCipher()?.name ?? null;

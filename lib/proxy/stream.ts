@@ -15,6 +15,14 @@ export class TimeoutError extends Error {
   }
 }
 
+/** A message head not complete within its time limit; `partial` when some of it had arrived. */
+export class HeadTimeoutError extends TimeoutError {
+  constructor(message: string, readonly partial: boolean) {
+    super(message);
+    this.name = "HeadTimeoutError";
+  }
+}
+
 const HIGH_WATER = 1 << 20;
 
 interface Deadline {
@@ -58,9 +66,21 @@ const watchdog = new (class {
   }
 })();
 
+/** The libuv handle of a node:net socket, as far as pausing goes. */
+interface ReadHandle {
+  readStart?(): number;
+  readStop?(): number;
+}
+
 /** A byte stream over a node socket. */
 export class Stream {
   readonly socket: Socket;
+  /**
+   * For a TLS socket over a node:net socket: that socket. Pausing a TLS socket in Deno 2.9.6 stops only the
+   * delivery of decrypted data, which piles up unread (a 1 GiB download through a slow reader: 2 GiB of
+   * RSS); reads are stopped where the encrypted bytes come in, on the TCP socket's handle.
+   */
+  readonly #transport: Socket | null;
   #queue: Uint8Array[] = [];
   #queued = 0;
   #eof = false;
@@ -76,16 +96,15 @@ export class Stream {
   /** Resolves when the socket is fully closed. */
   readonly closed: Promise<void>;
 
-  constructor(socket: Socket) {
+  /** `transport`: the node:net socket under a TLS `socket` (see above). */
+  constructor(socket: Socket, transport: Socket | null = null) {
     this.socket = socket;
+    this.#transport = transport;
     socket.setNoDelay?.(true);
     socket.on("data", (b: Uint8Array) => {
       this.#queue.push(b);
       this.#queued += b.length;
-      if (this.#queued > HIGH_WATER && !this.#paused) {
-        this.#paused = true;
-        socket.pause();
-      }
+      if (this.#queued > HIGH_WATER && !this.#paused) this.#pause();
       this.#wake();
     });
     socket.on("end", () => {
@@ -168,11 +187,22 @@ export class Stream {
   #shift(): Uint8Array {
     const b = this.#queue.shift()!;
     this.#queued -= b.length;
-    if (this.#paused && this.#queued < HIGH_WATER / 2) {
-      this.#paused = false;
-      this.socket.resume();
-    }
+    if (this.#paused && this.#queued < HIGH_WATER / 2) this.#resume();
     return b;
+  }
+
+  #pause(): void {
+    this.#paused = true;
+    this.socket.pause();
+    (this.#transport as unknown as { _handle?: ReadHandle } | null)?._handle?.readStop?.();
+  }
+
+  #resume(): void {
+    this.#paused = false;
+    if (this.#transport && !this.#transport.destroyed) {
+      (this.#transport as unknown as { _handle?: ReadHandle })._handle?.readStart?.();
+    }
+    this.socket.resume();
   }
 
   #wait(timeoutMs: number): Promise<void> {
@@ -217,21 +247,32 @@ export class Stream {
   /**
    * Read a message head (through the blank line). Returns null on a clean EOF before any byte.
    * Bytes after the head are pushed back. Throws {@link HttpSyntaxError} 431 past `maxSize`, and
-   * on EOF in the middle of a head.
+   * on EOF in the middle of a head. `timeoutMs` bounds each wait for bytes; with `headTimeoutMs`, the
+   * whole head must arrive within that long from `since` (a time from Date.now(); default: its first byte),
+   * else {@link HeadTimeoutError} (a client sending its head byte by byte is not held forever).
    */
-  async readHead(maxSize: number, timeoutMs = 0): Promise<Uint8Array | null> {
-    const first = this.#queue.length ? this.#shift() : await this.read(timeoutMs);
+  async readHead(
+    maxSize: number,
+    timeoutMs = 0,
+    headTimeoutMs = 0,
+    since?: number,
+  ): Promise<Uint8Array | null> {
+    let deadline = headTimeoutMs > 0 && since !== undefined ? since + headTimeoutMs : 0;
+    const first = this.#queue.length
+      ? this.#shift()
+      : await this.#readWithin(timeoutMs, deadline, headTimeoutMs, false);
     if (first === null) return null;
     let end = findHeadEnd(first);
     if (end !== -1) {
       if (end < first.length) this.unread(first.subarray(end));
       return first.subarray(0, end);
     }
+    if (deadline === 0 && headTimeoutMs > 0) deadline = Date.now() + headTimeoutMs;
     const parts = [first];
     let size = first.length;
     for (;;) {
       if (size > maxSize) throw new HttpSyntaxError(`header section too large (over ${maxSize} bytes)`, 431);
-      const b = await this.read(timeoutMs);
+      const b = await this.#readWithin(timeoutMs, deadline, headTimeoutMs, true);
       if (b === null) {
         throw new HttpSyntaxError(`connection closed in the middle of a message head (${size} bytes read)`);
       }
@@ -247,6 +288,30 @@ export class Stream {
       parts.length = 0;
       parts.push(all);
     }
+  }
+
+  /** A read for {@link readHead}: within `timeoutMs`, and before `deadline` (0: none). */
+  async #readWithin(
+    timeoutMs: number,
+    deadline: number,
+    headTimeoutMs: number,
+    partial: boolean,
+  ): Promise<Uint8Array | null> {
+    if (deadline === 0) return await this.read(timeoutMs);
+    const left = deadline - Date.now();
+    if (left <= 0) throw this.#headTimeout(headTimeoutMs, partial);
+    try {
+      return await this.read(timeoutMs > 0 ? Math.min(timeoutMs, left) : left);
+    } catch (e) {
+      if (e instanceof TimeoutError && Date.now() >= deadline - 5) {
+        throw this.#headTimeout(headTimeoutMs, partial);
+      }
+      throw e;
+    }
+  }
+
+  #headTimeout(ms: number, partial: boolean): HeadTimeoutError {
+    return new HeadTimeoutError(`message head not complete within ${ms / 1000}s`, partial);
   }
 
   /**

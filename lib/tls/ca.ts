@@ -19,6 +19,9 @@ import * as x509 from "./x509.ts";
 /** The default conf dir basename, also the CA's CN and O and the file name prefix. */
 export const DEFAULT_BASENAME = "mitmdeno";
 
+/** mitmproxy's file prefix: a conf dir with `mitmproxy-ca.pem` and no mitmdeno CA uses that CA. */
+export const MITMPROXY_BASENAME = "mitmproxy";
+
 /** Where the CA files of a conf dir live. */
 export interface CaFilePaths {
   /** `<basename>-ca.pem`: private key (PKCS#1 "RSA PRIVATE KEY") followed by the cert. Mode 0600. */
@@ -112,6 +115,23 @@ export async function loadOrCreateCA(confdir: string, opts: CaOptions = {}): Pro
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw caFileError(paths.pem, e);
   }
+  if (text === undefined && opts.basename === undefined) {
+    // a conf dir of mitmproxy's (or one a mitmproxy CA was copied into): use the CA already trusted
+    const theirs = caFilePaths(confdir, MITMPROXY_BASENAME);
+    try {
+      const mine = await Deno.readTextFile(theirs.pem);
+      let ca: CertAuthority;
+      try {
+        ca = parseCaPem(mine, confdir, theirs);
+      } catch (e) {
+        throw caFileError(theirs.pem, e);
+      }
+      await writeAllFiles(ca, true);
+      return ca;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
   if (text === undefined) {
     await Deno.mkdir(confdir, { recursive: true });
     const ca = await createCA(confdir, paths, basename, opts.keySize ?? 2048);
@@ -125,6 +145,46 @@ export async function loadOrCreateCA(confdir: string, opts: CaOptions = {}): Pro
     throw caFileError(paths.pem, e);
   }
   await writeAllFiles(ca, true);
+  return ca;
+}
+
+/**
+ * Import a CA (a key and certificate in one PEM, as mitmproxy's `mitmproxy-ca.pem`) into `confdir` as its
+ * mitmdeno CA. `from` is that file or a directory holding `mitmproxy-ca.pem` (e.g. `~/.mitmproxy`). An
+ * existing mitmdeno CA in `confdir` is replaced only with `force`: devices may trust it.
+ */
+export async function importCA(
+  from: string,
+  confdir: string,
+  opts: { force?: boolean } = {},
+): Promise<CertAuthority> {
+  let file = from;
+  try {
+    if ((await Deno.stat(from)).isDirectory) file = caFilePaths(from, MITMPROXY_BASENAME).pem;
+  } catch (e) {
+    throw new Error(`cannot import a CA from ${from}: ${(e as Error).message}`);
+  }
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new Error(`cannot import a CA from ${file}: ${(e as Error).message}`);
+  }
+  const paths = caFilePaths(confdir, DEFAULT_BASENAME);
+  let ca: CertAuthority;
+  try {
+    ca = parseCaPem(text, confdir, paths);
+  } catch (e) {
+    throw new Error(`cannot import a CA from ${file}: ${(e as Error).message}`);
+  }
+  if (!opts.force && await exists(paths.pem)) {
+    throw new Error(
+      `${paths.pem} exists: devices may trust that CA. Use --force to replace it with the one from ${file}`,
+    );
+  }
+  await Deno.mkdir(confdir, { recursive: true });
+  for (const p of [paths.p12, paths.certP12]) await Deno.remove(p).catch(() => {});
+  await writeAllFiles(ca, false);
   return ca;
 }
 

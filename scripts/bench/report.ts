@@ -12,6 +12,8 @@ import { totalErrors, type WrkResult } from "./wrk.ts";
 export interface ScenarioResult {
   name: string;
   description: string;
+  /** What the rate means (default "req/s"). */
+  unit?: string;
   status: "ok" | "skipped" | "error";
   /** Skip reason or error message. */
   message?: string;
@@ -89,7 +91,7 @@ function table(rows: string[][], rightAlign: Set<number>): string {
 export function formatReport(report: BenchReport): string {
   const rows: string[][] = [[
     "scenario",
-    "req/s",
+    "rate (req/s)",
     "p50",
     "p99",
     "errors",
@@ -112,7 +114,7 @@ export function formatReport(report: BenchReport): string {
     const errs = totalErrors(r.errors);
     rows.push([
       s.name,
-      r.rps.toFixed(0),
+      r.rps.toFixed(0) + (s.unit ? ` ${s.unit}` : ""),
       fmtUs(r.latencyUs.p50),
       fmtUs(r.latencyUs.p99),
       String(errs),

@@ -72,8 +72,9 @@ async function measure(
   target: WrkTarget,
   durationS: number,
   opts: RunOptions,
+  phase: "warmup" | "measure",
 ): Promise<WrkResult> {
-  if (scenario.measure) return await scenario.measure(run, target, durationS);
+  if (scenario.measure) return await scenario.measure(run, target, durationS, phase);
   const { stdout: _stdout, ...result } = await runWrk(target, { ...run.load, durationS }, { wrk: opts.wrk });
   return result;
 }
@@ -85,7 +86,7 @@ export async function runScenario(
   opts: RunOptions,
 ): Promise<ScenarioResult> {
   const log = opts.log ?? ((m: string) => console.error(m));
-  const base = { name: scenario.name, description: scenario.description };
+  const base = { name: scenario.name, description: scenario.description, unit: scenario.unit };
   const why = scenario.unavailable?.(ctx);
   if (why) {
     log(`[${scenario.name}] skipped: ${why}`);
@@ -115,7 +116,9 @@ export async function runScenario(
         } ms (pid ${proc.pid})`,
       );
       run.proxy = listen;
-      sampler = new RssSampler(proc.pid, { intervalMs: opts.rssIntervalMs ?? 1000 });
+      sampler = new RssSampler(proc.pid, {
+        intervalMs: scenario.rssIntervalMs ?? opts.rssIntervalMs ?? 1000,
+      });
       sampler.sample("idle");
     }
     const target = scenario.target(run);
@@ -128,7 +131,7 @@ export async function runScenario(
     let warmupErrors: number | undefined;
     if (opts.warmupS > 0) {
       log(`[${scenario.name}] warm-up ${opts.warmupS}s`);
-      const w = await measure(scenario, run, target, opts.warmupS, opts);
+      const w = await measure(scenario, run, target, opts.warmupS, opts, "warmup");
       warmupErrors = totalErrors(w.errors);
     }
     if (proc?.exited()) throw new Error(`proxy exited during warm-up`);
@@ -137,11 +140,15 @@ export async function runScenario(
     );
     sampler?.sample("start");
     if (sampler) midTimer = setTimeout(() => sampler!.sample("mid"), (ctx.load.durationS * 1000) / 2);
-    const result = await measure(scenario, run, target, ctx.load.durationS, opts);
+    const result = await measure(scenario, run, target, ctx.load.durationS, opts, "measure");
     clearTimeout(midTimer);
     sampler?.sample("end");
     const exitedDuringRun = proc?.exited();
-    log(`[${scenario.name}] ${result.rps.toFixed(0)} req/s, ${totalErrors(result.errors)} errors`);
+    log(
+      `[${scenario.name}] ${result.rps.toFixed(0)} ${scenario.unit ?? "req/s"}, ${
+        totalErrors(result.errors)
+      } errors`,
+    );
     return {
       ...base,
       status: exitedDuringRun ? "error" : "ok",

@@ -14,6 +14,7 @@
  */
 
 import { findExecutable, splitCommand } from "./process.ts";
+import { streamScenario } from "./stream_scenarios.ts";
 import { tlsScenario } from "./tls_scenarios.ts";
 import type { WrkLoad, WrkResult, WrkTarget } from "./wrk.ts";
 import { RUNTIME_FLAGS } from "../runtime_flags.ts";
@@ -64,6 +65,10 @@ export interface Scenario {
   description: string;
   /** Run when no `--only` is given (default true). */
   default?: boolean;
+  /** What the rate column means for this scenario (default "req/s"; e.g. "MB/s"). */
+  unit?: string;
+  /** Interval of background RSS samples for the peak, for short measurements (default: the run's). */
+  rssIntervalMs?: number;
   /** Proxy to start before measuring; undefined = load goes directly to the origin. */
   proxy?: ProxySpec;
   /** Reason this scenario cannot run here (missing binary/file), or undefined if it can. */
@@ -74,7 +79,12 @@ export interface Scenario {
    * Custom measurement replacing wrk (e.g. CONNECT + TLS handshakes). Called for the warm-up and
    * the measured run with the respective duration.
    */
-  measure?(run: RunContext, target: WrkTarget, durationS: number): Promise<WrkResult>;
+  measure?(
+    run: RunContext,
+    target: WrkTarget,
+    durationS: number,
+    phase: "warmup" | "measure",
+  ): Promise<WrkResult>;
 }
 
 /** Target comparing two scenarios' throughput: `rps(numerator) / rps(denominator) >= min`. */
@@ -239,11 +249,28 @@ export function defaultScenarios(): Scenario[] {
     tlsScenario("mitmdump-tls-fresh", "mitmdump", "fresh"),
     tlsScenario("mitmdeno-https-ka", "mitmdeno", "keepalive"),
     tlsScenario("mitmdump-https-ka", "mitmdump", "keepalive"),
+    streamScenario("stream-direct", null, false),
+    streamScenario("stream-mitmdeno", "mitmdeno", false),
+    streamScenario("stream-direct-tls", null, true),
+    streamScenario("stream-mitmdeno-tls", "mitmdeno", true),
+    streamScenario("stream-mitmdump-tls", "mitmdump", true, { default: false }),
   ];
 }
 
 /** The issue's performance targets. */
 export const defaultTargets: Target[] = [
+  {
+    label: "streamed HTTPS download >= 50% of direct MB/s",
+    numerator: "stream-mitmdeno-tls",
+    denominator: "stream-direct-tls",
+    min: 0.5,
+  },
+  {
+    label: "streamed plain download >= 70% of direct MB/s",
+    numerator: "stream-mitmdeno",
+    denominator: "stream-direct",
+    min: 0.7,
+  },
   {
     label: "with a script >= 60% of no-script req/s",
     numerator: "mitmdeno-addon",

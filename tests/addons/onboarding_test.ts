@@ -45,6 +45,16 @@ Deno.test("onboarding: page with install steps and CA downloads, never reaching 
     assert.equal(other.status, 200);
     assert.match(other.body, /Install the mitmdeno certificate authority/);
     assert.deepEqual(serverConnects, []);
+
+    // onboarding_port: the app answers only on that port (mitmproxy's asgiapp matches host and port)
+    await proxy.master.options.set(["onboarding_port=8123"]);
+    const onPort = await curl(["-x", proxy.url, "http://setup.test:8123/"]);
+    assert.equal(onPort.status, 200);
+    assert.match(onPort.body, /Install the mitmdeno certificate authority/);
+    assert.deepEqual(serverConnects, []);
+    const offPort = await curl(["-x", proxy.url, "http://setup.test/"]);
+    assert.notEqual(offPort.status, 200, "port 80 is no longer the app");
+    assert.deepEqual(serverConnects, ["setup.test"]);
   } finally {
     await proxy.stop();
     await Deno.remove(dir, { recursive: true });

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { inflateSync } from "node:zlib";
 import { SaveHar } from "../../addons/savehar.ts";
-import { flowToHarEntry, harToFlows, isMostlyBinary, makeHar, validateHar } from "../../lib/io/har.ts";
+import { flowToHarEntry, harToFlows, makeHar, validateHar } from "../../lib/io/har.ts";
 import { readFlowsToArray } from "../../lib/io/flowfile.ts";
 import { Headers } from "../../lib/http/headers.ts";
 import { Request, Response } from "../../lib/http/message.ts";
@@ -80,8 +80,53 @@ Deno.test("har: an export has every HAR 1.2 required field (what Chromium's impo
   const f = tflow({ resp: true });
   assert.ok(flowToHarEntry(f, seen).timings.connect >= 0);
   assert.equal(flowToHarEntry(f, seen).timings.connect, -1);
-  assert.ok(isMostlyBinary(new Uint8Array([0, 1, 2, 3])));
-  assert.ok(!isMostlyBinary(new TextEncoder().encode("hello")));
+});
+
+Deno.test("har: bodies that are not plain UTF-8 text go as base64 and come back byte-exact", () => {
+  // a 264-byte PNG-like body whose first 100 bytes look mostly like text (mitmproxy's is_mostly_bin says
+  // "text" and garbles it): IHDR/tEXt chunks with ASCII, then binary
+  const png = new Uint8Array(264);
+  png.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  png.set(
+    new TextEncoder().encode("IHDR tEXtComment made by a test of mitmdeno's HAR writer, plain ASCII here"),
+    8,
+  );
+  for (let i = 120; i < 264; i++) png[i] = (i * 37) & 0xff;
+  const latin = new Uint8Array([0x63, 0x61, 0x66, 0xe9]); // "café" in latin1: not valid UTF-8
+  const text = "plain text ✓\n\tindented";
+  const flows = [
+    tflow({ resp: Response.make(200, png, { "content-type": "image/png" }) }),
+    tflow({ resp: Response.make(200, latin, { "content-type": "text/plain; charset=latin1" }) }),
+    tflow({ resp: Response.make(200, text, { "content-type": "text/plain" }) }),
+  ];
+  flows[0].request.method = "POST";
+  flows[0].request.content = png;
+  const har = JSON.parse(JSON.stringify(makeHar(flows)));
+  assert.equal(har.log.entries[0].response.content.encoding, "base64");
+  assert.equal(har.log.entries[0].request.postData.encoding, "base64");
+  assert.equal(har.log.entries[1].response.content.encoding, "base64");
+  assert.equal(har.log.entries[2].response.content.encoding, undefined);
+  assert.equal(har.log.entries[2].response.content.text, text);
+  const back = [...harToFlows(har)];
+  assert.deepEqual(back[0].response!.content, png);
+  assert.equal(back[0].response!.content!.length, 264);
+  assert.deepEqual(back[0].request.content, png);
+  assert.deepEqual(back[1].response!.content, latin);
+  assert.equal(back[2].response!.text, text);
+});
+
+Deno.test("har: serverIPAddress only for a known IP address of the server", () => {
+  const known = tflow({ resp: true });
+  const none = tflow({ resp: true });
+  none.serverConn.peername = null;
+  const hostname = tflow({ resp: true });
+  hostname.serverConn.peername = ["example.com", 443];
+  const v6 = tflow({ resp: true });
+  v6.serverConn.peername = ["::1", 443];
+  const [a, b, c, d] = makeHar([known, none, hostname, v6]).log.entries;
+  assert.equal(a.serverIPAddress, "192.168.0.1");
+  assert.ok(!("serverIPAddress" in b) && !("serverIPAddress" in c));
+  assert.equal(d.serverIPAddress, "::1");
 });
 
 Deno.test("har: validateHar reports what is missing", () => {

@@ -38,9 +38,9 @@ Deno.test("replay e2e: --server-replay answers from the file with the origin sto
       assert.match(two.headers, /x-recorded: yes/i);
       const one = await curl(["-x", proxy.url, `${url}/one?a=1`]);
       assert.equal(one.body, "recorded /one #1");
-      await proxy.waitFor(/\[replay\] 200 OK/);
+      await proxy.waitFor(/\[replay\]\s+<< 200 OK/);
       // every recorded response served, no open connections: mitmdump's keepserving logic exits
-      await proxy.waitFor(/<< \[replay\] 200 OK[^\n]*\n[^]*<< \[replay\] 200 OK/);
+      await proxy.waitFor(/\[replay\]\s+<< 200 OK[^\n]*\n[^]*\[replay\]\s+<< 200 OK/);
     } finally {
       code = await proxy.stop();
     }
@@ -104,8 +104,8 @@ Deno.test("replay e2e: --client-replay -n sends the requests again and records t
     assert.equal(r.code, 0, r.stderr);
     assert.ok(Date.now() - t0 < 15000, "exits by itself once the queue is empty");
     assert.deepEqual(hits.slice(2), ["GET /get ", "POST /post p=1"]);
-    assert.match(r.stdout, /\[replay\] GET http:\/\/127\.0\.0\.1:\d+\/get\n\s+<< 200 OK 7b/);
-    assert.match(r.stdout, /\[replay\] POST http:\/\/127\.0\.0\.1:\d+\/post\n\s+<< 200 OK 7b/);
+    assert.match(r.stdout, /\[replay\]: GET http:\/\/127\.0\.0\.1:\d+\/get\n\s+<< 200 OK 7b/);
+    assert.match(r.stdout, /\[replay\]: POST http:\/\/127\.0\.0\.1:\d+\/post\n\s+<< 200 OK 7b/);
     const flows = await readFlowsToArray(out);
     assert.deepEqual(flows.map((f) => [f.isReplay, f.response!.text, f.response!.headers.get("x-live")]), [
       ["request", "fresh 3", "1"],

@@ -1,34 +1,36 @@
 /**
- * One script worker: spawn it with its permissions, talk to it, enforce the hook timeout.
+ * One script worker: spawn it with its permissions and heap limit, talk to it, enforce the hook timeout
+ * and watch that it stays responsive.
  *
- * The worker's entry is a generated `data:` module that statically imports, in order, the prelude (which
- * sets the script's argv), the runtime (`worker.ts`) and the user's script. Static imports matter: a
- * worker with no read permission cannot `import()` a file dynamically, but the modules of its entry's
- * static graph are loaded by the runtime before the worker starts. A script that fails to load (syntax
- * error, missing import, top-level throw) surfaces as an `error` event before `ready`.
+ * The proxy starts a web Worker (sandbox.ts) with the script's Deno permissions, which starts the script's
+ * worker proper: a `node:worker_threads` Worker with a heap limit, running worker.ts. The proxy and that
+ * worker talk over a MessageChannel (the shell relays nothing), plus the message ring (ring.ts) and a
+ * heartbeat in shared memory. A script that fails to load (syntax error, missing or forbidden import,
+ * top-level throw) reports a `loaderror` before `ready`.
+ *
+ * Everything the worker sends is untrusted: the script shares its isolate. Messages are checked for shape,
+ * log lines have control characters escaped and are rate-limited.
  */
-import type { Envelope, HostMessage, Sequenced, WorkerMessage } from "./protocol.ts";
+import type {
+  Envelope,
+  HostMessage,
+  SandboxEvent,
+  SandboxInit,
+  Sequenced,
+  WorkerMessage,
+} from "./protocol.ts";
 import { Outbox, unpackEnvelope } from "./outbox.ts";
 import type { WorkerPermissions } from "./spec.ts";
 import { ConnRefs } from "./wire.ts";
 import { RingWriter } from "./ring.ts";
+import { escapeControl, LOG_LEVELS, type LogLevel } from "../log.ts";
 
-const PRELUDE = new URL("./prelude.ts", import.meta.url).href;
+const SANDBOX = new URL("./sandbox.ts", import.meta.url).href;
 const RUNTIME = new URL("./worker.ts", import.meta.url).href;
 
-/** The source of the generated entry module for the script at `scriptUrl`. */
-export function entrySource(scriptUrl: string, args: string[]): string {
-  const init = `import { setup } from ${JSON.stringify(PRELUDE)}; setup(${
-    JSON.stringify({ url: scriptUrl, args })
-  });`;
-  const initUrl = `data:application/javascript,${encodeURIComponent(init)}`;
-  return [
-    `import ${JSON.stringify(initUrl)};`,
-    // the runtime before the script, so ctx.log works in the script's top-level code
-    `import { run } from ${JSON.stringify(RUNTIME)};`,
-    `import * as script from ${JSON.stringify(scriptUrl)};`,
-    `await run(script);`,
-  ].join("\n");
+/** The source of the script worker's entry module. */
+export function entrySource(): string {
+  return `import { boot } from ${JSON.stringify(RUNTIME)};\nawait boot();\n`;
 }
 
 /** Remove terminal colour codes from Deno's error messages. */
@@ -37,8 +39,10 @@ export function stripAnsi(s: string): string {
   return s.replace(/\u001b\[[0-9;]*m/g, "");
 }
 
-/** How often call timeouts are checked. */
+/** How often call timeouts and the heartbeat are checked. */
 const WATCHDOG_TICK_MS = 100;
+/** A blocked worker is stopped this long after `busyTimeoutMs`, so a hook's own timeout names it first. */
+const BUSY_GRACE_MS = 600;
 
 /** Why a call did not complete. */
 export class ScriptCallError extends Error {
@@ -62,11 +66,22 @@ export type Reply = Extract<WorkerMessage, { t: "reply" }>;
 
 /** What the host needs from its owner. */
 export interface WorkerHostEvents {
-  log(level: "error" | "warn" | "info" | "alert" | "debug", msg: string): void;
+  /** A log line from the script (control characters already escaped). */
+  log(level: LogLevel, msg: string): void;
   /** The script asks to change options. Resolve to an error message to refuse. */
   setOptions(values: Record<string, unknown>): Promise<string | undefined>;
-  /** The worker died after it was ready (an error escaped, or it closed). */
+  /** The worker died or was stopped after it was ready (crash, exit, out of memory, busy too long). */
   crashed(message: string): void;
+}
+
+/** How a script worker is started and watched. */
+export interface WorkerLimits {
+  /** How long loading (module graph and top-level code) may take. */
+  loadTimeoutMs: number;
+  /** How long the worker's event loop may be blocked (a busy hook, timer, load...) before it is stopped. */
+  busyTimeoutMs: number;
+  /** Heap limit (V8 old generation) in MiB. */
+  heapMb: number;
 }
 
 interface Pending {
@@ -77,8 +92,14 @@ interface Pending {
   timeoutMs: number;
 }
 
+/** Longest log line kept from a script (longer ones are cut). */
+const MAX_LOG_LINE = 16 * 1024;
+/** Log lines a script may write per second; the rest are dropped and counted. */
+const MAX_LOG_LINES_PER_SECOND = 1000;
+
 /** A running script worker. */
 export class WorkerHost {
+  /** The sandbox shell (sandbox.ts); the script's worker runs inside it. */
   readonly worker: Worker;
   /** Hooks the script handles (after {@link ready}). */
   hooks = new Set<string>();
@@ -90,6 +111,10 @@ export class WorkerHost {
   readonly conns = new ConnRefs();
   /** The fast lane to this worker (see ring.ts). */
   readonly ring = new RingWriter();
+  readonly #port: MessagePort;
+  readonly #beat = new Int32Array(new SharedArrayBuffer(16));
+  #lastBeat = -1;
+  #lastBeatAt = 0;
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #watchdog: ReturnType<typeof setInterval> | null = null;
@@ -98,31 +123,53 @@ export class WorkerHost {
   #dead = false;
   #isReady = false;
   #events: WorkerHostEvents;
+  readonly #limits: WorkerLimits;
   readonly #outbox: Outbox<Sequenced<HostMessage>>;
   /** The sequence number of the last message sent. */
   #seq = 0;
+  #logWindow = 0;
+  #logCount = 0;
+  #logDropped = 0;
 
+  /**
+   * Start the worker for the script at `scriptPath`. `permissions` are the script's Deno permissions, read
+   * access to the modules it loads included (see imports.ts `sandboxReads`).
+   */
   constructor(
     scriptPath: string,
     args: string[],
     permissions: WorkerPermissions,
     events: WorkerHostEvents,
-    loadTimeoutMs: number,
+    limits: WorkerLimits,
   ) {
     this.#events = events;
+    this.#limits = limits;
+    const channel = new MessageChannel();
+    this.#port = channel.port1;
     this.#outbox = new Outbox<Sequenced<HostMessage>>(
-      (m, transfer) => this.worker.postMessage(m, transfer),
+      (m, transfer) => this.#port.postMessage(m, transfer),
       (m, e) => this.#sendFailed(m, e),
     );
-    const scriptUrl = new URL(`file://${scriptPath}`).href;
-    const entry = `data:application/javascript,${encodeURIComponent(entrySource(scriptUrl, args))}`;
     const name = scriptPath.slice(scriptPath.lastIndexOf("/") + 1);
-    this.worker = new Worker(entry, {
+    this.worker = new Worker(SANDBOX, {
       type: "module",
       name,
       // deno-lint-ignore no-explicit-any
       deno: { permissions: permissions as any },
     } as WorkerOptions);
+    const init: SandboxInit = {
+      entry: `data:application/javascript,${encodeURIComponent(entrySource())}`,
+      name,
+      heapMb: limits.heapMb,
+      data: {
+        port: channel.port2,
+        url: new URL(`file://${scriptPath}`).href,
+        args,
+        beat: this.#beat.buffer as SharedArrayBuffer,
+        heapMb: limits.heapMb,
+      },
+    };
+    this.worker.postMessage(init, [channel.port2]);
     let readyResolve!: () => void;
     let readyReject!: (e: Error) => void;
     this.ready = new Promise<void>((res, rej) => {
@@ -133,23 +180,43 @@ export class WorkerHost {
     const loadTimer = setTimeout(() => {
       if (this.#isReady || this.#dead) return;
       readyReject(
-        new Error(`loading took longer than ${loadTimeoutMs / 1000}s (top-level code still running)`),
+        new Error(`loading took longer than ${limits.loadTimeoutMs / 1000}s (top-level code still running)`),
       );
       this.terminate();
-    }, loadTimeoutMs);
+    }, limits.loadTimeoutMs);
+    /** The worker is gone or must go: before ready a load error, after it a crash. */
+    const ended = (message: string) => {
+      if (this.#dead) return;
+      if (!this.#isReady) {
+        clearTimeout(loadTimer);
+        readyReject(new Error(message));
+        this.terminate();
+        return;
+      }
+      this.terminate(new ScriptCallError("crash", `worker crashed: ${message}`));
+      this.#events.crashed(message);
+    };
+    this.#ended = ended;
     const receive = (m: WorkerMessage) => {
+      if (m === null || typeof m !== "object") return;
       switch (m.t) {
         case "ready":
-          this.hooks = new Set(m.hooks);
-          this.unsupported = m.unsupported;
+          if (this.#isReady || !Array.isArray(m.hooks) || !Array.isArray(m.unsupported)) return;
+          this.hooks = new Set(m.hooks.filter((h) => typeof h === "string"));
+          this.unsupported = m.unsupported.filter((h) => typeof h === "string").map(escapeControl);
           this.#isReady = true;
+          // the heartbeat counts from now: loading may have blocked it
+          this.#lastBeatAt = performance.now();
           clearTimeout(loadTimer);
           // before any flow (the worker listens from now on)
           this.#outbox.send({ t: "ring", sab: this.ring.buffer }, [], false);
           readyResolve();
           return;
+        case "loaderror":
+          ended(escapeControl(stripAnsi(String(m.msg))));
+          return;
         case "log":
-          this.#events.log(m.level, m.msg);
+          this.#log(m.level, m.msg);
           return;
         case "reply": {
           const p = this.#pending.get(m.id);
@@ -159,6 +226,7 @@ export class WorkerHost {
           return;
         }
         case "setoptions":
+          if (typeof m.id !== "number" || m.values === null || typeof m.values !== "object") return;
           this.#events.setOptions(m.values).then(
             (error) => this.#post({ t: "reply", id: m.id, error }),
             (e) => this.#post({ t: "reply", id: m.id, error: String(e) }),
@@ -166,22 +234,58 @@ export class WorkerHost {
           return;
       }
     };
-    this.worker.onmessage = (e: MessageEvent<Envelope<WorkerMessage>>) => {
-      for (const m of unpackEnvelope(e.data)) receive(m);
+    this.#port.onmessage = (e: MessageEvent<Envelope<WorkerMessage>>) => {
+      let ms: WorkerMessage[];
+      try {
+        ms = unpackEnvelope(e.data);
+        if (!Array.isArray(ms)) return;
+      } catch {
+        return; // not ours: the script posted it
+      }
+      for (const m of ms) receive(m);
+    };
+    this.worker.onmessage = (e: MessageEvent<SandboxEvent>) => {
+      const m = e.data;
+      if (m?.t !== "exit") return;
+      ended(
+        m.oom
+          ? `ran out of memory (limit ${limits.heapMb} MiB, option script_memory_limit)`
+          : escapeControl(stripAnsi(m.message)),
+      );
     };
     this.worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
-      const loc = e.filename ? ` (at ${e.filename.replace(/^file:\/\//, "")}:${e.lineno}:${e.colno})` : "";
-      const msg = stripAnsi(e.message ?? String(e)).replace(/^Uncaught (\(in promise\) )?/, "") + loc;
-      if (!this.#isReady) {
-        clearTimeout(loadTimer);
-        readyReject(new Error(msg));
-        this.terminate();
-        return;
-      }
-      this.terminate(new ScriptCallError("crash", `worker crashed: ${msg}`));
-      this.#events.crashed(msg);
+      ended(stripAnsi(e.message ?? String(e)).replace(/^Uncaught (\(in promise\) )?/, ""));
     };
+    this.#startWatchdog();
+  }
+
+  #ended: (message: string) => void;
+
+  /** A log line from the worker: checked, escaped, rate-limited. */
+  #log(level: unknown, msg: unknown): void {
+    const lvl: LogLevel = (LOG_LEVELS as readonly unknown[]).includes(level) ? level as LogLevel : "info";
+    const now = this.#clock;
+    if (now - this.#logWindow >= 1000) {
+      if (this.#logDropped > 0) {
+        this.#events.log(
+          "warn",
+          `${this.#logDropped} log lines dropped (more than ${MAX_LOG_LINES_PER_SECOND}/s)`,
+        );
+      }
+      this.#logWindow = now;
+      this.#logCount = 0;
+      this.#logDropped = 0;
+    }
+    if (++this.#logCount > MAX_LOG_LINES_PER_SECOND) {
+      this.#logDropped++;
+      return;
+    }
+    let text = typeof msg === "string" ? msg : String(msg);
+    if (text.length > MAX_LOG_LINE) {
+      text = text.slice(0, MAX_LOG_LINE) + ` ... (${text.length - MAX_LOG_LINE} more characters)`;
+    }
+    this.#events.log(lvl, escapeControl(text));
   }
 
   /** Whether the worker was terminated. */
@@ -207,7 +311,7 @@ export class WorkerHost {
   /** A message could not be sent (it does not clone): its call fails. */
   #sendFailed(m: Sequenced<HostMessage>, e: unknown): void {
     // the worker handles messages in sequence: it must not wait for this one forever
-    if (m.q !== undefined && !this.#dead) this.worker.postMessage({ t: "skip", q: m.q });
+    if (m.q !== undefined && !this.#dead) this.#port.postMessage({ t: "skip", q: m.q });
     if (m.t === "flow" || m.t === "update" || m.t === "conn") this.conns.clear();
     if (m.t === "reply" || m.t === "ring" || m.t === "skip") return; // not calls of ours
     const p = this.#pending.get(m.id);
@@ -231,7 +335,6 @@ export class WorkerHost {
   ): Promise<Reply> {
     if (this.#dead) return Promise.reject(new ScriptCallError("stopped", "script worker stopped"));
     return new Promise<Reply>((resolve, reject) => {
-      this.#startWatchdog();
       this.#pending.set(m.id, { resolve, reject, started: this.#clock, what, timeoutMs });
       if (fast) {
         if (this.ring.post(this.#seq + 1, fast.text, fast.a, fast.b)) {
@@ -252,18 +355,37 @@ export class WorkerHost {
 
   #startWatchdog(): void {
     if (this.#watchdog !== null) return;
-    this.#clock = performance.now();
+    this.#clock = this.#lastBeatAt = performance.now();
     // one coarse timer per worker, kept while the worker lives: a timer per call (or re-arming it whenever
     // the pending set empties) costs measurable throughput
     this.#watchdog = setInterval(() => {
       const now = this.#clock = performance.now();
-      if (this.#pending.size === 0) return;
       for (const [id, p] of this.#pending) {
         // `started` may be up to one tick early
         if (now - p.started > p.timeoutMs + WATCHDOG_TICK_MS) {
           this.#pending.delete(id);
           p.reject(new ScriptCallError("timeout", `${p.what} took longer than ${p.timeoutMs / 1000}s`));
         }
+      }
+      if (this.#dead) return;
+      // the heartbeat: a worker whose event loop is blocked (a busy timer, load or hook) stops ticking. A hook
+      // that blocks is usually caught by its own timeout first (above): this catches code outside hooks.
+      if (Atomics.load(this.#beat, 1) === 1) {
+        this.#ended(
+          `ran out of memory (${Atomics.load(this.#beat, 2)} MiB used, limit ${this.#limits.heapMb} MiB, ` +
+            "option script_memory_limit)",
+        );
+        return;
+      }
+      const beat = Atomics.load(this.#beat, 0);
+      if (beat !== this.#lastBeat) {
+        this.#lastBeat = beat;
+        this.#lastBeatAt = now;
+      } else if (this.#isReady && now - this.#lastBeatAt > this.#limits.busyTimeoutMs + BUSY_GRACE_MS) {
+        this.#ended(
+          `busy for more than ${this.#limits.busyTimeoutMs / 1000}s without returning to its event loop ` +
+            "(a loop in a timer, hook or load; option script_timeout)",
+        );
       }
     }, WATCHDOG_TICK_MS);
     Deno.unrefTimer(this.#watchdog as unknown as number);
@@ -280,6 +402,7 @@ export class WorkerHost {
     this.#dead = true;
     this.#stopWatchdog();
     this.#outbox.clear();
+    this.#port.close();
     this.worker.terminate();
     for (const p of this.#pending.values()) p.reject(reason);
     this.#pending.clear();

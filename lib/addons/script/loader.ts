@@ -44,6 +44,13 @@ export class ScriptLoader {
       "Seconds a script hook may run before its worker is terminated and restarted.",
     );
     loader.addOption(
+      "script_memory_limit",
+      "int",
+      512,
+      "Heap limit of each script's worker in MiB. A script that reaches it is stopped and restarted " +
+        "(the proxy lives on).",
+    );
+    loader.addOption(
       "script_typecheck",
       "bool",
       true,
@@ -57,6 +64,9 @@ export class ScriptLoader {
     if (updated.has("script_timeout") && opts.get<number>("script_timeout") < 1) {
       throw new OptionsError('Option "script_timeout": must be at least 1 second');
     }
+    if (updated.has("script_memory_limit") && opts.get<number>("script_memory_limit") < 32) {
+      throw new OptionsError('Option "script_memory_limit": must be at least 32 (MiB)');
+    }
     if (!updated.has("scripts") && !updated.has("script_allow")) return;
     const specs: ScriptSpec[] = opts.get<string[]>("scripts").map((s) => parseScriptSpec(s));
     const seen = new Set<string>();
@@ -68,6 +78,12 @@ export class ScriptLoader {
     const existing = new Map(this.addons.map((s) => [s.spec.spec, s]));
     for (const s of specs) {
       if (existing.has(s.spec)) continue;
+      if (/\.py$/i.test(s.path)) {
+        throw new OptionsError(
+          `Option "scripts": ${s.path} is a Python script; mitmdeno runs TypeScript or JavaScript addons with ` +
+            'the same event names: port it (docs/scripts.md, "Porting a mitmproxy script")',
+        );
+      }
       try {
         if (!Deno.statSync(s.path).isFile) throw new Error();
       } catch {
@@ -108,7 +124,9 @@ export class ScriptLoader {
         await script.configure(new Set(opts.specs().map((s) => s.name)));
         if (this.#master.isRunning) await script.running();
       } catch (e) {
-        this.#master.log.error(`error in script ${script.spec.path}: ${describeError(e)}`);
+        // an OptionsError names the option (and, raised by the script, its own file:line): no host frame
+        const why = e instanceof OptionsError ? e.message : describeError(e);
+        this.#master.log.error(`error in script ${script.spec.path}: ${why}`);
       }
     }
   }

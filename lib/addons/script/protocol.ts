@@ -15,8 +15,11 @@ export type HostMessage =
   | { t: "ring"; id?: undefined; sab: SharedArrayBuffer }
   /** Stands for a message that could not be sent (it did not clone): nothing to do. */
   | { t: "skip"; id?: undefined }
-  /** Run `load(loader)` on the script's addons; reply with what they declared. */
-  | { t: "load"; id: number; specs: OptionSpec[]; values: Record<string, unknown> }
+  /**
+   * Run `load(loader)` on the script's addons; reply with what they declared. `own`: the options an earlier
+   * instance of the script declared (it may declare them again; every other known option is refused).
+   */
+  | { t: "load"; id: number; specs: OptionSpec[]; values: Record<string, unknown>; own: string[] }
   /** Option values changed (and maybe new options declared elsewhere); then run `configure` if `run`. */
   | {
     t: "configure";
@@ -49,10 +52,45 @@ export type Envelope<M> = M | { t: "batch"; ms: M[] } | string;
 /** The sequence number of a proxy -> worker message (see {@link HostMessage}). */
 export type Sequenced<M> = M & { q?: number };
 
+/** What the script's worker gets as its `workerData` (see sandbox.ts). */
+export interface WorkerData {
+  /** Its end of the channel to the proxy. */
+  port: MessagePort;
+  /** The script's file URL. */
+  url: string;
+  /** The script's arguments. */
+  args: string[];
+  /**
+   * The heartbeat (Int32 words): 0 is incremented every {@link HEARTBEAT_MS} while the worker's event loop
+   * runs; 1 is set to 1 when the worker's memory exceeds `heapMb`, with the MiB used in 2.
+   */
+  beat: SharedArrayBuffer;
+  /** The memory limit in MiB (JS heap plus external memory). */
+  heapMb: number;
+}
+
+/** How often a script worker's heartbeat ticks. */
+export const HEARTBEAT_MS = 100;
+
+/** Proxy -> sandbox shell: start the script's worker. */
+export interface SandboxInit {
+  /** The worker's entry module (a data: URL). */
+  entry: string;
+  name: string;
+  /** Heap limit (old generation) in MiB. */
+  heapMb: number;
+  data: WorkerData;
+}
+
+/** Sandbox shell -> proxy: the script's worker ended (it ran out of memory, crashed or exited). */
+export type SandboxEvent = { t: "exit"; oom: boolean; message: string };
+
 /** Worker -> proxy. */
 export type WorkerMessage =
   /** The script module was imported: the hooks it handles. */
   | { t: "ready"; hooks: string[]; unsupported: string[] }
+  /** The script module could not be imported (the message names file:line where known). */
+  | { t: "loaderror"; msg: string }
   | { t: "log"; level: LogLevel; msg: string }
   /** A reply to a host request. */
   | {
@@ -64,6 +102,8 @@ export type WorkerMessage =
     value?: unknown;
     /** An OptionsError raised by `configure` (rolls the option change back). */
     optionsError?: string;
+    /** Where in the script the OptionsError was thrown (file:line:col). */
+    optionsErrorAt?: string;
     /** A command failed. */
     error?: string;
   }

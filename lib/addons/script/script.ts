@@ -13,6 +13,7 @@ import type { Client, Server } from "../../flow/connection.ts";
 import type { HostMessage } from "./protocol.ts";
 import { type FastLane, type Reply, ScriptCallError, WorkerHost } from "./host.ts";
 import { describePermissions, type ScriptSpec, type WorkerPermissions } from "./spec.ts";
+import type { OptionSpec } from "../options.ts";
 import {
   applyFlowChanges,
   attachBodies,
@@ -23,7 +24,7 @@ import {
   packFlow,
   SERVER_HOOKS,
 } from "./wire.ts";
-import { moduleGraph } from "./imports.ts";
+import { moduleGraph, sandboxReads } from "./imports.ts";
 import { FileWatcher } from "./watcher.ts";
 
 /**
@@ -35,6 +36,20 @@ const LOAD_TIMEOUT_MS = 15_000;
 /** Crashes within this window count towards giving up on restarts. */
 const CRASH_WINDOW_MS = 10_000;
 const MAX_CRASHES = 3;
+
+/** The runtime's own modules (and the `mitmdeno` API a script imports): a script worker must read them. */
+const RUNTIME_ENTRIES = [
+  new URL("./worker.ts", import.meta.url).pathname,
+  new URL("../../../mod.ts", import.meta.url).pathname,
+];
+
+/** Valid command paths: dotted words. */
+const COMMAND_PATH = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/** Option declarations a sandboxed script may see: all but secrets. */
+function visibleSpecs(specs: OptionSpec[]): OptionSpec[] {
+  return specs.filter((s) => !s.secret);
+}
 
 /** A script loaded from a `-s` specification. */
 export class Script {
@@ -52,7 +67,9 @@ export class Script {
   #ready: Promise<WorkerHost | null> = Promise.resolve(null);
   #loading = false;
   #loader: Loader | null = null;
+  /** Options and commands this script declared (it may declare them again when it reloads). */
   #declared = new Set<string>();
+  #commands = new Set<string>();
   #installed = new Set<string>();
   #sentSpecs = new Set<string>();
   #watcher: FileWatcher | null;
@@ -83,6 +100,23 @@ export class Script {
     return Math.max(1, s) * 1000;
   }
 
+  /** The worker's heap limit in MiB. */
+  get #heapMb(): number {
+    return this.#master.options.has("script_memory_limit")
+      ? this.#master.options.get<number>("script_memory_limit")
+      : 512;
+  }
+
+  /** The worker's permissions: the script's grants plus read access to exactly the modules it loads. */
+  async #workerPermissions(): Promise<WorkerPermissions> {
+    const p = this.permissions;
+    if (p === "inherit" || p.read === true) return p;
+    const reads = new Set(Array.isArray(p.read) ? p.read : []);
+    for (const entry of RUNTIME_ENTRIES) for (const f of await moduleGraph(entry)) reads.add(f);
+    for (const f of await sandboxReads(this.spec.path, p.read)) reads.add(f);
+    return { ...p, read: [...reads] };
+  }
+
   // -------------------------------------------------------------------------------------------------
   // lifecycle (called by the ScriptLoader and the addon chain)
 
@@ -100,9 +134,11 @@ export class Script {
     const opts = this.#master.options;
     const specs = [];
     const values: Record<string, unknown> = {};
+    const visible = new Set<string>();
     for (const name of updated) {
       const spec = opts.spec(name);
-      if (!spec) continue;
+      if (!spec || spec.secret) continue;
+      visible.add(name);
       if (!this.#sentSpecs.has(name)) {
         specs.push(spec);
         this.#sentSpecs.add(name);
@@ -115,7 +151,7 @@ export class Script {
       {
         t: "configure",
         id: host.nextId(),
-        updated: [...updated],
+        updated: [...visible],
         specs,
         values,
         run,
@@ -123,7 +159,12 @@ export class Script {
       [],
       "configure",
     );
-    if (r?.optionsError) throw new OptionsError(r.optionsError);
+    // the location is the script's, where it threw: not this file
+    if (r?.optionsError) {
+      throw new OptionsError(
+        r.optionsErrorAt ? `${r.optionsError} (at ${r.optionsErrorAt})` : r.optionsError,
+      );
+    }
   }
 
   /** The proxy is up. */
@@ -225,11 +266,25 @@ export class Script {
     };
     const path = this.spec.path;
     this.#log.info(`Loading script ${path} (permissions: ${describePermissions(this.permissions)})`);
-    const host = new WorkerHost(path, this.spec.args, this.permissions, {
+    let permissions: WorkerPermissions;
+    try {
+      permissions = await this.#workerPermissions();
+    } catch (e) {
+      this.#log.error(`error in script ${path}: ${(e as Error).message}`);
+      this.#setHooks([]);
+      this.#updateWatch();
+      finish(null);
+      return false;
+    }
+    const host = new WorkerHost(path, this.spec.args, permissions, {
       log: (level: LogLevel, msg: string) => this.#log.log(level, msg),
       setOptions: (values) => this.#setOptions(values),
       crashed: (msg) => this.#onCrash(host, msg),
-    }, Math.max(this.#timeoutMs, LOAD_TIMEOUT_MS));
+    }, {
+      loadTimeoutMs: Math.max(this.#timeoutMs, LOAD_TIMEOUT_MS),
+      busyTimeoutMs: this.#timeoutMs,
+      heapMb: this.#heapMb,
+    });
     this.#sentSpecs = new Set();
     this.#updateWatch();
     try {
@@ -247,11 +302,15 @@ export class Script {
       this.#reportTypeErrors(path);
     }
     const opts = this.#master.options;
-    const specs = opts.specs();
-    for (const s of specs) this.#sentSpecs.add(s.name);
+    const specs = visibleSpecs(opts.specs());
+    const values: Record<string, unknown> = {};
+    for (const s of specs) {
+      this.#sentSpecs.add(s.name);
+      values[s.name] = opts.get(s.name);
+    }
     const r = await this.#call(
       host,
-      { t: "load", id: host.nextId(), specs, values: opts.toObject() },
+      { t: "load", id: host.nextId(), specs, values, own: [...this.#declared] },
       [],
       "load",
     );
@@ -263,17 +322,39 @@ export class Script {
     }
     this.#host = host;
     const loader = this.#loader ?? this.#master.addons.loader(this);
-    for (const spec of r.declared?.options ?? []) {
-      this.#declared.add(spec.name);
-      this.#sentSpecs.add(spec.name);
+    const declared = r.declared && typeof r.declared === "object" ? r.declared : undefined;
+    for (const spec of Array.isArray(declared?.options) ? declared.options : []) {
+      const name = String(spec?.name);
+      // an option of the proxy's or another addon's is not the script's to declare (or change)
+      if (opts.has(name) && !this.#declared.has(name)) {
+        this.#log.error(
+          `error in script ${path}: option ${name} belongs to ${opts.owner(name) ?? "the proxy"}; ` +
+            "a sandboxed script may declare only new options",
+        );
+        continue;
+      }
       try {
-        loader.addOption(spec.name, spec.type, spec.default, spec.help, spec.choices);
+        loader.addOption(name, spec.type, spec.default, String(spec.help ?? ""), spec.choices);
+        this.#declared.add(name);
+        this.#sentSpecs.add(name);
       } catch (e) {
-        this.#log.error(`error in script ${path}: option ${spec.name}: ${describeError(e)}`);
+        this.#log.error(`error in script ${path}: option ${name}: ${describeError(e)}`);
       }
     }
-    for (const c of r.declared?.commands ?? []) {
-      loader.addCommand(c.path, (...args: unknown[]) => this.#command(c.path, args), c.help);
+    for (const c of Array.isArray(declared?.commands) ? declared.commands : []) {
+      const cpath = String(c?.path);
+      if (!COMMAND_PATH.test(cpath)) {
+        this.#log.error(`error in script ${path}: invalid command name ${JSON.stringify(cpath)}`);
+        continue;
+      }
+      if (this.#master.commands.has(cpath) && !this.#commands.has(cpath)) {
+        this.#log.error(
+          `error in script ${path}: command ${cpath} exists already; a sandboxed script may declare only new commands`,
+        );
+        continue;
+      }
+      this.#commands.add(cpath);
+      loader.addCommand(cpath, (...args: unknown[]) => this.#command(cpath, args), String(c?.help ?? ""));
     }
     this.#setHooks([...host.hooks]);
     finish(host);
@@ -364,7 +445,14 @@ export class Script {
     return host.call(m, transfer, `the ${event} hook`, this.#timeoutMs, fast).then((r) => {
       const c = r.changes;
       if (!c) return;
-      applyFlowChanges(flow, c, p.metadata, refs);
+      try {
+        applyFlowChanges(flow, c, p.metadata, refs);
+      } catch (e) {
+        this.#log.error(
+          `${event}: the script's changes were refused (the flow goes on unchanged): ${describeError(e)}`,
+        );
+        return;
+      }
       for (const w of c.warnings ?? []) this.#log.warn(`${event}: ${w}`);
     }, (e) => void this.#callFailed(host, e, event));
   }
@@ -449,7 +537,15 @@ export class Script {
   }
 
   #onTimeout(host: WorkerHost, message: string, what: string): void {
-    if (host !== this.#host || host.dead || this.#stopped) return;
+    if (host.dead || this.#stopped) return;
+    if (host !== this.#host) {
+      // still loading: the load fails
+      this.#log.error(
+        `error in script ${this.spec.path}: ${message}; it is loaded again when its file changes`,
+      );
+      host.terminate();
+      return;
+    }
     this.#log.error(
       `Script ${this.spec.path}: ${message}; restarting the script (the flow goes on unchanged)`,
     );
@@ -459,7 +555,14 @@ export class Script {
   }
 
   #onCrash(host: WorkerHost, msg: string): void {
-    if (host !== this.#host || this.#stopped) return;
+    if (this.#stopped) return;
+    if (host !== this.#host) {
+      // it crashed while loading: the load fails
+      this.#log.error(
+        `error in script ${this.spec.path}: worker crashed: ${msg}; it is loaded again when its file changes`,
+      );
+      return;
+    }
     this.#log.error(`Script ${this.spec.path}: worker crashed: ${msg}; restarting the script`);
     this.#restartAfterFailure();
   }

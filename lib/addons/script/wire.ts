@@ -23,7 +23,7 @@
 import { Client, type Connection, Server } from "../../flow/connection.ts";
 import { FlowError, HTTPFlow, KILLED_MESSAGE } from "../../flow/flow.ts";
 import { Headers } from "../../http/headers.ts";
-import { type Message, Request, Response } from "../../http/message.ts";
+import { checkStatusCode, type Message, Request, Response } from "../../http/message.ts";
 
 /** Which bodies each hook sees. */
 export const HOOK_BODIES: Record<string, { request: boolean; response: boolean }> = {
@@ -883,13 +883,40 @@ function bodyOf(b: ArrayBuffer | null): Uint8Array | null {
   return b === null ? null : new Uint8Array(b);
 }
 
-/** Apply the changes a script made to the live flow (connection records through `refs`). */
+/**
+ * Refuse changes no script could have made through the API (the worker is untrusted: its runtime can be
+ * subverted), before any is applied: a status code outside 100–999, a port outside 0–65535, a method, host
+ * or path that is not a string.
+ */
+function checkChanges(c: FlowChanges): void {
+  const bad = (what: string, v: unknown) => {
+    throw new TypeError(`invalid ${what} ${JSON.stringify(v)?.slice(0, 80)}`);
+  };
+  for (const r of [c.response, c.responseReplace]) {
+    if (r && r.statusCode !== undefined) checkStatusCode(r.statusCode);
+  }
+  for (const r of [c.request, c.requestReplace]) {
+    if (!r) continue;
+    for (const k of ["method", "scheme", "host", "path", "authority"] as const) {
+      if (r[k] !== undefined && typeof r[k] !== "string") bad(k, r[k]);
+    }
+    if (r.port !== undefined && !(Number.isInteger(r.port) && r.port >= 0 && r.port <= 65535)) {
+      bad("port", r.port);
+    }
+  }
+}
+
+/**
+ * Apply the changes a script made to the live flow (connection records through `refs`). Throws, changing
+ * nothing, for values the API would have refused.
+ */
 export function applyFlowChanges(
   flow: HTTPFlow,
   c: FlowChanges,
   sentMetadata: Record<string, unknown>,
   refs: ConnRefs,
 ): void {
+  checkChanges(c);
   if (c.requestReplace) {
     flow.request = requestIn(c.requestReplace, bodyOf(c.requestReplace.body));
   } else if (c.request) {

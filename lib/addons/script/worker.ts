@@ -1,19 +1,31 @@
 /**
- * The runtime inside a script worker. The generated entry module imports, in order: the prelude (argv),
- * the user's script, then this module, and calls {@link run} with the script's module namespace.
+ * The runtime inside a script worker (a `node:worker_threads` Worker started by sandbox.ts with the
+ * script's permissions and a heap limit). Its entry module calls {@link boot}, which locks the worker down
+ * (confine.ts), imports the script and serves the proxy over the MessagePort in `workerData`.
  *
  * Inside, the script sees the same API as a built-in addon: real HTTPFlow/Request/Response objects,
  * `ctx.log` (sent to the proxy's log, tagged with the script's name), `ctx.options` (kept in sync by the
  * proxy; `update`/`set` are forwarded and allowed only for options the script declared). Hooks of
  * different flows run concurrently: every request from the proxy is handled as soon as it arrives.
+ *
+ * Nothing here is trusted by the proxy: the script shares this isolate and can change anything in it, so
+ * the proxy checks every message it gets (host.ts, script.ts).
  */
-/// <reference lib="deno.worker" />
+import { workerData } from "node:worker_threads";
 import { ctx, type MasterLike } from "../ctx.ts";
-import { describeError, Logger } from "../log.ts";
+import { describeError, errorLocation, Logger } from "../log.ts";
 import { type Addon, AddonHalt, addonName, type CommandFn, EVENTS, type Loader } from "../manager.ts";
 import { Options, OptionsError, type OptionSpec } from "../options.ts";
-import { config } from "./prelude.ts";
-import type { Envelope, HostMessage, Sequenced, WorkerMessage } from "./protocol.ts";
+import { setup } from "./prelude.ts";
+import { confine } from "./confine.ts";
+import {
+  type Envelope,
+  HEARTBEAT_MS,
+  type HostMessage,
+  type Sequenced,
+  type WorkerData,
+  type WorkerMessage,
+} from "./protocol.ts";
 import { Outbox, unpackEnvelope } from "./outbox.ts";
 import { RingReader } from "./ring.ts";
 import {
@@ -26,15 +38,19 @@ import {
   unpackFlow,
 } from "./wire.ts";
 
+// taken out of workerData (which boot() then empties, so the script cannot reach the port or the heartbeat)
+const data = { ...(workerData as WorkerData) };
+const port = data.port;
+
 /**
  * Everything the worker sends goes through one outbox, so the replies (and log lines) of the hooks that
  * finish in the same turn cross in one message. Replies carrying values from script code (command
  * results, option values) go alone: they may not clone.
  */
 const outbox = new Outbox<WorkerMessage>(
-  (m, transfer) => self.postMessage(m, transfer),
+  (m, transfer) => port.postMessage(m, transfer),
   (m, e) => {
-    if (m.t === "reply") self.postMessage({ t: "reply", id: m.id, error: describeError(e) });
+    if (m.t === "reply") port.postMessage({ t: "reply", id: m.id, error: describeError(e) });
     else if (m.t === "setoptions") {
       pendingHost.get(m.id)?.reject(e instanceof Error ? e : new Error(String(e)));
     } else throw e;
@@ -58,6 +74,12 @@ class WorkerOptions extends Options {
     return super.get<T>(name);
   }
   override async update(values: Record<string, unknown>): Promise<void> {
+    const foreign = Object.keys(values).filter((k) => !declaredHere.has(k));
+    if (foreign.length) {
+      throw new OptionsError(
+        `a sandboxed script can change only the options it declared (not ${foreign.join(", ")})`,
+      );
+    }
     const id = nextId++;
     const done = new Promise<void>((resolve, reject) => pendingHost.set(id, { resolve, reject }));
     post({ t: "setoptions", id, values });
@@ -66,6 +88,8 @@ class WorkerOptions extends Options {
 }
 
 const hostValues = new Map<string, unknown>();
+/** The options this script declared (now or in an earlier instance). */
+const declaredHere = new Set<string>();
 const pendingHost = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
 let nextId = 1;
 
@@ -80,7 +104,7 @@ const proxiedOptions = new Proxy(options, {
 });
 
 const scriptName = (() => {
-  const p = new URL(config.url || "file:///script").pathname;
+  const p = new URL(data.url || "file:///script").pathname;
   return p.slice(p.lastIndexOf("/") + 1);
 })();
 
@@ -111,15 +135,11 @@ ctx.options = proxiedOptions;
 ctx.log = log;
 
 // A stray error in script code (a timer callback, an unawaited promise) is logged, not fatal.
-// Before run(), errors are load errors: let them reach the proxy's onerror.
-let started = false;
-self.addEventListener("error", (e) => {
-  if (!started) return;
+globalThis.addEventListener("error", (e) => {
   e.preventDefault();
   log.error(`Uncaught error: ${describeError(e.error ?? e.message)}`);
 });
-self.addEventListener("unhandledrejection", (e) => {
-  if (!started) return;
+globalThis.addEventListener("unhandledrejection", (e) => {
   e.preventDefault();
   log.error(`Unhandled rejection: ${describeError(e.reason)}`);
 });
@@ -194,12 +214,19 @@ async function handle(m: HostMessage): Promise<void> {
     }
     case "load": {
       options.applyFromHost(m.specs, m.values);
+      for (const name of m.own) declaredHere.add(name);
       const declared = { options: [] as OptionSpec[], commands: [] as { path: string; help: string }[] };
       for (const a of walk(roots)) {
         if (typeof a.load !== "function") continue;
         const loader: Loader = {
           addOption(name, type, defaultValue, help, choices) {
+            if (options.has(name) && !declaredHere.has(name)) {
+              throw new OptionsError(
+                `option "${name}" belongs to the proxy or another addon: a sandboxed script may declare only new options`,
+              );
+            }
             const spec: OptionSpec = { name, type, default: defaultValue, help, choices };
+            declaredHere.add(name);
             declared.options.push(spec);
             if (!options.has(name)) options.add(spec);
             if (!hostValues.has(name)) {
@@ -227,7 +254,7 @@ async function handle(m: HostMessage): Promise<void> {
         await dispatch("configure", [new Set(m.updated)]);
         post({ t: "reply", id: m.id });
       } catch (e) {
-        post({ t: "reply", id: m.id, optionsError: (e as Error).message });
+        post({ t: "reply", id: m.id, optionsError: (e as Error).message, optionsErrorAt: errorLocation(e) });
       }
       return;
     }
@@ -283,9 +310,73 @@ async function handle(m: HostMessage): Promise<void> {
   }
 }
 
+/** Hold a Web Lock for the worker's life: then terminating it interrupts even a busy loop (see below). */
+function holdLock(): Promise<void> {
+  // Deno 2.9.6 terminates a node Worker's isolate at once (V8 TerminateExecution) only when the worker
+  // holds a Web Lock; otherwise termination waits for the event loop, which a busy loop never reaches.
+  return new Promise((granted) => {
+    const locks = (navigator as unknown as {
+      locks: { request(name: string, fn: () => Promise<never>): Promise<unknown> };
+    }).locks;
+    locks.request(`mitmdeno-script-${crypto.randomUUID()}`, () => {
+      granted();
+      return new Promise<never>(() => {});
+    });
+  });
+}
+
+/**
+ * The worker's entry: argv, the lock, confinement and the heartbeat, then import the script (its
+ * top-level code runs confined) and serve the proxy.
+ */
+export async function boot(): Promise<void> {
+  for (const k of Object.keys(workerData as object)) delete (workerData as Record<string, unknown>)[k];
+  setup({ url: data.url, args: data.args });
+  await holdLock();
+  startHeartbeat();
+  confine((level, msg) => log.log(level, msg));
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(data.url);
+  } catch (e) {
+    port.postMessage({ t: "loaderror", msg: describeError(e) });
+    return;
+  }
+  await run(mod);
+}
+
+/**
+ * Tick the heartbeat (word 0) every {@link HEARTBEAT_MS} and check the worker's memory: above the limit,
+ * raise the flag (word 1, with the MiB used in word 2) and stop ticking; the proxy then ends the worker.
+ * The functions used are taken now, before the script can replace them.
+ *
+ * The check backs up V8's heap limit: Deno 2.9.6 stops code that reaches the limit, but when that code
+ * ran from a microtask or a message handler it cancels the stop, raises the limit to twice as much and
+ * reports nothing, so a script allocating from such callbacks would grow without bound. It also counts
+ * memory outside the JS heap (ArrayBuffers).
+ */
+function startHeartbeat(): void {
+  const beat = new Int32Array(data.beat);
+  const add = Atomics.add;
+  const store = Atomics.store;
+  const usage = Deno.memoryUsage;
+  const every = setInterval;
+  const limit = data.heapMb * 1024 * 1024;
+  const timer = every(() => {
+    const m = usage();
+    const used = m.heapUsed + m.external;
+    if (used > limit) {
+      store(beat, 2, Math.round(used / 1024 / 1024));
+      store(beat, 1, 1);
+      clearInterval(timer);
+      return;
+    }
+    add(beat, 0, 1);
+  }, HEARTBEAT_MS);
+}
+
 /** Start serving the proxy with the script module `mod`. */
-export async function run(mod: Record<string, unknown>): Promise<void> {
-  started = true;
+async function run(mod: Record<string, unknown>): Promise<void> {
   let root: Addon = mod;
   if (typeof mod.start === "function") {
     // the old API: start() returns the addon object that replaces the module
@@ -334,7 +425,7 @@ export async function run(mod: Record<string, unknown>): Promise<void> {
       await r.wait(expected);
     }
   };
-  self.onmessage = (e: MessageEvent<Envelope<Sequenced<HostMessage>>>) => {
+  port.onmessage = (e: MessageEvent<Envelope<Sequenced<HostMessage>>>) => {
     for (const m of unpackEnvelope(e.data)) {
       if (m.t === "ring") {
         reader = new RingReader(m.sab);

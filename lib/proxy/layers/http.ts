@@ -13,9 +13,9 @@ import { bodyFraming, type Framing, HttpSyntaxError, parseResponseHead } from ".
 import { chunk as encodeChunk, lastChunk, requestHead } from "../../http1/serialize.ts";
 import { Headers } from "../../http/headers.ts";
 import { endToEndFields, hasConnectionToken, isUpgrade, placeContentLength } from "../../http1/hop.ts";
-import { bodyChunks, type BodyEnd, readBody, readFixedBody } from "../body.ts";
+import { bodyChunks, type BodyEnd, collectionPacer, readBody, readFixedBody } from "../body.ts";
 import { ProtocolError } from "../errors.ts";
-import { TimeoutError } from "../stream.ts";
+import { HeadTimeoutError, TimeoutError } from "../stream.ts";
 import { ServerConnection } from "../server_conn.ts";
 import { relay } from "./tcp.ts";
 
@@ -357,7 +357,9 @@ export class HttpStream {
       if (chunked) await s.writev(encodeChunk(p));
       else await s.write(p);
     };
+    const pace = collectionPacer();
     const send = async (chunk: Uint8Array) => {
+      pace(chunk.length);
       for (const p of fn ? applyTransformer(fn, chunk) : [chunk]) await write(p);
     };
     for (const c of prefix) await send(c);
@@ -370,8 +372,18 @@ export class HttpStream {
   async #readResponseHead(conn: ServerConnection): Promise<Response> {
     const ctx = this.#ctx;
     const s = conn.stream!;
+    const limit = ctx.limits.responseTimeout;
     for (;;) {
-      const head = await s.readHead(ctx.limits.maxHeadSize, ctx.limits.idleTimeout);
+      let head: Uint8Array | null;
+      try {
+        head = await s.readHead(ctx.limits.maxHeadSize, ctx.limits.idleTimeout, limit, Date.now());
+      } catch (e) {
+        if (!(e instanceof HeadTimeoutError)) throw e;
+        throw new ProtocolError(
+          `Server did not respond within ${limit / 1000}s (http_response_timeout)`,
+          504,
+        );
+      }
       if (head === null) {
         throw new ProtocolError("Server closed the connection without sending a response", 502);
       }
@@ -458,7 +470,9 @@ export class HttpStream {
       if (store) kept.push(p);
       await writer.write(p);
     };
+    const pace = collectionPacer();
     const send = async (chunk: Uint8Array) => {
+      pace(chunk.length);
       for (const p of fn ? applyTransformer(fn, chunk) : [chunk]) await write(p);
     };
     response.rawContent = null;

@@ -14,13 +14,14 @@ import {
   parseAuthority,
   parseRequestHead,
   parseTarget,
+  requestHost,
 } from "../../http1/parse.ts";
 import { chunk as encodeChunk, lastChunk, responseHead } from "../../http1/serialize.ts";
 import { clientWantsKeepAlive, endToEndFields, placeContentLength } from "../../http1/hop.ts";
 import { fromLatin1 } from "../../http/bytes.ts";
 import { bodyChunks, type BodyEnd } from "../body.ts";
 import { errorResponse, ProtocolError } from "../errors.ts";
-import { TimeoutError } from "../stream.ts";
+import { HeadTimeoutError, TimeoutError } from "../stream.ts";
 import { type ClientCodec, HttpStream, type ResponseWriter } from "./http.ts";
 import { nextLayer } from "../next_layer.ts";
 import type { Response } from "../../http/message.ts";
@@ -65,16 +66,31 @@ export class Http1Layer implements Layer, ClientCodec {
   async run(): Promise<void> {
     const ctx = this.#ctx;
     const s = ctx.clientStream;
+    // the first request's head must arrive within http_header_timeout of the connection's start
+    let since: number | undefined = Date.now();
     for (;;) {
       this.#started = false;
       let head: Uint8Array | null;
       try {
-        head = await s.readHead(ctx.limits.maxHeadSize, ctx.limits.idleTimeout);
+        head = await s.readHead(
+          ctx.limits.maxHeadSize,
+          ctx.limits.idleTimeout,
+          ctx.limits.headerTimeout,
+          since,
+        );
       } catch (e) {
         if (e instanceof HttpSyntaxError) await this.#badRequest(e.message, e.status);
-        else if (!(e instanceof TimeoutError)) ctx.debug(`client read failed: ${(e as Error).message}`);
+        else if (e instanceof HeadTimeoutError) {
+          const why = `request head not complete after ${
+            ctx.limits.headerTimeout / 1000
+          }s (http_header_timeout)`;
+          ctx.master.log.info(`${ctx.client}: ${why}`);
+          if (e.partial) await this.sendError(408, why);
+          else s.destroy();
+        } else if (!(e instanceof TimeoutError)) ctx.debug(`client read failed: ${(e as Error).message}`);
         return;
       }
+      since = undefined;
       if (head === null) return;
       let flow: HTTPFlow;
       let framing: Framing;
@@ -108,6 +124,7 @@ export class Http1Layer implements Layer, ClientCodec {
     const ctx = this.#ctx;
     const p = parseRequestHead(head, ctx.limits);
     const t = parseTarget(p.method, p.target);
+    const hostField = requestHost(p.headers, p.httpVersion, t.form);
     const framing = bodyFraming(p.headers, { request: true, httpVersion: p.httpVersion });
     let scheme: string;
     let host: string;
@@ -146,9 +163,8 @@ export class Http1Layer implements Layer, ClientCodec {
         port = d.port;
         path = t.form === "asterisk" ? "*" : t.path!;
       } else {
-        const hh = p.headers.find(([k]) => k.toLowerCase() === "host")?.[1];
-        if (!hh) throw new HttpSyntaxError("Request destination unknown: no Host header");
-        ({ host, port } = parseAuthority(hh, 80));
+        if (!hostField) throw new HttpSyntaxError("Request destination unknown: no Host header");
+        ({ host, port } = parseAuthority(hostField, 80));
         scheme = "http";
         path = t.form === "asterisk" ? "*" : t.path!;
       }
@@ -164,6 +180,13 @@ export class Http1Layer implements Layer, ClientCodec {
       headers: Headers.adopt(p.headers),
       rawContent: null,
     });
+    if (t.form === "absolute") {
+      // RFC 9112 §3.2.2: the target's authority wins over a Host field that says otherwise
+      const dp = scheme === "https" ? 443 : 80;
+      const h = host.includes(":") ? `[${host}]` : host;
+      const authority = port === dp ? h : `${h}:${port}`;
+      if (hostField !== null && hostField !== authority) request.headers.set("Host", authority);
+    }
     if (this.#rewriteHost && this.#dest && !ctx.options.keep_host_header) {
       const d = this.#dest;
       const dp = d.scheme === "https" ? 443 : 80;

@@ -264,7 +264,7 @@ export class TlsLayer implements Layer {
     client.timestampTlsSetup = Date.now() / 1000;
     if (addons.has("tls_established_client")) await addons.trigger("tls_established_client", tlsData);
 
-    const tlsStream = new Stream(sock);
+    const tlsStream = new Stream(sock, rawStream.socket);
     ctx.clientStream = tlsStream;
     try {
       const child = this.#opts.child?.(ctx) ??

@@ -100,11 +100,11 @@ Deno.test("filter: body operators use decoded content, binary-safe", () => {
   // non-ASCII pattern matches its UTF-8 bytes
   f.request.rawContent = new TextEncoder().encode("caf\u00e9");
   assert.ok(m("~bq café", f));
-  // empty / missing bodies never match
+  // a missing body never matches; an empty one is searched like any other (mitmproxy's main branch)
   f.request.rawContent = null;
   assert.ok(!m("~bq .*", f));
   f.request.rawContent = new Uint8Array(0);
-  assert.ok(!m("~bq .*", f));
+  assert.ok(m("~bq .*", f) && m('~bq "^$"', f) && !m("~bq .", f));
 });
 
 Deno.test("filter: body operators on websocket and tcp messages", () => {
@@ -139,6 +139,11 @@ Deno.test("filter: ~meta ~comment ~marker", () => {
   const f = tflow();
   f.metadata = { foo: "bar", n: 1 };
   assert.ok(m("~meta 'foo: bar'", f) && m("~meta '^n: 1$'", f) && !m("~meta baz", f));
+  // values are formatted as Python's str(): containers show the repr of their items
+  f.metadata = { auth: ["user", "pass"], d: { a: true, b: null }, raw: new Uint8Array([0x61, 0x27, 0x00]) };
+  assert.ok(m(String.raw`~meta "auth: \\['user', 'pass'\\]"`, f));
+  assert.ok(m(String.raw`~meta "d: \\{'a': True, 'b': None\\}"`, f));
+  assert.ok(m(String.raw`~meta 'raw: b"a\'\\\\x00"'`, f));
   f.comment = "line one\nsecond line";
   assert.ok(m("~comment ^second", f) && !m("~comment nothing", f));
   f.marked = ":star:";
@@ -217,7 +222,10 @@ Deno.test("filter: case sensitivity option and Python regex translation", () => 
   const f = tflow({ resp: true });
   assert.ok(parseFilter("~h HEADER")(f));
   assert.ok(!parseFilter("~h HEADER", { caseSensitive: true })(f));
-  assert.ok(parseFilter("~m get", { caseSensitive: true })(f), "~m is always case-insensitive");
+  // the switch covers every regex operator, ~m and ~d included (mitmproxy >= 11.1)
+  assert.ok(!parseFilter("~m get", { caseSensitive: true })(f));
+  assert.ok(parseFilter("~m GET", { caseSensitive: true })(f));
+  assert.ok(!parseFilter("~d ADDRESS", { caseSensitive: true })(f) && parseFilter("~d ADDRESS")(f));
   assert.throws(() => parseFilter("~u (?P<x>addr)ess"), FilterError, "parens need quoting");
   assert.ok(parseFilter('~u "(?P<x>addr)ess"')(f));
   assert.ok(parseFilter('~u "(?P<x>a)ddress:22/p(?P=x)?th"')(f));
@@ -229,6 +237,21 @@ Deno.test("filter: case sensitivity option and Python regex translation", () => 
     flags: "",
   });
   assert.equal(translatePythonRegex("\\s", true).source, "[\\t\\n\\v\\f\\r ]");
+});
+
+Deno.test("filter: MITMPROXY_CASE_SENSITIVE_FILTERS counts only when exactly 1", () => {
+  const f = tflow({ resp: true });
+  const old = Deno.env.get("MITMPROXY_CASE_SENSITIVE_FILTERS");
+  try {
+    for (const [v, sensitive] of [["1", true], ["true", false], ["0", false], ["", false]] as const) {
+      Deno.env.set("MITMPROXY_CASE_SENSITIVE_FILTERS", v);
+      assert.equal(!parseFilter("~h HEADER")(f), sensitive, `value ${JSON.stringify(v)}`);
+      assert.equal(!matchFilter("~m get", f), sensitive, `matchFilter, value ${JSON.stringify(v)}`);
+    }
+  } finally {
+    if (old === undefined) Deno.env.delete("MITMPROXY_CASE_SENSITIVE_FILTERS");
+    else Deno.env.set("MITMPROXY_CASE_SENSITIVE_FILTERS", old);
+  }
 });
 
 Deno.test("filter: matchFilter with strings, compiled filters and null", () => {

@@ -646,3 +646,59 @@ Deno.test("Response: copy is deep and toJSON summarises the head", () => {
     headers: [["x-a", "1"], ["content-length", "4"]],
   });
 });
+
+Deno.test("Request: urlencodedForm is a live view: set/append/delete rewrite the body (mitmproxy's urlencoded_form)", () => {
+  const r = req({ method: "POST", headers: [["content-type", "application/x-www-form-urlencoded"]] });
+  r.text = "a=1&b=x+y";
+  assert.equal(r.urlencodedForm.get("b"), "x y");
+  r.urlencodedForm.set("mitmproxy", "rocks");
+  assert.equal(r.text, "a=1&b=x+y&mitmproxy=rocks");
+  r.urlencodedForm.delete("a");
+  assert.equal(r.text, "b=x+y&mitmproxy=rocks");
+  assert.equal(r.headers.get("content-length"), String(r.rawContent!.length));
+  // a body of another type reads as an empty form; writing replaces it and sets the Content-Type
+  const j = req({ method: "POST", headers: [["content-type", "application/json"]] });
+  j.text = "{}";
+  assert.equal(j.urlencodedForm.size, 0);
+  j.urlencodedForm.append("foo", "bar");
+  assert.equal(j.headers.get("content-type"), "application/x-www-form-urlencoded");
+  assert.equal(j.text, "foo=bar");
+  j.urlencodedForm = [["x", "1"], ["x", "2"]];
+  assert.equal(j.text, "x=1&x=2");
+});
+
+Deno.test("Request: multipartForm is a live view over the parts; assigning builds a multipart body", () => {
+  const boundary = "XyZ";
+  const r = req({ method: "POST", headers: [["content-type", `multipart/form-data; boundary=${boundary}`]] });
+  r.content = te.encode(
+    `--XyZ\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n` +
+      `--XyZ\r\nContent-Disposition: form-data; name="f"; filename="t.txt"\r\nContent-Type: text/plain\r\n\r\nfile\r\n` +
+      `--XyZ--\r\n`,
+  );
+  assert.equal(r.multipartForm.getText("a"), "1");
+  r.multipartForm.set("a", "2");
+  assert.match(r.text!, /name="a"\r\n\r\n2\r\n/);
+  assert.match(r.text!, /filename="t\.txt"\r\nContent-Type: text\/plain\r\n\r\nfile\r\n/, "other parts kept");
+  assert.equal(r.headers.get("content-type"), `multipart/form-data; boundary=${boundary}`);
+  const fresh = req({ method: "POST" });
+  assert.equal(fresh.multipartForm.size, 0);
+  fresh.multipartForm = { k: "v", bin: new Uint8Array([0, 1]) };
+  const ct = fresh.headers.get("content-type")!;
+  assert.match(ct, /^multipart\/form-data; boundary=-{20}[0-9a-f]{32}$/);
+  assert.equal(fresh.multipartForm.getText("k"), "v");
+  assert.deepEqual(fresh.multipartForm.get("bin"), new Uint8Array([0, 1]));
+});
+
+Deno.test("String(request/response/flow) reads like mitmproxy's repr", () => {
+  const r = req();
+  assert.equal(String(r), `Request(GET ${r.host}:${r.port}${r.path})`);
+  assert.equal(String(Response.make(204)), "Response(204, no content)");
+  assert.equal(
+    String(Response.make(200, "hello", { "content-type": "text/html" })),
+    "Response(200, text/html, 5b)",
+  );
+  assert.equal(
+    String(new Response({ statusCode: 200, content: "x" })),
+    "Response(200, unknown content type, 1b)",
+  );
+});
