@@ -95,6 +95,8 @@ export class WebAddon {
       "",
       "Password to protect the web UI (plain text, or a bcrypt hash starting with $2). Without it a random " +
         "token is made at start and printed in the URL. Tools pass it as ?token= or Authorization: Bearer.",
+      undefined,
+      { secret: true },
     );
     loader.addOption(
       "web_columns",
