@@ -17,6 +17,7 @@ import { fromPem } from "../lib/tls/x509.ts";
 import { layerFactories } from "../lib/proxy/next_layer.ts";
 import { closeIdleServerConnections, setUpstreamTlsConfig } from "../lib/proxy/server_conn.ts";
 import { TlsLayer, type TlsLayerConfig } from "../lib/proxy/layers/tls.ts";
+import { TlsLayer as CoreTlsLayer } from "../lib/proxy2/layers/tls.ts";
 
 import { expandHome } from "../lib/paths.ts";
 
@@ -130,15 +131,23 @@ export class TlsConfig {
       }
       // reuse: idle server TLS connections serve later client connections (lib/proxy/server_conn.ts)
       setUpstreamTlsConfig(this.#m, { insecure: !!o.ssl_insecure, ca, alpn: ["http/1.1"], reuse: true });
+      this.#m.proxy?.conns.setTlsConfig({ insecure: !!o.ssl_insecure, ca, alpn: ["http/1.1"], reuse: true });
     }
     if (updated.has("onboarding_host") && this.#layerConfig) {
       this.#layerConfig.onboardingUrl = `http://${o.onboarding_host}/`;
     }
     layerFactories.tls = this.#factory;
+    if (this.#m.proxy) {
+      this.#m.proxy.layers.tls = (ctx, opts) => {
+        if (!this.#layerConfig) throw new Error("the CA is not loaded");
+        return new CoreTlsLayer(ctx, this.#layerConfig, opts);
+      };
+    }
   }
 
   async done(): Promise<void> {
     if (layerFactories.tls === this.#factory) delete layerFactories.tls;
+    this.#m.proxy?.conns.closeIdle(true);
     await closeIdleServerConnections(this.#m);
   }
 }

@@ -9,6 +9,8 @@ import { Options } from "./addons/options.ts";
 import { type LogEntry, Logger } from "./addons/log.ts";
 import { ctx } from "./addons/ctx.ts";
 import { declareCoreOptions } from "./proxy/core_options.ts";
+import { ProxyCore } from "./proxy2/core.ts";
+import { registerBuiltinModes } from "./proxy2/layers/modes.ts";
 
 /** The core of a running mitmdeno. */
 export class Master {
@@ -16,6 +18,8 @@ export class Master {
   readonly commands: CommandManager = new CommandManager();
   readonly addons: AddonManager;
   readonly log: Logger;
+  /** The proxy core's per-master services: modes, layers from addons, connections, timers. */
+  readonly proxy: ProxyCore;
   /** Log entries are delivered to these (the termlog addon, tests). */
   readonly logListeners: ((e: LogEntry) => void)[] = [];
   /** Entries logged before anyone listened, replayed to the first listener. */
@@ -28,6 +32,8 @@ export class Master {
   constructor() {
     this.log = new Logger((e) => this.#emit(e));
     this.addons = new AddonManager(this);
+    this.proxy = new ProxyCore(this);
+    registerBuiltinModes(this.proxy);
     declareCoreOptions(this.options);
     this.options.onChange = (updated) => this.addons.trigger("configure", updated);
     this.#stopped = new Promise((r) => (this.#shutdown = r));

@@ -138,6 +138,8 @@ export class Options {
   #owners = new Map<string, string>();
   #values = new Map<string, unknown>();
   #deferred = new Map<string, (string | undefined)[]>();
+  /** Counts changes of values: anything derived from options may cache by it. */
+  version = 0;
   /** Called with the names of changed options; may throw OptionsError to veto. */
   onChange: (updated: Set<string>) => void | Promise<void> = () => {};
   // Declared options appear as properties.
@@ -168,6 +170,7 @@ export class Options {
     if (owner !== undefined && !this.#owners.has(spec.name)) this.#owners.set(spec.name, owner);
     this.#specs.set(spec.name, spec);
     this.#values.set(spec.name, Array.isArray(spec.default) ? [...spec.default] : spec.default);
+    this.version++;
     if (!Object.prototype.hasOwnProperty.call(this, spec.name)) {
       Object.defineProperty(this, spec.name, {
         get: () => this.#values.get(spec.name),
@@ -230,10 +233,12 @@ export class Options {
       this.#values.set(k, v);
     }
     if (updated.size === 0) return;
+    this.version++;
     try {
       await this.onChange(updated);
     } catch (e) {
       for (const [k, v] of previous) this.#values.set(k, v);
+      this.version++;
       if (e instanceof OptionsError) {
         try {
           await this.onChange(new Set(previous.keys()));

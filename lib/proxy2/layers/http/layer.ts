@@ -1,0 +1,305 @@
+/**
+ * The HTTP layer (mitmproxy's `HttpLayer`): it holds the codec of the client connection and one codec per
+ * server connection, one {@link HttpStream} per stream, and routes between them: request events from the
+ * client codec go to their stream, a stream's SendHttp goes to the codec of its connection, response events
+ * of a server connection go to the stream it serves. It answers a stream's GetHttpConnection with a free open
+ * connection to that server, or opens one (TCP, then TLS for https), so streams never wait for each other.
+ *
+ * After a CONNECT it hands the client connection to the next layer of the tunnel (next_layer.ts); after a
+ * 101 it relays both connections raw.
+ *
+ * @module
+ */
+import { Layer } from "../../layer.ts";
+import { ConnectionClosed, DataReceived, type Event, Start } from "../../events.ts";
+import { CloseConnection, type Command, OpenConnection, Relay, type RequestWakeup } from "../../commands.ts";
+import { ProtocolError } from "../../errors.ts";
+import type { Context } from "../../context.ts";
+import { Server } from "../../../flow/connection.ts";
+import type { HTTPFlow } from "../../../flow/flow.ts";
+import { hostPort } from "../../../http/message.ts";
+import { Http1Server } from "./http1_server.ts";
+import { Http1Client } from "./http1_client.ts";
+import { HttpStream, type StreamOptions } from "./stream.ts";
+import {
+  GetHttpConnection,
+  type HttpEvent,
+  ReleaseHttpConnection,
+  RequestHeaders,
+  SendHttp,
+} from "./events.ts";
+import { establishServerTls, prepareServerTls } from "../server_tls.ts";
+
+/** A server connection of this layer and the stream it serves (HTTP/1: one at a time). */
+interface Slot {
+  server: Server;
+  /** Its codec, once the connection is open. */
+  codec: Http1Client | null;
+  stream: HttpStream | null;
+}
+
+/** How to continue a tunnel after a CONNECT (set by the layer that builds HTTP layers: next_layer.ts). */
+export type TunnelStarter = (ctx: Context, initial: Uint8Array, flow: HTTPFlow) => Layer;
+
+/** The HTTP layer of one client connection (or of a tunnel inside it). */
+export class HttpLayer extends Layer {
+  readonly #opts: StreamOptions;
+  readonly #tunnel: TunnelStarter | null;
+  #client!: Http1Server;
+  readonly #streams = new Map<number, HttpStream>();
+  readonly #slots: Slot[] = [];
+  /** After a CONNECT or 101: the layer that now gets every event. */
+  #next: Layer | null = null;
+  #relaying = false;
+
+  constructor(context: Context, opts: StreamOptions, tunnel: TunnelStarter | null = null) {
+    super(context);
+    this.#opts = opts;
+    this.#tunnel = tunnel;
+  }
+
+  protected onEvent(e: Event): void {
+    if (this.#next) return this.#next.handle(e);
+    if (this.#relaying) return;
+    if (e instanceof DataReceived || e instanceof ConnectionClosed) {
+      if (e.conn === this.context.client) {
+        if (e instanceof ConnectionClosed) this.#clientClosed();
+        return this.#client.handle(e);
+      }
+      const slot = this.#slotOf(e.conn as Server);
+      if (slot?.codec) slot.codec.handle(e);
+      if (e instanceof ConnectionClosed && slot) this.#dropIfClosed(slot);
+      return;
+    }
+    if (e instanceof Start) return this.#start();
+  }
+
+  #start(): void {
+    this.#client = this.adopt(new Http1Server(this.context));
+    this.#client.onHttp = (ev) => this.#fromClient(ev);
+    // a tunnel's server connection may be open already (eager CONNECT, or TLS with the server first)
+    const s = this.context.server;
+    if (s.address && s.timestampStart !== null && s.timestampEnd === null) this.#addSlot(s, true);
+    this.#client.handle(new Start());
+  }
+
+  #slotOf(server: Server): Slot | undefined {
+    for (const s of this.#slots) if (s.server === server) return s;
+    return undefined;
+  }
+
+  #addSlot(server: Server, open: boolean): Slot {
+    const slot: Slot = { server, codec: null, stream: null };
+    if (open) slot.codec = this.#serverCodec(slot);
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  /** Streams waiting for a response head, and the one timer that checks them. */
+  readonly #waiting = new Set<HttpStream>();
+  #timer: RequestWakeup | null = null;
+
+  #watchResponse(stream: HttpStream, waiting: boolean): void {
+    if (!waiting) {
+      this.#waiting.delete(stream);
+      return;
+    }
+    this.#waiting.add(stream);
+    if (this.#timer === null) this.#armTimer();
+  }
+
+  #armTimer(): void {
+    const limits = this.context.core.limits;
+    const ms = Math.min(...[limits.responseTimeout, limits.idleTimeout].filter((x) => x > 0));
+    if (!Number.isFinite(ms)) return;
+    // checked about every second (or more often for shorter limits): precise enough for these limits
+    this.#timer = this.wakeup(Math.min(1000, Math.max(250, ms / 4)), () => {
+      this.#timer = null;
+      const now = Date.now();
+      for (const st of [...this.#waiting]) if (!st.checkResponseTimeout(now)) this.#waiting.delete(st);
+      if (this.#waiting.size) this.#armTimer();
+    });
+  }
+
+  #serverCodec(slot: Slot): Http1Client {
+    const codec = this.adopt(new Http1Client(this.context, slot.server));
+    codec.onHttp = (ev) => {
+      const stream = slot.stream;
+      if (stream && stream.streamId === ev.streamId) stream.handle(ev);
+    };
+    return codec;
+  }
+
+  #dropIfClosed(slot: Slot): void {
+    if (slot.codec?.closed && slot.stream === null) {
+      const i = this.#slots.indexOf(slot);
+      if (i !== -1) this.#slots.splice(i, 1);
+    }
+  }
+
+  /** The client went away: idle server connections may serve other clients. */
+  #clientClosed(): void {
+    for (const slot of [...this.#slots]) {
+      if (slot.stream === null && slot.codec?.idle) {
+        this.emit(new CloseConnection(slot.server, { reuse: true }));
+        this.#slots.splice(this.#slots.indexOf(slot), 1);
+      }
+    }
+  }
+
+  override childCommand(c: Command, from: Layer): void {
+    if (c instanceof SendHttp) return this.#sendHttp(c.event, c.conn);
+    if (c instanceof GetHttpConnection) return this.#getConnection(c, from as HttpStream);
+    if (c instanceof ReleaseHttpConnection) return this.#releaseConnection(c.conn, from as HttpStream);
+    this.emit(c);
+  }
+
+  /** An HTTP event from the client codec: to its stream (a new one for new request headers). */
+  #fromClient(ev: HttpEvent): void {
+    let stream = this.#streams.get(ev.streamId);
+    if (!stream && ev instanceof RequestHeaders) {
+      const s: HttpStream = this.adopt(
+        new HttpStream(
+          this.context,
+          ev.streamId,
+          this.#opts,
+          (flow) => this.#connect(s, flow),
+          (flow, server) => this.#upgrade(s, flow, server),
+          (done) => {
+            if (this.#streams.get(done.streamId) === done) this.#streams.delete(done.streamId);
+          },
+          (st, waiting) => this.#watchResponse(st, waiting),
+        ),
+      );
+      stream = s;
+      this.#streams.set(ev.streamId, s);
+      s.handle(new Start());
+    }
+    stream?.handle(ev);
+  }
+
+  #sendHttp(ev: HttpEvent, conn: import("../../../flow/connection.ts").Connection): void {
+    if (conn === this.context.client) return this.#client.handle(ev);
+    this.#slotOf(conn as Server)?.codec?.handle(ev);
+  }
+
+  // ---- server connections ----
+
+  #getConnection(c: GetHttpConnection, stream: HttpStream): void {
+    const [host, port] = c.address;
+    const ctx = this.context;
+    // the tunnel's server failed already (a TLS handshake with it, before the client's): tell the stream once
+    const tunnel = ctx.server;
+    if (
+      tunnel.address && tunnel.error && tunnel.address[0] === host && tunnel.address[1] === port &&
+      !this.#slotOf(tunnel)
+    ) {
+      const err = new ProtocolError("tls", tunnel.error, 502);
+      tunnel.error = null;
+      tunnel.address = [...tunnel.address];
+      return c.complete(err);
+    }
+    if (!c.fresh) {
+      for (const slot of this.#slots) {
+        const s = slot.server;
+        if (slot.stream !== null || s.address![0] !== host || s.address![1] !== port) continue;
+        // a tunnel's TCP connection may still become TLS (eager CONNECT, TLS with the client first)
+        if (s.tls !== c.tls && !(c.tls && s.timestampTlsSetup === null && s === tunnel)) continue;
+        if (!slot.codec || !slot.codec.idle) continue;
+        slot.stream = stream;
+        if (c.tls && s.timestampTlsSetup === null) return this.#startTls(slot, c);
+        return c.complete(s);
+      }
+    }
+    // a new connection: the tunnel's own server record the first time (it carries the client's SNI)
+    const useTunnel = tunnel.address && tunnel.address[0] === host && tunnel.address[1] === port &&
+      tunnel.timestampStart === null && !this.#slotOf(tunnel) && !c.fresh;
+    const server = useTunnel ? tunnel : new Server([host, port]);
+    if (!useTunnel) {
+      server.tls = c.tls;
+      if (c.tls && tunnel.address && tunnel.address[0] === host && tunnel.address[1] === port) {
+        server.sni = tunnel.sni;
+        server.alpnOffers = [...tunnel.alpnOffers];
+      }
+    }
+    if (c.tls) prepareServerTls(ctx, server);
+    const slot = this.#addSlot(server, false);
+    slot.stream = stream;
+    this.request(new OpenConnection(server), (err) => {
+      if (err) {
+        this.#slots.splice(this.#slots.indexOf(slot), 1);
+        slot.stream = null;
+        return c.complete(err);
+      }
+      slot.codec = this.#serverCodec(slot);
+      if (c.tls && server.timestampTlsSetup === null) return this.#startTls(slot, c);
+      c.complete(server);
+    });
+  }
+
+  #startTls(slot: Slot, c: GetHttpConnection): void {
+    establishServerTls((cmd, then) => this.request(cmd, then), this.context, slot.server, (err) => {
+      if (err) {
+        slot.stream = null;
+        this.emit(new CloseConnection(slot.server));
+        this.#slots.splice(this.#slots.indexOf(slot), 1);
+        return c.complete(err);
+      }
+      c.complete(slot.server);
+    });
+  }
+
+  #releaseConnection(server: Server, stream: HttpStream): void {
+    const slot = this.#slotOf(server);
+    if (!slot || slot.stream !== stream) return;
+    slot.stream = null;
+    this.#dropIfClosed(slot);
+  }
+
+  // ---- CONNECT and upgrades ----
+
+  #connect(stream: HttpStream, flow: HTTPFlow): void {
+    const ctx = this.context;
+    const req = flow.request;
+    const tunnelCtx = ctx.fork();
+    tunnelCtx.server = new Server([req.host, req.port]);
+    flow.serverConn = tunnelCtx.server;
+    const proceed = () =>
+      stream.connectEstablished(() => {
+        this.#streams.delete(stream.streamId);
+        this.#client.upgrade();
+        const initial = this.#client.takeBuffered();
+        if (!this.#tunnel) {
+          this.log(`${ctx.client}: CONNECT ${hostPort(req.host, req.port)}: no layer for the tunnel`, "warn");
+          this.emit(new CloseConnection(ctx.client));
+          return;
+        }
+        const next = this.adopt(this.#tunnel(tunnelCtx, initial, flow));
+        this.#next = next;
+        next.handle(new Start());
+      });
+    // eager (mitmproxy's default): connect before the 200, so a dead server fails the CONNECT; not needed
+    // when an idle TLS connection to that server waits (it will most likely be used)
+    if (
+      ctx.options.connection_strategy === "eager" && !ctx.core.conns.hasIdleTls(req.host, req.port)
+    ) {
+      this.request(new OpenConnection(tunnelCtx.server), (err) => {
+        if (err) return stream.connectFailed(err);
+        proceed();
+      });
+      return;
+    }
+    proceed();
+  }
+
+  #upgrade(stream: HttpStream, _flow: HTTPFlow, server: Server): void {
+    this.#streams.delete(stream.streamId);
+    const slot = this.#slotOf(server);
+    this.#client.upgrade();
+    slot?.codec?.upgrade();
+    this.#relaying = true;
+    const clientRest = this.#client.takeBuffered();
+    const serverRest = slot?.codec?.takeBuffered() ?? null;
+    this.request(new Relay(this.context.client, server, clientRest, serverRest), () => {});
+  }
+}
