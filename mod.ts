@@ -28,7 +28,7 @@ export type { Addon, EventName, Loader } from "./lib/addons/manager.ts";
 export { Options, OptionsError } from "./lib/addons/options.ts";
 export type { OptionSpec, OptionType } from "./lib/addons/options.ts";
 export type { LogEntry, LogLevel } from "./lib/addons/log.ts";
-export type { ServerConnectionHookData } from "./lib/proxy/server_conn.ts";
+export type { ServerConnectionHookData } from "./lib/proxy/conns/manager.ts";
 export { reasonPhrase } from "./lib/http/status.ts";
 export { VERSION } from "./lib/version.ts";
 export { FilterError, matchFilter, parseFilter } from "./lib/flow/filter.ts";

@@ -1,8 +1,9 @@
 /**
  * The client playback addon (`-C FILE` / `--client-replay FILE`, mitmproxy's `clientplayback.py`).
  *
- * Saved requests are sent again through the proxy core: each one runs through an {@link HttpStream} fed by
- * an in-memory client codec (mitmproxy's MockServer), so every hook fires as for live traffic
+ * Saved requests are sent again through the proxy core: each one is injected into an HTTP layer of a
+ * connection without a client socket (lib/proxy/layers/replay.ts, mitmproxy's ReplayHandler), so every
+ * hook fires as for live traffic
  * (`requestheaders`, `request`, `server_connect`..., `responseheaders`, `response` or `error`) and the
  * upstream connection is opened the usual way. The flow is marked `isReplay = "request"`; the dumper,
  * `-w` and HAR export record it with its new response.
@@ -21,62 +22,8 @@ import { OptionsError } from "../lib/addons/options.ts";
 import { CommandError } from "../lib/addons/commands.ts";
 import { describeError } from "../lib/addons/log.ts";
 import { readFlowsToArray } from "../lib/io/flowfile.ts";
-import { Context } from "../lib/proxy/context.ts";
-import { ServerPool } from "../lib/proxy/server_conn.ts";
-import { type ModeSpec, parseMode } from "../lib/proxy/mode.ts";
-import type { Stream } from "../lib/proxy/stream.ts";
-import { type ClientCodec, HttpStream, type ResponseWriter } from "../lib/proxy/layers/http.ts";
-import type { Framing } from "../lib/http1/parse.ts";
-import type { BodyEnd } from "../lib/proxy/body.ts";
-
-/**
- * The client side of a replayed exchange: it "receives" the saved request and swallows the response
- * (which the hooks see on the flow).
- */
-export class ReplayCodec implements ClientCodec {
-  #started = false;
-  readonly #body: Uint8Array;
-  readonly #trailers: [string, string][] | null;
-
-  constructor(body: Uint8Array, trailers: [string, string][] | null) {
-    this.#body = body;
-    this.#trailers = trailers;
-  }
-
-  get responseStarted(): boolean {
-    return this.#started;
-  }
-
-  async sendContinue(): Promise<void> {}
-
-  async *requestBody(_framing: Framing, end: BodyEnd): AsyncGenerator<Uint8Array> {
-    if (this.#body.length) yield this.#body;
-    end.trailers = this.#trailers;
-  }
-
-  sendResponse(_flow: HTTPFlow, _keepAlive: boolean): Promise<boolean> {
-    this.#started = true;
-    return Promise.resolve(false);
-  }
-
-  startResponse(_flow: HTTPFlow, _length: number | null, _keepAlive: boolean): Promise<ResponseWriter> {
-    this.#started = true;
-    return Promise.resolve({ write: () => Promise.resolve(), end: () => Promise.resolve(false) });
-  }
-
-  sendError(_status: number, _reason: string): Promise<void> {
-    this.#started = true;
-    return Promise.resolve();
-  }
-}
-
-/** A client stream that does not exist: replayed exchanges have no client socket to relay to. */
-const NO_CLIENT_STREAM = new Proxy({}, {
-  get(_t, prop) {
-    if (prop === "then") return undefined;
-    throw new Error("client replay has no client connection (protocol upgrades cannot be replayed)");
-  },
-}) as unknown as Stream;
+import { Driver } from "../lib/proxy/driver.ts";
+import { ReplayLayer } from "../lib/proxy/layers/replay.ts";
 
 interface Saved {
   isReplay: Flow["isReplay"];
@@ -249,30 +196,18 @@ export class ClientPlayback {
   /** Send one saved request through the proxy core and wait for its response or error. */
   async replay(f: HTTPFlow): Promise<void> {
     const master = ctx.master as unknown as Master;
-    const o = ctx.options;
-    let mode: ModeSpec;
-    try {
-      mode = parseMode((o.mode as string[] | undefined)?.[0] ?? "regular");
-    } catch {
-      mode = parseMode("regular");
-    }
-    const client = f.clientConn;
-    const pool = new ServerPool(master, client);
     const req = f.request;
-    const body = req.rawContent ?? new Uint8Array(0);
-    const framing: Framing = body.length ? { kind: "length", length: body.length } : { kind: "none" };
     req.timestampStart = req.timestampEnd = Date.now() / 1000;
     f.live = true;
     try {
-      const c = new Context(master, client, NO_CLIENT_STREAM, mode, pool);
-      const codec = new ReplayCodec(body, req.trailers ? req.trailers.fields : null);
-      await new HttpStream(c, codec, f, framing, false).run();
+      // a connection without a client socket: the flow's request is injected into an HTTP layer
+      const driver = new Driver(master.proxy, f.clientConn, null);
+      await driver.run(new ReplayLayer(driver.context, f), { clientHooks: false });
     } catch (e) {
       master.log.error(`Client replay has crashed: ${describeError(e)}`);
       if (!f.error) f.error = new FlowError(String((e as Error)?.message ?? e));
     } finally {
       f.live = false;
-      await pool.closeAll().catch(() => {});
     }
   }
 }

@@ -6,7 +6,7 @@
  */
 import { ctx } from "../lib/addons/ctx.ts";
 import { type Address, type Client, formatAddress } from "../lib/flow/connection.ts";
-import type { ServerConnectionHookData } from "../lib/proxy/server_conn.ts";
+import type { ServerConnectionHookData } from "../lib/proxy/conns/manager.ts";
 
 function serverAddr(address: Address | null, peer: Address | null): string {
   if (address && peer && address[0] !== peer[0]) return `${formatAddress(address)} (${formatAddress(peer)})`;

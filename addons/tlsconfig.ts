@@ -3,7 +3,7 @@
  * dir (created on first start, loaded once; a corrupt CA file is a start-up error, never replaced), the
  * leaf certificate store, and how servers are verified (`ssl_insecure`,
  * `ssl_verify_upstream_trusted_ca`). It plugs the TLS interception layer into the proxy core by
- * registering `layerFactories.tls`.
+ * registering `master.proxy.layers.tls`.
  * @module
  */
 import tls from "node:tls";
@@ -14,10 +14,8 @@ import { OptionsError } from "../lib/addons/options.ts";
 import { type CertAuthority, loadOrCreateCA } from "../lib/tls/ca.ts";
 import { CertStore, type LeafKeyType } from "../lib/tls/certs.ts";
 import { fromPem } from "../lib/tls/x509.ts";
-import { layerFactories } from "../lib/proxy/next_layer.ts";
-import { closeIdleServerConnections, setUpstreamTlsConfig } from "../lib/proxy/server_conn.ts";
 import { TlsLayer, type TlsLayerConfig } from "../lib/proxy/layers/tls.ts";
-import { TlsLayer as CoreTlsLayer } from "../lib/proxy2/layers/tls.ts";
+import type { LayerFactories } from "../lib/proxy/core.ts";
 
 import { expandHome } from "../lib/paths.ts";
 
@@ -37,13 +35,13 @@ export class TlsConfig {
   certs: CertStore | null = null;
   #confdir: string | null = null;
   #layerConfig: TlsLayerConfig | null = null;
-  #factory: typeof layerFactories.tls;
+  readonly #factory: NonNullable<LayerFactories["tls"]>;
 
   constructor(master?: Master) {
     this.#master = master ?? null;
-    this.#factory = (ctx, dest, conn, opts) => {
+    this.#factory = (ctx, opts) => {
       if (!this.#layerConfig) throw new Error("the CA is not loaded");
-      return new TlsLayer(ctx, dest, conn, this.#layerConfig, opts);
+      return new TlsLayer(ctx, this.#layerConfig, opts);
     };
   }
 
@@ -130,24 +128,17 @@ export class TlsConfig {
         }
       }
       // reuse: idle server TLS connections serve later client connections (lib/proxy/server_conn.ts)
-      setUpstreamTlsConfig(this.#m, { insecure: !!o.ssl_insecure, ca, alpn: ["http/1.1"], reuse: true });
-      this.#m.proxy?.conns.setTlsConfig({ insecure: !!o.ssl_insecure, ca, alpn: ["http/1.1"], reuse: true });
+      // reuse: idle server TLS connections serve later client connections (lib/proxy/conns/idle_pool.ts)
+      this.#m.proxy.conns.setTlsConfig({ insecure: !!o.ssl_insecure, ca, alpn: ["http/1.1"], reuse: true });
     }
     if (updated.has("onboarding_host") && this.#layerConfig) {
       this.#layerConfig.onboardingUrl = `http://${o.onboarding_host}/`;
     }
-    layerFactories.tls = this.#factory;
-    if (this.#m.proxy) {
-      this.#m.proxy.layers.tls = (ctx, opts) => {
-        if (!this.#layerConfig) throw new Error("the CA is not loaded");
-        return new CoreTlsLayer(ctx, this.#layerConfig, opts);
-      };
-    }
+    this.#m.proxy.layers.tls = this.#factory;
   }
 
-  async done(): Promise<void> {
-    if (layerFactories.tls === this.#factory) delete layerFactories.tls;
-    this.#m.proxy?.conns.closeIdle(true);
-    await closeIdleServerConnections(this.#m);
+  done(): void {
+    if (this.#m.proxy.layers.tls === this.#factory) delete this.#m.proxy.layers.tls;
+    this.#m.proxy.conns.closeIdle(true);
   }
 }

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { Master } from "./master.ts";
 import { OptionsError, type OptionSpec } from "./addons/options.ts";
-import { ProxyServer } from "./proxy2/server.ts";
+import { ProxyServer } from "./proxy/server.ts";
 import { TermLog } from "../addons/termlog.ts";
 import { Dumper } from "../addons/dumper.ts";
 import { Block } from "../addons/block.ts";

@@ -9,8 +9,8 @@ import { Options } from "./addons/options.ts";
 import { type LogEntry, Logger } from "./addons/log.ts";
 import { ctx } from "./addons/ctx.ts";
 import { declareCoreOptions } from "./proxy/core_options.ts";
-import { ProxyCore } from "./proxy2/core.ts";
-import { registerBuiltinModes } from "./proxy2/layers/modes.ts";
+import { ProxyCore } from "./proxy/core.ts";
+import { registerBuiltinModes } from "./proxy/layers/modes.ts";
 
 /** The core of a running mitmdeno. */
 export class Master {

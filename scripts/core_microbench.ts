@@ -11,7 +11,7 @@ import { Session } from "node:inspector";
 import { Master } from "../lib/master.ts";
 import { dumpAddons } from "../lib/cli.ts";
 import { Client, type Connection, Server } from "../lib/flow/connection.ts";
-import { Context } from "../lib/proxy2/context.ts";
+import { Context } from "../lib/proxy/context.ts";
 import {
   CloseConnection,
   type Command,
@@ -20,9 +20,9 @@ import {
   RequestWakeup,
   SendData,
   StartHook,
-} from "../lib/proxy2/commands.ts";
-import { DataReceived, Start } from "../lib/proxy2/events.ts";
-import { RegularMode } from "../lib/proxy2/layers/modes.ts";
+} from "../lib/proxy/commands.ts";
+import { DataReceived, Start } from "../lib/proxy/events.ts";
+import { RegularMode } from "../lib/proxy/layers/modes.ts";
 
 const n = Number(Deno.args[Deno.args.indexOf("--n") + 1] || 100000);
 const profile = Deno.args.includes("--profile");

@@ -8,7 +8,7 @@
  *   ~137 (~152 instead of ~230 with a script worker), at the same throughput (scavenges are cheap here: a
  *   few hundred µs each, a few dozen a second). Measured with 30 s wrk runs, 2026-12-01.
  * - `--expose-gc`: a streamed body asks for a young-generation collection every few MiB
- *   (lib/proxy/body.ts): every chunk a socket delivers is a fresh ArrayBuffer, and V8 frees the garbage
+ *   (lib/http1/body.ts): every chunk a socket delivers is a fresh ArrayBuffer, and V8 frees the garbage
  *   ones only when a collection runs, which it schedules by JS heap use, not by their size. Streaming 1 GiB
  *   through CONNECT+TLS: peak RSS 214 -> ~102 MiB, and faster (1.95 -> 1.43 s, less malloc churn).
  */

@@ -10,7 +10,7 @@ export const CORE_OPTIONS: OptionSpec[] = [
     name: "mode",
     type: "strs",
     default: ["regular"],
-    help: "The proxy server type(s): regular, reverse:URL, upstream:URL.",
+    help: "The proxy server type(s): regular, reverse:URL (several with MODE@[HOST:]PORT).",
   },
   {
     name: "showhost",

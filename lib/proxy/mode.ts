@@ -1,5 +1,6 @@
 /**
- * Proxy mode specs: `MODE[:DATA][@[LISTEN_HOST:]LISTEN_PORT]` (mitmproxy's `mode_specs.py`).
+ * Proxy mode specs: `MODE[:DATA][@[LISTEN_HOST:]LISTEN_PORT]` (mitmproxy's `mode_specs.py`). Every mode of
+ * mitmproxy parses; which ones run is the master's mode registry (core.ts), which the proxyserver checks.
  */
 
 /** A parsed mode. */
@@ -16,8 +17,6 @@ export interface ModeSpec {
   target?: { scheme: string; host: string; port: number };
 }
 
-/** Modes mitmdeno implements. Others parse but are refused with a clear message. */
-export const SUPPORTED_MODES = ["regular", "reverse", "upstream"];
 const KNOWN_MODES = [
   "regular",
   "transparent",

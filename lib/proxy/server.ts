@@ -6,9 +6,8 @@ import net from "node:net";
 import type { Master } from "../master.ts";
 import { OptionsError } from "../addons/options.ts";
 import type { Loader } from "../addons/manager.ts";
-import { type ModeSpec, parseMode, SUPPORTED_MODES } from "./mode.ts";
-import { handleConnection } from "./handler.ts";
-import { listeningPorts } from "./context.ts";
+import { type ModeSpec, parseMode } from "./mode.ts";
+import { Driver } from "./driver.ts";
 import { parseSize } from "../http/bytes.ts";
 import { hostPort } from "../http/message.ts";
 
@@ -45,15 +44,13 @@ export class ProxyServer {
         } catch (e) {
           throw new OptionsError(`Option "mode": invalid mode "${m}": ${(e as Error).message}`);
         }
-        if (!SUPPORTED_MODES.includes(spec.kind)) {
+        const known = this.#master.proxy.modes;
+        if (!known.has(spec.kind)) {
           throw new OptionsError(
             `Option "mode": ${spec.kind} mode is not supported yet (supported: ${
-              SUPPORTED_MODES.join(", ")
+              [...known.keys()].join(", ")
             })`,
           );
-        }
-        if (spec.kind === "upstream") {
-          throw new OptionsError(`Option "mode": upstream mode is not supported yet`);
         }
         modes.push(spec);
       }
@@ -118,7 +115,9 @@ export class ProxyServer {
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       this.#sockets.add(socket);
       socket.once("close", () => this.#sockets.delete(socket));
-      handleConnection(this.#master, socket, mode).catch((e) =>
+      const core = this.#master.proxy;
+      const driver = Driver.accept(core, socket, mode);
+      driver.run(core.modes.get(mode.kind)!.layer(driver.context, mode)).catch((e) =>
         this.#master.log.error(`connection handler failed: ${e?.stack ?? e}`)
       );
     });
@@ -132,7 +131,7 @@ export class ProxyServer {
         const addr = server.address() as net.AddressInfo;
         this.#servers.push(server);
         this.listenAddresses.push({ mode: mode.full, host: addr.address, port: addr.port });
-        listeningPorts.add(addr.port);
+        this.#master.proxy.listeningPorts.add(addr.port);
         const what = mode.kind === "regular" ? "HTTP(S) proxy" : `${mode.kind} proxy to ${mode.data}`;
         this.#master.log.info(
           `${what} listening at ${
@@ -148,7 +147,7 @@ export class ProxyServer {
   }
 
   done(): Promise<void> {
-    for (const a of this.listenAddresses) listeningPorts.delete(a.port);
+    for (const a of this.listenAddresses) this.#master.proxy.listeningPorts.delete(a.port);
     for (const s of this.#sockets) s.destroy();
     return Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {
       this.#servers = [];

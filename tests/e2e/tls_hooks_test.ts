@@ -9,7 +9,7 @@ import { startHttpsOrigin } from "./tls_helpers.ts";
 import { TlsConfig } from "../../addons/tlsconfig.ts";
 import type { HTTPFlow } from "../../lib/flow/flow.ts";
 import type { ClientHelloData } from "../../lib/proxy/layers/tls.ts";
-import type { TlsData } from "../../lib/proxy/server_conn.ts";
+import type { TlsData } from "../../lib/proxy/layers/server_tls.ts";
 import type { Client, Server } from "../../lib/flow/connection.ts";
 
 Deno.test("tls hooks: request/response changes visible, tls_* order and connection records, passthrough by tls_clienthello", async () => {

@@ -14,7 +14,7 @@ import { TlsConfig } from "../../addons/tlsconfig.ts";
 import { loadOrCreateCA } from "../../lib/tls/ca.ts";
 import { CertStore } from "../../lib/tls/certs.ts";
 import type { ClientHelloData } from "../../lib/proxy/layers/tls.ts";
-import type { ServerConnectionHookData } from "../../lib/proxy/server_conn.ts";
+import type { ServerConnectionHookData } from "../../lib/proxy/conns/manager.ts";
 
 function waitUntil(cond: () => boolean, ms = 3000): Promise<void> {
   const deadline = Date.now() + ms;

@@ -1,66 +1,95 @@
 /**
- * Mode layers: the outermost layer of every connection, chosen by the proxy mode. Each decides the
- * first protocol layer on top of it.
+ * Mode layers: the first layer of every client connection, chosen by the proxy mode (mitmproxy's
+ * `layers/modes.py`). Each decides what comes next. The modes themselves are registered on the master's
+ * proxy core (core.ts) by {@link registerBuiltinModes}.
+ *
+ * @module
  */
-import type { Context, Layer } from "../context.ts";
-import { Http1Layer } from "./http1.ts";
-import { peekBytes } from "./tls.ts";
-import { layerFactories, looksLikeTls } from "../next_layer.ts";
+import { Layer } from "../layer.ts";
+import { DataReceived, type Event, Start } from "../events.ts";
+import type { Context } from "../context.ts";
+import type { ProxyCore } from "../core.ts";
+import type { ModeSpec } from "../mode.ts";
+import { Server } from "../../flow/connection.ts";
+import { HttpLayer } from "./http/layer.ts";
+import { looksLikeTls, NextLayer } from "./next_layer.ts";
 
-/** Regular (explicit) proxy: absolute-form requests and CONNECT. */
-export class RegularProxy implements Layer {
-  readonly name = "regular";
-  readonly #ctx: Context;
-  constructor(ctx: Context) {
-    this.#ctx = ctx;
-  }
-  async run(): Promise<void> {
-    await this.#ctx.runLayer(new Http1Layer(this.#ctx, "regular"));
+/** The HTTP layer of a regular proxy: absolute-form requests and CONNECT (tunnels get a NextLayer). */
+export function regularHttp(ctx: Context): HttpLayer {
+  return new HttpLayer(
+    ctx,
+    { mode: "regular", rewriteHost: false },
+    (tctx, initial) => new NextLayer(tctx, initial),
+  );
+}
+
+/** Regular (explicit) proxy mode. */
+export class RegularMode extends Layer {
+  #child: Layer | null = null;
+  protected onEvent(e: Event): void {
+    if (this.#child) return this.#child.handle(e);
+    if (e instanceof Start) {
+      this.#child = this.adopt(regularHttp(this.context));
+      this.#child.handle(e);
+    }
   }
 }
 
-/** Reverse proxy: every request goes to the one target; Host is rewritten unless keep_host_header. */
-export class ReverseProxy implements Layer {
-  readonly name = "reverse";
-  readonly #ctx: Context;
-  constructor(ctx: Context) {
-    this.#ctx = ctx;
+/** Reverse proxy mode: every request goes to the one target; clients may speak TLS to the proxy itself. */
+export class ReverseMode extends Layer {
+  #child: Layer | null = null;
+  #buf: Uint8Array[] = [];
+  readonly #spec: ModeSpec;
+
+  constructor(ctx: Context, spec: ModeSpec) {
+    super(ctx);
+    this.#spec = spec;
   }
-  async run(): Promise<void> {
-    const ctx = this.#ctx;
-    const t = ctx.mode.target!;
-    const dest = { scheme: t.scheme as "http" | "https", host: t.host, port: t.port };
-    const http = (c: Context) => new Http1Layer(c, "transparent", dest, true);
-    // clients may speak TLS to the reverse proxy itself (mitmproxy: "optional ClientTLS")
-    let first: Uint8Array;
-    try {
-      first = await peekBytes(ctx.clientStream, 3, ctx.limits.idleTimeout);
-    } catch (e) {
-      ctx.debug(`client sent nothing: ${(e as Error).message}`);
+
+  protected onEvent(e: Event): void {
+    if (this.#child) return this.#child.handle(e);
+    if (e instanceof Start) {
+      const t = this.#spec.target!;
+      this.context.server = new Server([t.host, t.port]);
+      this.context.server.tls = t.scheme === "https";
       return;
     }
-    if (first.length === 0) return;
-    if (looksLikeTls(first) && layerFactories.tls) {
-      await ctx.runLayer(
-        layerFactories.tls(ctx, { host: t.host, port: t.port }, null, {
-          serverTls: dest.scheme === "https",
-          child: http,
-        }),
-      );
+    if (e instanceof DataReceived && e.conn === this.context.client) {
+      this.#buf.push(e.data);
+      let n = 0;
+      for (const b of this.#buf) n += b.length;
+      if (n >= 3) this.#decide();
       return;
     }
-    await ctx.runLayer(http(ctx));
+    // the client closed before 3 bytes: nothing to do
+  }
+
+  #decide(): void {
+    const ctx = this.context;
+    const first = this.#buf[0].length >= 3 ? this.#buf[0] : new Uint8Array(this.#buf.flatMap((b) => [...b]));
+    const http = (c: Context) => new HttpLayer(c, { mode: "transparent", rewriteHost: true });
+    const tls = ctx.core.layers.tls;
+    const layer = looksLikeTls(first) && tls
+      ? tls(ctx.fork(), { serverTls: ctx.server.tls, child: http })
+      : http(ctx.fork());
+    this.#child = this.adopt(layer);
+    layer.handle(new Start());
+    const buf = this.#buf;
+    this.#buf = [];
+    for (const b of buf) layer.handle(new DataReceived(ctx.client, b));
   }
 }
 
-/** The mode layer for a context's mode. */
-export function modeLayer(ctx: Context): Layer {
-  switch (ctx.mode.kind) {
-    case "regular":
-      return new RegularProxy(ctx);
-    case "reverse":
-      return new ReverseProxy(ctx);
-    default:
-      throw new Error(`mode ${ctx.mode.kind} is not supported yet`);
-  }
+/** Register the modes this core implements. */
+export function registerBuiltinModes(core: ProxyCore): void {
+  core.addMode({
+    name: "regular",
+    description: "an explicit HTTP(S) proxy (clients are configured to use it)",
+    layer: (ctx) => new RegularMode(ctx),
+  });
+  core.addMode({
+    name: "reverse",
+    description: "reverse:URL, every request goes to that server",
+    layer: (ctx, spec) => new ReverseMode(ctx, spec),
+  });
 }

@@ -1,53 +1,71 @@
 /**
- * The TCP layer: relays raw bytes both ways (passthrough for ignored hosts, non-HTTP protocols and
- * upgraded connections), half-close aware.
+ * The TCP layer: relays raw bytes between the client and the context's server (passthrough for ignored
+ * hosts, protocols that are neither HTTP nor TLS, `tcp_hosts`). The relay itself runs natively in the driver
+ * (no events, no copies in JS); bytes the layers before it had received go first.
+ *
+ * @module
  */
-import type { Stream } from "../stream.ts";
-import type { Context, Layer } from "../context.ts";
-import type { ServerConnection } from "../server_conn.ts";
+import { Layer } from "../layer.ts";
+import { ConnectionClosed, DataReceived, type Event, Start } from "../events.ts";
+import { CloseConnection, OpenConnection, Relay } from "../commands.ts";
+import type { Context } from "../context.ts";
+import { concat } from "../../http/bytes.ts";
 
-/**
- * Pipe `a` and `b` into each other until both directions ended. Bytes already buffered in either
- * stream are delivered first.
- */
-export async function relay(a: Stream, b: Stream): Promise<void> {
-  const pending = [a.detach(), b.detach()];
-  if (pending[0].length) b.socket.write(pending[0]);
-  if (pending[1].length) a.socket.write(pending[1]);
-  if (a.eof) b.end();
-  if (b.eof) a.end();
-  a.socket.pipe(b.socket);
-  b.socket.pipe(a.socket);
-  const swallow = () => {};
-  a.socket.on("error", swallow);
-  b.socket.on("error", swallow);
-  // when one side is gone, give the other a moment to flush, then tear it down too
-  const timers: ReturnType<typeof setTimeout>[] = [];
-  a.socket.once("close", () => timers.push(setTimeout(() => b.socket.destroy(), 1000)));
-  b.socket.once("close", () => timers.push(setTimeout(() => a.socket.destroy(), 1000)));
-  await Promise.all([a.closed, b.closed]);
-  for (const t of timers) clearTimeout(t);
-}
+/** A raw relay between the client and the context's server. */
+export class TcpLayer extends Layer {
+  #client: Uint8Array[] = [];
+  #server: Uint8Array[] = [];
+  #clientEnded = false;
+  #relaying = false;
 
-/** A raw relay between the client and one server connection (no flow). */
-export class TcpLayer implements Layer {
-  readonly name = "tcp";
-  readonly #ctx: Context;
-  readonly #address: [string, number];
-  #conn: ServerConnection | null;
-
-  constructor(ctx: Context, address: [string, number], conn: ServerConnection | null = null) {
-    this.#ctx = ctx;
-    this.#address = address;
-    this.#conn = conn;
+  /**
+   * `clientInitial`/`serverInitial`: bytes received before this layer (they are relayed first). Pass them
+   * here rather than as events: the relay starts as soon as the server connection is open.
+   */
+  constructor(
+    context: Context,
+    clientInitial: Uint8Array | null = null,
+    serverInitial: Uint8Array | null = null,
+  ) {
+    super(context);
+    if (clientInitial && clientInitial.length) this.#client.push(clientInitial);
+    if (serverInitial && serverInitial.length) this.#server.push(serverInitial);
   }
 
-  async run(): Promise<void> {
-    const ctx = this.#ctx;
-    const conn = this.#conn ?? await ctx.pool.get(this.#address, ctx.limits.connectTimeout);
-    conn.reusable = false;
-    ctx.debug(`tcp relay to ${this.#address.join(":")}`);
-    await relay(ctx.clientStream, conn.stream!);
-    await ctx.pool.discard(conn);
+  protected onEvent(e: Event): void {
+    if (this.#relaying) return;
+    if (e instanceof Start) return this.#start();
+    if (e instanceof DataReceived) {
+      (e.conn === this.context.client ? this.#client : this.#server).push(e.data);
+      return;
+    }
+    if (e instanceof ConnectionClosed && e.conn === this.context.client) this.#clientEnded = true;
+  }
+
+  #start(): void {
+    const ctx = this.context;
+    const server = ctx.server;
+    const open = server.timestampStart !== null && server.timestampEnd === null;
+    if (open) return this.#relay();
+    this.call(new OpenConnection(server), (err) => {
+      if (err) {
+        this.log(`${ctx.client}: ${err.message}`);
+        this.emit(new CloseConnection(ctx.client));
+        return;
+      }
+      this.#relay();
+    });
+  }
+
+  #relay(): void {
+    const ctx = this.context;
+    this.#relaying = true;
+    this.log(`${ctx.client}: tcp relay to ${ctx.server}`, "debug");
+    const a = this.#client.length ? concat(this.#client) : null;
+    const b = this.#server.length ? concat(this.#server) : null;
+    this.#client = [];
+    this.#server = [];
+    if (this.#clientEnded) this.emit(new CloseConnection(ctx.server, { halfClose: true }));
+    this.call(new Relay(ctx.client, ctx.server, a, b), () => {});
   }
 }

@@ -1,31 +1,35 @@
 /**
- * The TLS layer (mitmproxy's ClientTLSLayer + ServerTLSLayer): peeks the client's ClientHello without
- * consuming it, fires `tls_clienthello` (an addon may pass the connection through, or decide whether the
- * server handshake comes first), does the server handshake (by default first, so the forged certificate
- * can copy the upstream certificate's CN and SANs, MITMPROXY.md §8.3; not when an earlier handshake
- * with the same server already taught us those names: then the server connection is made, or taken
- * from the idle pool, when the first request needs it), mints a leaf for the client,
- * upgrades the client socket to server-side TLS natively (lib/tls/upgrade.ts) and runs the HTTP layer
- * (or any child layer) over the decrypted stream.
+ * The TLS layer (mitmproxy's ClientTLSLayer + ServerTLSLayer): it reads the client's ClientHello as it
+ * arrives, fires `tls_clienthello` (an addon may pass the connection through, or decide whether the server
+ * handshake comes first), does the server handshake (by default first, so the forged certificate copies the
+ * upstream certificate's CN and SANs; not when an earlier handshake with the same server taught us those
+ * names already: then the HTTP layer makes or takes the server connection when the first request needs it),
+ * mints a leaf and has the driver do the client handshake natively, then runs the child layer (HTTP) over
+ * the decrypted connection.
  *
  * Hook order, as mitmproxy: tls_clienthello, tls_start_server, tls_established_server (or
  * tls_failed_server), tls_start_client, tls_established_client (or tls_failed_client).
+ *
  * @module
  */
-import type { TLSSocket } from "node:tls";
-import type { Context, Layer } from "../context.ts";
+import { Layer } from "../layer.ts";
+import { ConnectionClosed, DataReceived, type Event, Start } from "../events.ts";
+import { CloseConnection, OpenConnection, StartHook, StartTls } from "../commands.ts";
 import { ProtocolError } from "../errors.ts";
-import { Stream, TimeoutError } from "../stream.ts";
-import type { ServerConnection, TlsData, UpstreamCertInfo } from "../server_conn.ts";
-import { upstreamCertInfo } from "../server_conn.ts";
+import type { Context } from "../context.ts";
+import type { TlsLayerOptions } from "../core.ts";
+import type { UpstreamCertInfo } from "../conns/cert_cache.ts";
 import { type ClientHello, MAX_CLIENT_HELLO, parseClientHello } from "../../tls/clienthello.ts";
 import type { CertRequest, CertStore } from "../../tls/certs.ts";
-import { upgradeToServerTls } from "../../tls/upgrade.ts";
 import { concat } from "../../http/bytes.ts";
 import { hostPort } from "../../http/message.ts";
 import { describeError } from "../../addons/log.ts";
 import { TcpLayer } from "./tcp.ts";
-import { Http1Layer } from "./http1.ts";
+import { HttpLayer } from "./http/layer.ts";
+import { applyTlsInfo, establishServerTls, type TlsData } from "./server_tls.ts";
+import { isIpLiteral } from "../conns/connect.ts";
+
+export type { TlsData, UpstreamCertInfo };
 
 /** What `tls_clienthello` receives (mitmproxy's ClientHelloData). */
 export class ClientHelloData {
@@ -45,8 +49,6 @@ export class ClientHelloData {
   }
 }
 
-export type { UpstreamCertInfo };
-
 /** What the TLS layer needs from the tlsconfig addon. */
 export interface TlsLayerConfig {
   /** Mints (and caches) leaves signed by our CA. */
@@ -55,69 +57,6 @@ export interface TlsLayerConfig {
   untrustedWarned: Set<string>;
   /** Where users get the CA (shown in the "does not trust" message). */
   onboardingUrl: string;
-}
-
-/** Options of a {@link TlsLayer}. */
-export interface TlsLayerOptions {
-  /** Whether the server side speaks TLS (default true; a reverse proxy to http:// says false). */
-  serverTls?: boolean;
-  /** The layer to run over the decrypted client stream (default: HTTP/1 transparent to https://dest). */
-  child?: (ctx: Context) => Layer;
-}
-
-/**
- * Look at the first `min` bytes of `stream` without consuming them. Unlike Stream.peek, bytes read
- * before a timeout or error are pushed back too. Returns fewer bytes only at EOF.
- */
-export async function peekBytes(stream: Stream, min: number, timeoutMs: number): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let n = 0;
-  try {
-    while (n < min) {
-      const b = await stream.read(timeoutMs);
-      if (b === null) break;
-      parts.push(b);
-      n += b.length;
-    }
-  } finally {
-    stream.unread(concat(parts));
-  }
-  return concat(parts);
-}
-
-/** Read the whole ClientHello (possibly over several records) without consuming it. */
-export async function peekClientHello(
-  stream: Stream,
-  timeoutMs: number,
-): Promise<{ hello: ClientHello } | { error: string }> {
-  let want = 5;
-  for (;;) {
-    let buf: Uint8Array;
-    try {
-      buf = await peekBytes(stream, want, timeoutMs);
-    } catch (e) {
-      if (e instanceof TimeoutError) {
-        return { error: `client sent no complete TLS ClientHello within ${timeoutMs / 1000}s` };
-      }
-      return { error: `client connection failed while reading the ClientHello: ${describeError(e)}` };
-    }
-    let r: ClientHello | "need-more";
-    try {
-      r = parseClientHello(buf);
-    } catch (e) {
-      return { error: `invalid TLS ClientHello: ${(e as Error).message}` };
-    }
-    if (r !== "need-more") return { hello: r };
-    if (buf.length < want) {
-      return { error: `client closed the connection in the middle of the ClientHello (${buf.length} bytes)` };
-    }
-    if (buf.length >= MAX_CLIENT_HELLO) return { error: "TLS ClientHello too large" };
-    want = buf.length + 1;
-  }
-}
-
-function isIp(host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(":");
 }
 
 /** The leaf to present: upstream CN and SANs (if known), the SNI (or the client-side IP), the host. */
@@ -137,176 +76,226 @@ export function certRequestFor(
   return { commonName: sans[0], sans, organization: upstream?.o };
 }
 
-/** The TLS interception layer. */
-export class TlsLayer implements Layer {
-  readonly name = "tls";
-  readonly #ctx: Context;
-  readonly #dest: { host: string; port: number };
-  #conn: ServerConnection | null;
+/** The TLS interception layer of a connection whose server is the context's. */
+export class TlsLayer extends Layer {
   readonly #cfg: TlsLayerConfig;
   readonly #opts: TlsLayerOptions;
+  #buf: Uint8Array[] = [];
+  #child: Layer | null = null;
+  #started = false;
+  #failed = false;
 
-  constructor(
-    ctx: Context,
-    dest: { host: string; port: number },
-    conn: ServerConnection | null,
-    cfg: TlsLayerConfig,
-    opts: TlsLayerOptions = {},
-  ) {
-    this.#ctx = ctx;
-    this.#dest = dest;
-    this.#conn = conn;
+  constructor(context: Context, cfg: TlsLayerConfig, opts: TlsLayerOptions) {
+    super(context);
     this.#cfg = cfg;
     this.#opts = opts;
   }
 
-  async run(): Promise<void> {
-    const ctx = this.#ctx;
-    const addons = ctx.master.addons;
-    const client = ctx.client;
-    const log = ctx.master.log;
-    const dest = this.#dest;
-    const address: [string, number] = [dest.host, dest.port];
-    const where = hostPort(dest.host, dest.port);
-    const timeout = ctx.limits.idleTimeout;
-
-    const peeked = await peekClientHello(ctx.clientStream, timeout);
-    if ("error" in peeked) {
-      client.error = peeked.error;
-      log.info(`${client}: TLS to ${where}: ${peeked.error}`);
-      await this.#dropServer();
+  protected onEvent(e: Event): void {
+    if (this.#child) return this.#child.handle(e);
+    if (this.#failed) return;
+    if (e instanceof Start) {
+      const ms = this.context.core.limits.idleTimeout;
+      if (ms > 0) {
+        this.wakeup(ms, () => {
+          if (!this.#started && !this.#failed) {
+            this.#fail(`client sent no complete TLS ClientHello within ${ms / 1000}s`);
+          }
+        });
+      }
       return;
     }
-    const hello = peeked.hello;
+    if (e instanceof DataReceived && e.conn === this.context.client) {
+      if (this.#started) return;
+      this.#buf.push(e.data);
+      return this.#readClientHello();
+    }
+    if (e instanceof ConnectionClosed && e.conn === this.context.client && !this.#started) {
+      const n = concat(this.#buf).length;
+      this.#fail(`client closed the connection in the middle of the ClientHello (${n} bytes)`);
+    }
+  }
+
+  #readClientHello(): void {
+    const buf = concat(this.#buf);
+    this.#buf = [buf];
+    let hello: ClientHello | "need-more";
+    try {
+      hello = parseClientHello(buf);
+    } catch (e) {
+      return this.#fail(`invalid TLS ClientHello: ${(e as Error).message}`);
+    }
+    if (hello === "need-more") {
+      if (buf.length >= MAX_CLIENT_HELLO) this.#fail("TLS ClientHello too large");
+      return;
+    }
+    this.#started = true;
+    this.#clientHello(hello, buf);
+  }
+
+  #fail(reason: string): void {
+    const ctx = this.context;
+    this.#failed = true;
+    ctx.client.error = reason;
+    const where = ctx.server.address ? hostPort(...ctx.server.address) : "?";
+    this.log(`${ctx.client}: TLS to ${where}: ${reason}`);
+    this.emit(new CloseConnection(ctx.client));
+    if (ctx.server.timestampStart !== null && ctx.server.timestampEnd === null) {
+      this.emit(new CloseConnection(ctx.server));
+    }
+  }
+
+  #clientHello(hello: ClientHello, raw: Uint8Array): void {
+    const ctx = this.context;
+    const client = ctx.client;
+    const server = ctx.server;
+    const [host, port] = server.address!;
     client.sni = hello.sni ?? null;
     client.alpnOffers = hello.alpnProtocols;
-
-    const serverTls = this.#opts.serverTls ?? true;
-    const sniKey = hostPort(dest.host, dest.port);
-    // the server gets the client's SNI (a reverse proxy keeps the target's host name)
-    if (serverTls && ctx.mode.kind !== "reverse") {
-      ctx.pool.sniFor.set(sniKey, client.sni && !isIp(client.sni) ? client.sni : null);
+    const serverTls = this.#opts.serverTls;
+    if (serverTls) {
+      server.tls = true;
+      // the server gets the client's SNI (a reverse proxy keeps the target's host name)
+      if (!client.proxyMode.startsWith("reverse")) {
+        server.sni = client.sni && !isIpLiteral(client.sni) ? client.sni : null;
+      }
     }
     // names learned from this server's certificate by an earlier handshake (same SNI, same verification)
+    const sni = ctx.core.conns.sniFor(host, server.sni ?? undefined);
     const known = serverTls && ctx.options.upstream_cert
-      ? upstreamCertInfo(ctx.master, dest.host, dest.port, ctx.pool.sniFor.get(sniKey))
+      ? ctx.core.conns.certInfo(host, port, sni)
       : undefined;
+    const connected = server.timestampStart !== null && server.timestampEnd === null;
     const data = new ClientHelloData(
       ctx,
       hello,
-      serverTls && !known && (this.#conn !== null || !!ctx.options.upstream_cert),
+      serverTls && !known && (connected || !!ctx.options.upstream_cert),
     );
-    if (addons.has("tls_clienthello")) await addons.trigger("tls_clienthello", data);
-    if (data.ignoreConnection) {
-      ctx.debug(`TLS passthrough to ${where} (tls_clienthello)`);
-      await ctx.runLayer(new TcpLayer(ctx, address, this.#conn));
-      return;
-    }
-
-    // the server handshake, first (so we know what to put in our certificate)
-    let upstream: UpstreamCertInfo | undefined;
-    if (serverTls && data.establishServerTlsFirst) {
-      try {
-        if (this.#conn && this.#conn.alive) {
-          await ctx.pool.upgradeToTls(this.#conn, ctx.limits.connectTimeout, ctx);
-        } else this.#conn = await ctx.pool.get(address, ctx.limits.connectTimeout, true, ctx);
-        upstream = this.#conn.certInfo ?? undefined;
-      } catch (e) {
-        const err = e instanceof ProtocolError ? e : new ProtocolError(describeError(e), 502);
-        log.warn(`${client}: server TLS handshake failed: ${err.message}`);
-        // the client still gets TLS, then the HTTP layer answers its request with a 502 naming the reason
-        ctx.pool.rememberFailure(address, true, err);
-        this.#conn = null;
+    this.call(new StartHook("tls_clienthello", data), () => {
+      if (data.ignoreConnection) {
+        this.log(`${client}: TLS passthrough to ${hostPort(host, port)} (tls_clienthello)`, "debug");
+        return this.#setChild(new TcpLayer(ctx.fork(), raw), false);
       }
-    } else if (serverTls) {
-      // later: the HTTP layer upgrades the eager TCP connection, or takes an idle TLS one, on first need
-      upstream = known;
-      if (this.#conn) ctx.pool.deferTls(this.#conn);
-    }
-    if (!ctx.options.upstream_cert) upstream = undefined;
+      if (serverTls && data.establishServerTlsFirst) {
+        return this.#serverFirst(() => this.#clientHandshake(raw, this.#upstreamNames()));
+      }
+      this.#clientHandshake(raw, known);
+    });
+  }
 
-    // the client handshake
+  /** What the server handshake (now, or of the idle connection taken) told of the server's certificate. */
+  #upstreamNames(): UpstreamCertInfo | undefined {
+    const s = this.context.server;
+    if (s.timestampTlsSetup === null) return undefined;
+    const [host, port] = s.address!;
+    return this.#names ?? this.context.core.conns.certInfo(host, port, s.sni);
+  }
+
+  #names: UpstreamCertInfo | undefined;
+
+  /** The server handshake first (connect if needed); a failure is remembered for the first request's 502. */
+  #serverFirst(then: () => void): void {
+    const ctx = this.context;
+    const server = ctx.server;
+    const handshake = () =>
+      establishServerTls((c, t) => this.request(c, t), ctx, server, (err, names) => {
+        this.#names = names;
+        if (err) {
+          this.log(`${ctx.client}: server TLS handshake failed: ${err.message}`, "warn");
+          // the client still gets TLS, then the HTTP layer answers its request with a 502 naming the reason
+          server.error = err.message;
+        }
+        then();
+      });
+    if (server.timestampStart !== null && server.timestampEnd === null) {
+      if (server.timestampTlsSetup !== null) return then(); // an idle TLS connection from the pool
+      return handshake();
+    }
+    this.call(new OpenConnection(server), (err) => {
+      if (err) {
+        this.log(`${ctx.client}: server TLS handshake failed: ${err.message}`, "warn");
+        server.error = err.message;
+        return then();
+      }
+      if (server.timestampTlsSetup !== null) return then();
+      handshake();
+    });
+  }
+
+  #clientHandshake(raw: Uint8Array, upstream: UpstreamCertInfo | undefined): void {
+    const ctx = this.context;
+    const client = ctx.client;
+    const [host] = ctx.server.address!;
+    if (!ctx.options.upstream_cert) upstream = undefined;
     const req = certRequestFor(
       upstream,
       client.sni,
-      ctx.mode.kind === "regular" ? null : client.sockname?.[0] ?? null,
-      dest.host,
+      client.proxyMode === "regular" ? null : client.sockname?.[0] ?? null,
+      host,
     );
     let leaf;
     try {
       leaf = this.#cfg.certs.getCert(req);
     } catch (e) {
       client.error = `cannot create a certificate for ${req.sans.join(", ")}: ${describeError(e)}`;
-      log.error(`${client}: ${client.error}`);
+      this.log(`${client}: ${client.error}`, "error");
+      this.emit(new CloseConnection(client));
       return;
     }
     const tlsData: TlsData = { conn: client, context: ctx, sslConn: null, isDtls: false };
-    if (addons.has("tls_start_client")) await addons.trigger("tls_start_client", tlsData);
-    const rawStream = ctx.clientStream;
-    const rest = rawStream.detach();
-    let sock: TLSSocket;
-    try {
-      sock = await upgradeToServerTls(rawStream.socket, rest, {
-        secureContext: leaf.secureContext,
-        ALPNProtocols: ["http/1.1"],
-        handshakeTimeout: timeout > 0 ? timeout : undefined,
-      });
-    } catch (e) {
-      await this.#clientFailed(e, tlsData);
-      return;
-    }
-    tlsData.sslConn = sock;
-    client.tls = true;
-    client.alpn = sock.alpnProtocol || null;
-    client.tlsVersion = sock.getProtocol() ?? null;
-    client.cipher = sock.getCipher()?.name ?? null;
-    client.mitmcert = leaf.certPem;
-    client.timestampTlsSetup = Date.now() / 1000;
-    if (addons.has("tls_established_client")) await addons.trigger("tls_established_client", tlsData);
-
-    const tlsStream = new Stream(sock, rawStream.socket);
-    ctx.clientStream = tlsStream;
-    try {
-      const child = this.#opts.child?.(ctx) ??
-        new Http1Layer(ctx, "transparent", {
-          scheme: serverTls ? "https" : "http",
-          host: dest.host,
-          port: dest.port,
-        });
-      await ctx.runLayer(child);
-    } finally {
-      tlsStream.close();
-    }
+    this.call(new StartHook("tls_start_client", tlsData), () => {
+      const timeout = ctx.core.limits.idleTimeout;
+      this.call(
+        new StartTls(client, {
+          secureContext: leaf.secureContext,
+          alpn: ["http/1.1"],
+          initialData: raw,
+          timeoutMs: timeout,
+        }),
+        (r) => {
+          if (r instanceof ProtocolError) return this.#clientFailed(r, tlsData);
+          client.tls = true;
+          applyTlsInfo(client, r);
+          client.certificateList = [];
+          client.mitmcert = leaf.certPem;
+          this.call(new StartHook("tls_established_client", tlsData), () => {
+            const child = this.#opts.child?.(ctx.fork()) ??
+              new HttpLayer(ctx.fork(), { mode: "transparent", rewriteHost: false });
+            this.#setChild(child, true);
+          });
+        },
+      );
+    });
   }
 
-  async #dropServer(): Promise<void> {
-    if (this.#conn) await this.#ctx.pool.discard(this.#conn);
-  }
-
-  async #clientFailed(e: unknown, tlsData: TlsData): Promise<void> {
-    const ctx = this.#ctx;
+  #clientFailed(err: ProtocolError, tlsData: TlsData): void {
+    const ctx = this.context;
     const client = ctx.client;
-    const log = ctx.master.log;
-    const host = client.sni ?? this.#dest.host;
-    const msg = describeError(e);
-    const rejected =
-      /unknown ca|certificate unknown|bad certificate|unsupported certificate|UNKNOWN_CA|CERTIFICATE_UNKNOWN|BAD_CERTIFICATE/i
-        .test(`${msg} ${(e as { code?: string })?.code ?? ""}`);
-    const closed = /closed during the TLS handshake|ECONNRESET/i.test(msg);
-    if (rejected || closed) {
-      client.error = rejected
-        ? `client does not trust the mitmdeno CA (TLS alert: ${msg}): see ${this.#cfg.onboardingUrl}`
+    const host = client.sni ?? ctx.server.address![0];
+    if (err.detail === "untrusted" || err.detail === "closed") {
+      client.error = err.detail === "untrusted"
+        ? `client does not trust the mitmdeno CA (TLS alert: ${err.message}): see ${this.#cfg.onboardingUrl}`
         : `client closed the connection during the TLS handshake (it may not trust the mitmdeno CA: see ${this.#cfg.onboardingUrl})`;
       if (!this.#cfg.untrustedWarned.has(host)) {
         this.#cfg.untrustedWarned.add(host);
-        log.warn(`${client}: TLS handshake with the client for ${host} failed: ${client.error}`);
-      } else ctx.debug(`TLS handshake with the client for ${host} failed: ${client.error}`);
+        this.log(`${client}: TLS handshake with the client for ${host} failed: ${client.error}`, "warn");
+      } else this.log(`TLS handshake with the client for ${host} failed: ${client.error}`, "debug");
     } else {
-      client.error = `TLS handshake with the client for ${host} failed: ${msg}`;
-      log.info(`${client}: ${client.error}`);
+      client.error = `TLS handshake with the client for ${host} failed: ${err.message}`;
+      this.log(`${client}: ${client.error}`);
     }
-    const addons = ctx.master.addons;
-    if (addons.has("tls_failed_client")) await addons.trigger("tls_failed_client", tlsData);
-    await this.#dropServer();
+    this.#failed = true;
+    this.call(new StartHook("tls_failed_client", tlsData), () => {
+      this.emit(new CloseConnection(client));
+      const s = ctx.server;
+      if (s.timestampStart !== null && s.timestampEnd === null) this.emit(new CloseConnection(s));
+    });
+  }
+
+  /** Run `layer` from now on (`replay`: none of the bytes so far belong to it: they were the handshake). */
+  #setChild(layer: Layer, _decrypted: boolean): void {
+    this.#buf = [];
+    this.#child = this.adopt(layer);
+    layer.handle(new Start());
   }
 }

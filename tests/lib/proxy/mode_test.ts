@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { parseMode, parseServerSpec, SUPPORTED_MODES } from "../../../lib/proxy/mode.ts";
+import { parseMode, parseServerSpec } from "../../../lib/proxy/mode.ts";
+import { Master } from "../../../lib/master.ts";
 
 Deno.test("parseMode: a bare mode name has no data and no listen address", () => {
   assert.deepEqual(parseMode("regular"), {
@@ -136,8 +137,9 @@ Deno.test("parseMode: modes with free-form data keep it", () => {
   assert.equal(parseMode("tun:utun3").data, "utun3");
 });
 
-Deno.test("SUPPORTED_MODES: regular, reverse and upstream", () => {
-  assert.deepEqual(SUPPORTED_MODES, ["regular", "reverse", "upstream"]);
+Deno.test("the mode registry on the master lists exactly the modes that are implemented", () => {
+  const m = new Master();
+  assert.deepEqual([...m.proxy.modes.keys()].sort(), ["regular", "reverse"]);
 });
 
 Deno.test("parseServerSpec: default ports by scheme, and a required port for tls/others", () => {

@@ -99,12 +99,12 @@ export class Http1Client extends Layer {
   // ---- sending requests ----
 
   #send(ev: HttpEvent): void {
-    if (ev instanceof RequestHeaders) return this.#requestHeaders(ev);
+    if (ev instanceof RequestHeaders) return this.#write(() => this.#requestHeaders(ev));
     if (ev.streamId !== this.#streamId) return;
-    if (ev instanceof RequestData) return this.#requestData(ev.data);
-    if (ev instanceof RequestTrailers) return this.#requestEnd(ev.trailers);
+    if (ev instanceof RequestData) return this.#write(() => this.#requestData(ev.data));
+    if (ev instanceof RequestTrailers) return this.#write(() => this.#requestEnd(ev.trailers));
     if (ev instanceof RequestEndOfMessage) {
-      if (!this.#requestDone) this.#requestEnd(null);
+      if (!this.#requestDone) this.#write(() => this.#requestEnd(null));
       return;
     }
     if (ev instanceof RequestProtocolError || ev instanceof ResponseProtocolError) {
@@ -149,8 +149,19 @@ export class Http1Client extends Layer {
   /** The pending head, serialized (followed by `body` in the same buffer when given). */
   #head(body?: Uint8Array): Uint8Array {
     const h = this.#pendingHead!;
+    const bytes = requestHead(h.method, h.target, h.version, h.fields, body);
     this.#pendingHead = null;
-    return requestHead(h.method, h.target, h.version, h.fields, body);
+    return bytes;
+  }
+
+  /** Send what `fn` serializes; a request an addon made unserializable (CR/LF in a header) fails the stream. */
+  #write(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof HttpSyntaxError) throw e;
+      this.#fail(new ProtocolError("internal", `Cannot send the request: ${(e as Error).message}`, 502));
+    }
   }
 
   #requestData(d: Uint8Array): void {
@@ -314,10 +325,11 @@ export class Http1Client extends Layer {
       return;
     }
     if (id !== -1 && this.#reading !== "done") {
-      const idle = this.#responseBytes === 0 && this.#exchanges > 1;
+      // nothing of a response came: the server may have closed a connection it thought idle (the stream
+      // retries on a fresh connection if this one was reused)
       const err = this.#reading === "head" && this.#responseBytes === 0
         ? new ProtocolError(
-          idle ? "server-closed-idle" : "server-closed",
+          "server-closed-idle",
           "Server closed the connection without sending a response",
           502,
         )

@@ -288,6 +288,18 @@ export class Http1Server extends Layer {
   #send(ev: HttpEvent): void {
     if (this.#closed) return;
     if (ev.streamId !== this.#streamId) return;
+    try {
+      this.#sendEvent(ev);
+    } catch (e) {
+      // a response an addon made unserializable (CR/LF in a header value): an error page instead
+      if (this.#pendingHead === null && this.#sending !== "none") throw e;
+      this.#pendingHead = null;
+      this.#sending = "none";
+      this.#answerError(502, `Cannot send the response: ${(e as Error).message}`);
+    }
+  }
+
+  #sendEvent(ev: HttpEvent): void {
     if (ev instanceof ResponseHeaders) return this.#responseHeaders(ev);
     if (ev instanceof ResponseData) return this.#responseData(ev.data);
     if (ev instanceof ResponseTrailers) return this.#responseEnd(ev.trailers);
@@ -355,8 +367,9 @@ export class Http1Server extends Layer {
   /** The pending head, serialized (followed by `body` in the same buffer when given). */
   #head(body?: Uint8Array): Uint8Array {
     const h = this.#pendingHead!;
+    const bytes = responseHead("HTTP/1.1", h.code, h.reason, h.fields, body);
     this.#pendingHead = null;
-    return responseHead("HTTP/1.1", h.code, h.reason, h.fields, body);
+    return bytes;
   }
 
   #responseData(d: Uint8Array): void {

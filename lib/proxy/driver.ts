@@ -95,10 +95,13 @@ export class Driver {
    * they come, until the client connection closes; then every server connection is closed and
    * `client_disconnected` fires. Never rejects.
    */
-  async run(root: Layer): Promise<void> {
+  async run(root: Layer, opts: { clientHooks?: boolean } = {}): Promise<void> {
     const addons = this.core.master.addons;
+    const clientHooks = opts.clientHooks ?? true;
     try {
-      if (addons.has("client_connected")) await addons.trigger("client_connected", this.client);
+      if (clientHooks && addons.has("client_connected")) {
+        await addons.trigger("client_connected", this.client);
+      }
       if (this.client.error) {
         this.#transports.get(this.client)?.destroy();
         this.#finish();
@@ -106,7 +109,6 @@ export class Driver {
         this.#root = root.attach((c) => this.execute(c));
         this.#watchIdle();
         this.#deliver(() => root.handle(new Start()));
-        if (!this.#transports.has(this.client)) this.#finish();
       }
       await this.#finished;
     } catch (e) {
@@ -117,8 +119,8 @@ export class Driver {
         t.destroy();
         if (conn instanceof Server) this.#serverClosed(conn);
       }
-      this.client.timestampEnd = Date.now() / 1000;
-      if (addons.has("client_disconnected")) {
+      if (clientHooks) this.client.timestampEnd = Date.now() / 1000;
+      if (clientHooks && addons.has("client_disconnected")) {
         await addons.trigger("client_disconnected", this.client).catch(() => {});
       }
     }
@@ -137,6 +139,7 @@ export class Driver {
   #crashed(e: unknown): void {
     this.core.master.log.error(`${this.client}: proxy error: ${describeError(e)}`);
     this.#abort();
+    if (!this.#transports.has(this.client)) this.#finish();
   }
 
   /** Close everything at once (after a bug in a layer). */
@@ -326,7 +329,8 @@ export class Driver {
 
   #close(c: CloseConnection): void {
     const t = this.#transports.get(c.conn);
-    if (!t) return;
+    // a connection without a client socket (replay) ends when its layer closes the client
+    if (!t) return c.conn === this.client ? this.#finish() : undefined;
     if (c.opts.reuse && c.conn instanceof Server && !t.ended) {
       this.#transports.delete(c.conn);
       this.#unblock(t);

@@ -25,7 +25,10 @@ import {
   GetHttpConnection,
   type HttpEvent,
   ReleaseHttpConnection,
+  RequestData,
+  RequestEndOfMessage,
   RequestHeaders,
+  RequestTrailers,
   SendHttp,
 } from "./events.ts";
 import { establishServerTls, prepareServerTls } from "../server_tls.ts";
@@ -154,28 +157,53 @@ export class HttpLayer extends Layer {
     this.emit(c);
   }
 
+  /**
+   * Send a saved request through this layer as if the client had sent it (client replay): every hook fires
+   * and the server connection is made as for live traffic; what would go to the client goes nowhere.
+   * `settled` is called once the exchange is over, its last hook included.
+   */
+  inject(flow: HTTPFlow, settled: () => void): void {
+    const id = this.#nextInjected;
+    this.#nextInjected += 2;
+    const req = flow.request;
+    const body = req.rawContent ?? new Uint8Array(0);
+    const trailers = req.trailers && req.trailers.size ? req.trailers : null;
+    const end = body.length === 0 && !trailers;
+    this.#newStream(id).onSettled = () => settled();
+    this.#fromClient(new RequestHeaders(id, req, end, body.length, flow));
+    if (end) return;
+    if (body.length) this.#fromClient(new RequestData(id, body));
+    if (trailers) this.#fromClient(new RequestTrailers(id, trailers));
+    this.#fromClient(new RequestEndOfMessage(id));
+  }
+
+  /** Stream ids of injected requests (far from the client codec's). */
+  #nextInjected = 1_000_001;
+
   /** An HTTP event from the client codec: to its stream (a new one for new request headers). */
   #fromClient(ev: HttpEvent): void {
     let stream = this.#streams.get(ev.streamId);
-    if (!stream && ev instanceof RequestHeaders) {
-      const s: HttpStream = this.adopt(
-        new HttpStream(
-          this.context,
-          ev.streamId,
-          this.#opts,
-          (flow) => this.#connect(s, flow),
-          (flow, server) => this.#upgrade(s, flow, server),
-          (done) => {
-            if (this.#streams.get(done.streamId) === done) this.#streams.delete(done.streamId);
-          },
-          (st, waiting) => this.#watchResponse(st, waiting),
-        ),
-      );
-      stream = s;
-      this.#streams.set(ev.streamId, s);
-      s.handle(new Start());
-    }
+    if (!stream && ev instanceof RequestHeaders) stream = this.#newStream(ev.streamId);
     stream?.handle(ev);
+  }
+
+  #newStream(id: number): HttpStream {
+    const s: HttpStream = this.adopt(
+      new HttpStream(
+        this.context,
+        id,
+        this.#opts,
+        (flow) => this.#connect(s, flow),
+        (flow, server) => this.#upgrade(s, flow, server),
+        (done) => {
+          if (this.#streams.get(done.streamId) === done) this.#streams.delete(done.streamId);
+        },
+        (st, waiting) => this.#watchResponse(st, waiting),
+      ),
+    );
+    this.#streams.set(id, s);
+    s.handle(new Start());
+    return s;
   }
 
   #sendHttp(ev: HttpEvent, conn: import("../../../flow/connection.ts").Connection): void {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { looksLikeTls, probablyNotHttp } from "../../../lib/proxy/next_layer.ts";
+import { looksLikeTls, probablyNotHttp } from "../../../../lib/proxy/layers/next_layer.ts";
 
 const b = (s: string) => new TextEncoder().encode(s);
 const bytes = (...xs: number[]) => new Uint8Array(xs);

@@ -72,6 +72,8 @@ export class HttpStream extends Layer {
   readonly #onUpgrade: UpgradeHandler;
   readonly #onDone: (stream: HttpStream) => void;
   readonly #watch: (stream: HttpStream, waiting: boolean) => void;
+  /** Told when the stream is over, its last hook included. */
+  onSettled: (stream: HttpStream) => void = () => {};
   flow: HTTPFlow | null = null;
   /** The server connection serving this stream, once there is one. */
   #server: Server | null = null;
@@ -83,6 +85,7 @@ export class HttpStream extends Layer {
     | "connecting"
     | "response-headers"
     | "response-body"
+    | "response-hooks"
     | "done" = "request-headers";
   #reqChunks: Uint8Array[] = [];
   #reqSize = 0;
@@ -579,8 +582,11 @@ export class HttpStream extends Layer {
       if (this.#respTrailers) this.#toClient(new ResponseTrailers(this.streamId, this.#respTrailers));
       this.#toClient(new ResponseEndOfMessage(this.streamId));
       this.#release(reusable);
-      this.#state = "done";
-      this.#hook("response", () => this.#finish());
+      this.#state = "response-hooks";
+      this.call(new StartHook("response", flow, flow), () => {
+        this.#finish();
+        this.#settle();
+      });
       return;
     }
     const chunks = this.#respChunks;
@@ -613,6 +619,7 @@ export class HttpStream extends Layer {
       this.#toClient(new ResponseEndOfMessage(id));
     }
     this.#finish();
+    this.#settle();
   }
 
   /** The response came from an addon: `responseheaders`, `response`, then it goes out. */
@@ -639,8 +646,9 @@ export class HttpStream extends Layer {
       this.#clientStarted = true;
       this.#toClient(new ResponseHeaders(this.streamId, flow.response, true, 0));
       this.#server = null;
-      this.#state = "done";
+      this.#finish();
       this.#onUpgrade(flow, server);
+      this.#settle();
     });
   }
 
@@ -670,10 +678,14 @@ export class HttpStream extends Layer {
       new Response({ statusCode: 200, reason: "Connection established", rawContent: EMPTY });
     this.#clientStarted = true;
     this.#toClient(new ResponseHeaders(this.streamId, resp, true, 0));
-    this.#state = "done";
+    this.#finish();
     this.call(new StartHook("http_connected", flow, flow), () => {
-      if (flow.killed) return this.#kill();
+      if (flow.killed) {
+        this.#failed = false;
+        return this.#kill();
+      }
       then();
+      this.#settle();
     });
   }
 
@@ -684,6 +696,7 @@ export class HttpStream extends Layer {
     this.call(new StartHook("http_connect_error", flow, flow), () => {
       this.#toClient(new ResponseProtocolError(this.streamId, err));
       this.#finish();
+      this.#settle();
     });
   }
 
@@ -723,21 +736,31 @@ export class HttpStream extends Layer {
   /** The exchange failed: `error`, then an error page for the client if nothing was sent yet. */
   #fail(err: ProtocolError): void {
     if (this.#failed) return;
-    this.#failed = true;
     const flow = this.flow;
+    if (flow?.killed) return this.#kill();
+    this.#failed = true;
     this.#finish();
     if (!flow) {
       this.#toClient(new ResponseProtocolError(this.streamId, err));
-      return;
+      return this.#settle();
     }
     if (!flow.error) flow.error = new FlowError(err.message);
-    if (flow.killed) return this.#kill();
     this.call(new StartHook("error", flow, flow), () => {
       // an error page only if nothing was sent yet; else the client connection is just closed
       const e = this.#clientStarted ? new ProtocolError(err.kind, err.message, null) : err;
       this.#toClient(new ResponseProtocolError(this.streamId, e));
+      this.#settle();
     });
   }
+
+  /** The stream is over, its last hook included: tell the HTTP layer (client replay waits for this). */
+  #settle(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.onSettled(this);
+  }
+
+  #settled = false;
 
   /** A killed flow: both connections are closed, no response is sent; `error` fires ("Connection killed."). */
   #kill(): void {
@@ -750,6 +773,7 @@ export class HttpStream extends Layer {
     this.#finish();
     this.call(new StartHook("error", flow, flow), () => {
       this.#toClient(new ResponseProtocolError(this.streamId, err));
+      this.#settle();
     });
   }
 }
