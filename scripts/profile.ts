@@ -51,6 +51,19 @@ setTimeout(async () => {
       self.set(key, (self.get(key) ?? 0) + 1);
       total++;
     }
+    // self time by where the code lives
+    const groups = new Map<string, number>();
+    for (const [k, v] of self) {
+      const g = /(^|\s)(lib|addons)\//.test(k)
+        ? "mitmdeno"
+        : /ext:|node:/.test(k)
+        ? "runtime JS"
+        : k.split(" ")[0];
+      groups.set(g, (groups.get(g) ?? 0) + v);
+    }
+    for (const [g, v] of [...groups].sort((a, b) => b[1] - a[1]).slice(0, 8)) {
+      console.log(`[${g}] ${(100 * v / total).toFixed(1)}%`);
+    }
     const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 45);
     for (const [k, v] of top) console.log(`${(100 * v / total).toFixed(1).padStart(5)}%  ${k}`);
     Deno.exit(0);

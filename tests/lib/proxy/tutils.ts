@@ -24,7 +24,7 @@ import assert from "node:assert/strict";
 import { Master } from "../../../lib/master.ts";
 import { Client, type Connection, Server } from "../../../lib/flow/connection.ts";
 import { Context } from "../../../lib/proxy/context.ts";
-import { Layer } from "../../../lib/proxy/layer.ts";
+import type { Layer } from "../../../lib/proxy/layer.ts";
 import {
   BlockingCommand,
   CloseConnection,

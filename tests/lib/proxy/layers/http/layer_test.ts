@@ -19,7 +19,6 @@ function regular() {
 
 Deno.test("http layer: a GET, hooks in mitmproxy's order, the server opened late, the response relayed", () => {
   const { t, pb } = regular();
-  let server!: Server;
   pb.in(new Start())
     .out(wakeup(60_000)) // http_header_timeout: the first request's head must come within 60 s
     .in(data(t.client, GET))
@@ -27,7 +26,7 @@ Deno.test("http layer: a GET, hooks in mitmproxy's order, the server opened late
     .out(hook("request")).reply();
   const o = pb.take() as OpenConnection;
   assert.ok(o instanceof OpenConnection);
-  server = o.conn;
+  const server: Server = o.conn;
   assert.deepEqual(server.address, ["example.com", 80]);
   pb.reply(null)
     .out(send(() => server, "GET /path HTTP/1.1\r\nHost: example.com\r\n\r\n"))
