@@ -28,6 +28,7 @@ import { TcpLayer } from "./tcp.ts";
 import { HttpLayer } from "./http/layer.ts";
 import { applyTlsInfo, establishServerTls, type TlsData } from "./server_tls.ts";
 import { isIpLiteral } from "../conns/connect.ts";
+import { clientAlpn } from "./alpn.ts";
 
 export type { TlsData, UpstreamCertInfo };
 
@@ -248,7 +249,7 @@ export class TlsLayer extends Layer {
       this.call(
         new StartTls(client, {
           secureContext: leaf.secureContext,
-          alpn: ["http/1.1"],
+          alpn: clientAlpn(ctx),
           initialData: raw,
           timeoutMs: timeout,
         }),

@@ -20,6 +20,8 @@ import type { HTTPFlow } from "../../../flow/flow.ts";
 import { hostPort } from "../../../http/message.ts";
 import { Http1Server } from "./http1_server.ts";
 import { Http1Client } from "./http1_client.ts";
+import { Http2Server } from "./http2_server.ts";
+import { Http2Client } from "./http2_client.ts";
 import { HttpStream, type StreamOptions } from "./stream.ts";
 import {
   GetHttpConnection,
@@ -33,12 +35,15 @@ import {
 } from "./events.ts";
 import { establishServerTls, prepareServerTls } from "../server_tls.ts";
 
-/** A server connection of this layer and the stream it serves (HTTP/1: one at a time). */
+/** A server connection of this layer and the stream it serves (HTTP/1: one at a time; HTTP/2: many). */
 interface Slot {
   server: Server;
-  /** Its codec, once the connection is open. */
-  codec: Http1Client | null;
+  /** Its codec, once the connection is open (and its TLS handshake done: ALPN decides the codec). */
+  codec: Http1Client | Http2Client | null;
+  /** HTTP/1: the stream it serves (also while the connection is being opened for it). */
   stream: HttpStream | null;
+  /** HTTP/2: the streams it serves, by stream id. */
+  streams: Map<number, HttpStream> | null;
 }
 
 /** How to continue a tunnel after a CONNECT (set by the layer that builds HTTP layers: next_layer.ts). */
@@ -48,7 +53,7 @@ export type TunnelStarter = (ctx: Context, initial: Uint8Array, flow: HTTPFlow) 
 export class HttpLayer extends Layer {
   readonly #opts: StreamOptions;
   readonly #tunnel: TunnelStarter | null;
-  #client!: Http1Server;
+  #client!: Http1Server | Http2Server;
   readonly #streams = new Map<number, HttpStream>();
   readonly #slots: Slot[] = [];
   /** After a CONNECT or 101: the layer that now gets every event. */
@@ -78,7 +83,10 @@ export class HttpLayer extends Layer {
   }
 
   #start(): void {
-    this.#client = this.adopt(new Http1Server(this.context));
+    // ALPN decided the client's protocol (see alpn.ts)
+    this.#client = this.adopt(
+      this.context.client.alpn === "h2" ? new Http2Server(this.context) : new Http1Server(this.context),
+    );
     this.#client.onHttp = (ev) => this.#fromClient(ev);
     // a tunnel's server connection may be open already (eager CONNECT, or TLS with the server first)
     const s = this.context.server;
@@ -92,7 +100,7 @@ export class HttpLayer extends Layer {
   }
 
   #addSlot(server: Server, open: boolean): Slot {
-    const slot: Slot = { server, codec: null, stream: null };
+    const slot: Slot = { server, codec: null, stream: null, streams: null };
     if (open) slot.codec = this.#serverCodec(slot);
     this.#slots.push(slot);
     return slot;
@@ -124,7 +132,18 @@ export class HttpLayer extends Layer {
     });
   }
 
-  #serverCodec(slot: Slot): Http1Client {
+  #serverCodec(slot: Slot): Http1Client | Http2Client {
+    if (slot.server.alpn === "h2") {
+      const h2 = this.adopt(new Http2Client(this.context, slot.server));
+      const streams = slot.streams ??= new Map();
+      if (slot.stream) {
+        streams.set(slot.stream.streamId, slot.stream);
+        slot.stream = null;
+      }
+      h2.onHttp = (ev) => streams.get(ev.streamId)?.handle(ev);
+      h2.handle(new Start());
+      return h2;
+    }
     const codec = this.adopt(new Http1Client(this.context, slot.server));
     codec.onHttp = (ev) => {
       const stream = slot.stream;
@@ -134,7 +153,7 @@ export class HttpLayer extends Layer {
   }
 
   #dropIfClosed(slot: Slot): void {
-    if (slot.codec?.closed && slot.stream === null) {
+    if (slot.codec?.closed && slot.stream === null && !slot.streams?.size) {
       const i = this.#slots.indexOf(slot);
       if (i !== -1) this.#slots.splice(i, 1);
     }
@@ -143,6 +162,14 @@ export class HttpLayer extends Layer {
   /** The client went away: idle server connections may serve other clients. */
   #clientClosed(): void {
     for (const slot of [...this.#slots]) {
+      if (slot.codec instanceof Http2Client) {
+        // an HTTP/2 connection is not parked (its codec state cannot move to another client connection)
+        if (slot.codec.idle) {
+          slot.codec.shutdown();
+          this.#slots.splice(this.#slots.indexOf(slot), 1);
+        }
+        continue;
+      }
       if (slot.stream === null && slot.codec?.idle) {
         this.emit(new CloseConnection(slot.server, { reuse: true }));
         this.#slots.splice(this.#slots.indexOf(slot), 1);
@@ -228,8 +255,17 @@ export class HttpLayer extends Layer {
       return c.complete(err);
     }
     if (!c.fresh) {
+      // an HTTP/2 connection to that server takes any number of streams
       for (const slot of this.#slots) {
         const s = slot.server;
+        if (!(slot.codec instanceof Http2Client) || !slot.codec.reusable) continue;
+        if (s.address![0] !== host || s.address![1] !== port || s.tls !== c.tls) continue;
+        slot.streams!.set(stream.streamId, stream);
+        return c.complete(s);
+      }
+      for (const slot of this.#slots) {
+        const s = slot.server;
+        if (slot.codec instanceof Http2Client) continue;
         if (slot.stream !== null || s.address![0] !== host || s.address![1] !== port) continue;
         // a tunnel's TCP connection may still become TLS (eager CONNECT, TLS with the client first)
         if (s.tls !== c.tls && !(c.tls && s.timestampTlsSetup === null && s === tunnel)) continue;
@@ -259,10 +295,16 @@ export class HttpLayer extends Layer {
         slot.stream = null;
         return c.complete(err);
       }
-      slot.codec = this.#serverCodec(slot);
       if (c.tls && server.timestampTlsSetup === null) return this.#startTls(slot, c);
+      this.#ready(slot);
       c.complete(server);
     });
+  }
+
+  /** The connection is open (TLS included): the codec its ALPN asks for. */
+  #ready(slot: Slot): void {
+    const h2 = slot.server.alpn === "h2";
+    if (slot.codec === null || h2 !== (slot.codec instanceof Http2Client)) slot.codec = this.#serverCodec(slot);
   }
 
   #startTls(slot: Slot, c: GetHttpConnection): void {
@@ -273,12 +315,17 @@ export class HttpLayer extends Layer {
         this.#slots.splice(this.#slots.indexOf(slot), 1);
         return c.complete(err);
       }
+      this.#ready(slot);
       c.complete(slot.server);
     });
   }
 
   #releaseConnection(server: Server, stream: HttpStream): void {
     const slot = this.#slotOf(server);
+    if (slot?.streams?.get(stream.streamId) === stream) {
+      slot.streams.delete(stream.streamId);
+      return this.#dropIfClosed(slot);
+    }
     if (!slot || slot.stream !== stream) return;
     slot.stream = null;
     this.#dropIfClosed(slot);
@@ -295,8 +342,9 @@ export class HttpLayer extends Layer {
     const proceed = () =>
       stream.connectEstablished(() => {
         this.#streams.delete(stream.streamId);
-        this.#client.upgrade();
-        const initial = this.#client.takeBuffered();
+        const client = this.#client as Http1Server; // an HTTP/2 CONNECT never gets here (h2_fields.ts)
+        client.upgrade();
+        const initial = client.takeBuffered();
         if (!this.#tunnel) {
           this.log(`${ctx.client}: CONNECT ${hostPort(req.host, req.port)}: no layer for the tunnel`, "warn");
           this.emit(new CloseConnection(ctx.client));
@@ -323,10 +371,17 @@ export class HttpLayer extends Layer {
   #upgrade(stream: HttpStream, _flow: HTTPFlow, server: Server): void {
     this.#streams.delete(stream.streamId);
     const slot = this.#slotOf(server);
-    this.#client.upgrade();
+    if (this.#client instanceof Http2Server || slot?.codec instanceof Http2Client) {
+      // no protocol switch on an HTTP/2 connection (the codec reset the stream): drop the server side
+      this.emit(new CloseConnection(server));
+      if (slot) this.#slots.splice(this.#slots.indexOf(slot), 1);
+      return;
+    }
+    const client = this.#client;
+    client.upgrade();
     slot?.codec?.upgrade();
     this.#relaying = true;
-    const clientRest = this.#client.takeBuffered();
+    const clientRest = client.takeBuffered();
     const serverRest = slot?.codec?.takeBuffered() ?? null;
     this.request(new Relay(this.context.client, server, clientRest, serverRest), () => {});
   }
