@@ -68,7 +68,11 @@ export async function startH2Origin(dir: string, opts: { allowHttp1?: boolean } 
     }
     if (url.pathname === "/big") {
       const n = Number(url.searchParams.get("n") ?? "1000000");
-      stream.respond({ ":status": 200, "content-type": "application/octet-stream", "content-length": String(n) });
+      stream.respond({
+        ":status": 200,
+        "content-type": "application/octet-stream",
+        "content-length": String(n),
+      });
       const block = new Uint8Array(64 * 1024).fill(120);
       let left = n;
       const pump = () => {
@@ -100,9 +104,9 @@ export async function startH2Origin(dir: string, opts: { allowHttp1?: boolean } 
     stream.on("end", () => {
       stream.respond({ ":status": 200, "content-type": "text/plain", "x-origin": "h2" });
       stream.end(
-        `hello ${headers[":method"]} ${path} authority=${headers[":authority"]} version=${
-          stream.session?.alpnProtocol
-        }\n`,
+        `hello ${headers[":method"]} ${path} authority=${
+          headers[":authority"]
+        } version=${stream.session?.alpnProtocol}\n`,
       );
       if (url.pathname === "/goaway") setTimeout(() => stream.session?.close(), 10);
     });

@@ -14,7 +14,13 @@ import { endToEndFields, placeContentLength } from "../../../http1/hop.ts";
 export class MalformedError extends Error {}
 
 /** Fields that HTTP/2 forbids (RFC 9113 §8.2.2). */
-const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+const CONNECTION_SPECIFIC = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+]);
 
 /** Split pseudo-headers (which must come first, once each) from the regular fields; validate names. */
 function split(fields: [string, string][]): { pseudo: Map<string, string>; regular: [string, string][] } {
@@ -181,9 +187,8 @@ export function formatResponse(
 ): [string, string][] {
   const out: [string, string][] = [[":status", String(resp.statusCode)]];
   const fields = outgoing(resp.headers);
-  if (requestMethod !== "HEAD" && resp.statusCode !== 304 && resp.statusCode >= 200) {
-    placeContentLength(fields, length);
-  }
+  if (resp.statusCode < 200 || resp.statusCode === 204) placeContentLength(fields, null);
+  else if (requestMethod !== "HEAD" && resp.statusCode !== 304) placeContentLength(fields, length);
   out.push(...fields);
   return out;
 }

@@ -127,7 +127,9 @@ export class Http2Client extends Layer {
   }
 
   #limit(): number {
-    return this.#settingsSeen ? this.#h2.peerMaxConcurrent : Math.min(PROVISIONAL_CONCURRENCY, this.#h2.peerMaxConcurrent);
+    return this.#settingsSeen
+      ? this.#h2.peerMaxConcurrent
+      : Math.min(PROVISIONAL_CONCURRENCY, this.#h2.peerMaxConcurrent);
   }
 
   protected onEvent(e: Event): void {
@@ -154,11 +156,13 @@ export class Http2Client extends Layer {
   }
 
   #armPing(): void {
-    const every = (this.context.options.has("http2_ping_keepalive")
-      ? this.context.options.http2_ping_keepalive
-      : 58) as number;
+    const every =
+      (this.context.options.has("http2_ping_keepalive")
+        ? this.context.options.http2_ping_keepalive
+        : 58) as number;
     if (!(every > 0) || this.#closed) return;
-    const left = Math.max(1000, every * 1000 - (Date.now() - this.#lastActivity));
+    const idle = Date.now() - this.#lastActivity;
+    const left = idle < 1000 ? every * 1000 : Math.max(1000, every * 1000 - idle);
     this.#ping = this.wakeup(left, () => {
       this.#ping = null;
       if (this.#closed || !this.#h2.alive) return;
@@ -256,7 +260,11 @@ export class Http2Client extends Layer {
         this.onHttp(
           new ResponseProtocolError(
             o,
-            new ProtocolError("server-closed-idle", "the server connection went away before the request", 502),
+            new ProtocolError(
+              "server-closed-idle",
+              "the server connection went away before the request",
+              502,
+            ),
           ),
         );
       }
@@ -373,7 +381,9 @@ export class Http2Client extends Layer {
       this.onHttp(new ResponseProtocolError(outer, e));
     }
     for (const outer of queued) {
-      this.onHttp(new ResponseProtocolError(outer, new ProtocolError("server-closed-idle", err.message, 502)));
+      this.onHttp(
+        new ResponseProtocolError(outer, new ProtocolError("server-closed-idle", err.message, 502)),
+      );
     }
   }
 

@@ -70,7 +70,10 @@ export class Http2Server extends Layer {
       },
       goaway: (_last, code, debug) => {
         if (code !== ErrorCode.NO_ERROR) {
-          this.log(`${this.conn}: client sent GOAWAY (${errorName(code)}${debug ? `: ${debug}` : ""})`, "debug");
+          this.log(
+            `${this.conn}: client sent GOAWAY (${errorName(code)}${debug ? `: ${debug}` : ""})`,
+            "debug",
+          );
         }
         if (this.#streams.size === 0) this.#close();
       },
@@ -198,7 +201,9 @@ export class Http2Server extends Layer {
       const informational = resp.statusCode >= 100 && resp.statusCode < 200;
       if (informational && resp.statusCode === 101) {
         // no protocol switch in HTTP/2 (RFC 9113 §8.6): the exchange cannot go on
-        this.log(`${this.conn}: HTTP/2 stream ${id}: the server switched protocols (101): not possible over HTTP/2`);
+        this.log(
+          `${this.conn}: HTTP/2 stream ${id}: the server switched protocols (101): not possible over HTTP/2`,
+        );
         this.#resetStream(id, ErrorCode.HTTP_1_1_REQUIRED);
         return;
       }

@@ -304,7 +304,9 @@ export class HttpLayer extends Layer {
   /** The connection is open (TLS included): the codec its ALPN asks for. */
   #ready(slot: Slot): void {
     const h2 = slot.server.alpn === "h2";
-    if (slot.codec === null || h2 !== (slot.codec instanceof Http2Client)) slot.codec = this.#serverCodec(slot);
+    if (slot.codec === null || h2 !== (slot.codec instanceof Http2Client)) {
+      slot.codec = this.#serverCodec(slot);
+    }
   }
 
   #startTls(slot: Slot, c: GetHttpConnection): void {
