@@ -10,9 +10,9 @@ import {
   RequestTrailers,
   ResponseData,
   ResponseEndOfMessage,
-  ResponseHeaders,
+  type ResponseHeaders,
   ResponseProtocolError,
-  ResponseTrailers,
+  type ResponseTrailers,
 } from "../../../../../lib/proxy/layers/http/events.ts";
 import { Request } from "../../../../../lib/http/message.ts";
 import { Headers } from "../../../../../lib/http/headers.ts";

@@ -7,7 +7,7 @@ import {
   RequestEndOfMessage,
   RequestHeaders,
   RequestProtocolError,
-  RequestTrailers,
+  type RequestTrailers,
   ResponseData,
   ResponseEndOfMessage,
   ResponseHeaders,
