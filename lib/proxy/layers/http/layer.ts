@@ -44,6 +44,8 @@ interface Slot {
   stream: HttpStream | null;
   /** HTTP/2: the streams it serves, by stream id. */
   streams: Map<number, HttpStream> | null;
+  /** Events that came before the codec. */
+  early?: Event[];
 }
 
 /** How to continue a tunnel after a CONNECT (set by the layer that builds HTTP layers: next_layer.ts). */
@@ -75,6 +77,11 @@ export class HttpLayer extends Layer {
         return this.#client.handle(e);
       }
       const slot = this.#slotOf(e.conn as Server);
+      if (slot && !slot.codec) {
+        // bytes before the codec exists (the server spoke during tls_established_server): kept for it
+        (slot.early ??= []).push(e);
+        return;
+      }
       if (slot?.codec) slot.codec.handle(e);
       if (e instanceof ConnectionClosed && slot) this.#dropIfClosed(slot);
       return;
@@ -306,6 +313,11 @@ export class HttpLayer extends Layer {
     const h2 = slot.server.alpn === "h2";
     if (slot.codec === null || h2 !== (slot.codec instanceof Http2Client)) {
       slot.codec = this.#serverCodec(slot);
+    }
+    const early = slot.early;
+    if (early) {
+      slot.early = undefined;
+      for (const e of early) slot.codec.handle(e);
     }
   }
 
