@@ -108,7 +108,12 @@ export async function startH2Origin(dir: string, opts: { allowHttp1?: boolean } 
           headers[":authority"]
         } version=${stream.session?.alpnProtocol}\n`,
       );
-      if (url.pathname === "/goaway") setTimeout(() => stream.session?.close(), 10);
+      if (url.pathname === "/goaway") {
+        setTimeout(() => {
+          stream.session?.goaway(0);
+          stream.session?.close();
+        }, 10);
+      }
     });
   });
   // HTTP/1.1 requests (allowHTTP1)

@@ -334,7 +334,12 @@ export class Http1Server extends Layer {
       );
       return;
     }
-    const known = ev.endStream ? 0 : ev.length;
+    // trailers (from an HTTP/2 server, a gRPC answer) need chunked framing to reach an HTTP/1.1 client
+    const known = ev.endStream
+      ? 0
+      : resp.trailers?.size && this.#clientVersion === "HTTP/1.1"
+      ? null
+      : ev.length;
     this.#chunked = !bodyless && known === null && this.#clientVersion === "HTTP/1.1";
     let keep = this.#keepAlive && !/close/i.test(resp.headers.get("connection") ?? "") &&
       (bodyless || known !== null || this.#chunked);
