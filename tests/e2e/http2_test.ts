@@ -9,7 +9,9 @@ import http2 from "node:http2";
 import tls from "node:tls";
 import { TlsConfig } from "../../addons/tlsconfig.ts";
 import type { HTTPFlow } from "../../lib/flow/flow.ts";
-import { curl, startInProcess } from "./helpers.ts";
+import { curl, runCli, startInProcess } from "./helpers.ts";
+import { Save } from "../../addons/save.ts";
+import { readFlowsToArray } from "../../lib/io/flowfile.ts";
 import { startHttpsOrigin } from "./tls_helpers.ts";
 import { connectTunnel } from "./tls_helpers.ts";
 import { startH2Origin } from "./h2_helpers.ts";
@@ -394,5 +396,36 @@ Deno.test("http2: a bad connection preface closes only that connection (GOAWAY P
     assert.equal(r.status, 200);
   } finally {
     await s.stop();
+  }
+});
+
+Deno.test("http2: HTTP/2 flows saved (flow_format_version=17) are read by mitmdump 8.1.1 and by us, printed alike", async () => {
+  const s = await setup();
+  const path = `${s.dir}/h2.mitm`;
+  try {
+    await s.proxy.master.addAddons(new Save());
+    await s.proxy.master.options.set([`save_stream_file=${path}`, "flow_format_version=17"]);
+    const r = await curl(["--http2", "--cacert", s.cacert, "-x", s.proxy.url, `https://localhost:${s.origin.port}/saved`]);
+    assert.equal(r.status, 200);
+  } finally {
+    await s.proxy.stop();
+  }
+  try {
+    const flows = await readFlowsToArray(path);
+    assert.equal(flows.length, 1);
+    assert.equal(flows[0].request.httpVersion, "HTTP/2.0");
+    assert.equal(flows[0].request.authority, `localhost:${s.origin.port}`);
+    const py = await new Deno.Command("/usr/bin/mitmdump", { args: ["-n", "-r", path], stdout: "piped", stderr: "piped" })
+      .output();
+    const pyOut = new TextDecoder().decode(py.stdout);
+    assert.equal(py.code, 0, new TextDecoder().decode(py.stderr));
+    assert.match(pyOut, new RegExp(`GET https://localhost:${s.origin.port}/saved HTTP/2.0\\n\\s+<< HTTP/2.0 200 OK 5\\db`));
+    const ours = await runCli(["-n", "-r", path]);
+    assert.equal(ours.code, 0, ours.stderr);
+    const line = (out: string) => out.split("\n").filter((l) => /saved|<</.test(l)).map((l) => l.trim()).join("\n");
+    assert.equal(line(ours.stdout), line(pyOut));
+  } finally {
+    await s.origin.close();
+    await Deno.remove(s.dir, { recursive: true }).catch(() => {});
   }
 });
