@@ -9,7 +9,7 @@ import http2 from "node:http2";
 import tls from "node:tls";
 import { TlsConfig } from "../../addons/tlsconfig.ts";
 import type { HTTPFlow } from "../../lib/flow/flow.ts";
-import { curl, runCli, startInProcess } from "./helpers.ts";
+import { curl, rssMiB, runCli, startInProcess, startProxy } from "./helpers.ts";
 import { Save } from "../../addons/save.ts";
 import { readFlowsToArray } from "../../lib/io/flowfile.ts";
 import { startHttpsOrigin } from "./tls_helpers.ts";
@@ -405,7 +405,14 @@ Deno.test("http2: HTTP/2 flows saved (flow_format_version=17) are read by mitmdu
   try {
     await s.proxy.master.addAddons(new Save());
     await s.proxy.master.options.set([`save_stream_file=${path}`, "flow_format_version=17"]);
-    const r = await curl(["--http2", "--cacert", s.cacert, "-x", s.proxy.url, `https://localhost:${s.origin.port}/saved`]);
+    const r = await curl([
+      "--http2",
+      "--cacert",
+      s.cacert,
+      "-x",
+      s.proxy.url,
+      `https://localhost:${s.origin.port}/saved`,
+    ]);
     assert.equal(r.status, 200);
   } finally {
     await s.proxy.stop();
@@ -415,17 +422,107 @@ Deno.test("http2: HTTP/2 flows saved (flow_format_version=17) are read by mitmdu
     assert.equal(flows.length, 1);
     assert.equal(flows[0].request.httpVersion, "HTTP/2.0");
     assert.equal(flows[0].request.authority, `localhost:${s.origin.port}`);
-    const py = await new Deno.Command("/usr/bin/mitmdump", { args: ["-n", "-r", path], stdout: "piped", stderr: "piped" })
+    const py = await new Deno.Command("/usr/bin/mitmdump", {
+      args: ["-n", "-r", path],
+      stdout: "piped",
+      stderr: "piped",
+    })
       .output();
     const pyOut = new TextDecoder().decode(py.stdout);
     assert.equal(py.code, 0, new TextDecoder().decode(py.stderr));
-    assert.match(pyOut, new RegExp(`GET https://localhost:${s.origin.port}/saved HTTP/2.0\\n\\s+<< HTTP/2.0 200 OK 5\\db`));
+    assert.match(
+      pyOut,
+      new RegExp(`GET https://localhost:${s.origin.port}/saved HTTP/2.0\\n\\s+<< HTTP/2.0 200 OK 5\\db`),
+    );
     const ours = await runCli(["-n", "-r", path]);
     assert.equal(ours.code, 0, ours.stderr);
-    const line = (out: string) => out.split("\n").filter((l) => /saved|<</.test(l)).map((l) => l.trim()).join("\n");
+    const line = (out: string) =>
+      out.split("\n").filter((l) => /saved|<</.test(l)).map((l) => l.trim()).join("\n");
     assert.equal(line(ours.stdout), line(pyOut));
   } finally {
     await s.origin.close();
     await Deno.remove(s.dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("http2: a large download and upload over h2 with stream_large_bodies keep memory bounded (slow reader)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mitmdeno-h2big-" });
+  const origin = await startH2Origin(dir);
+  // the proxy in its own process, so its memory is measured alone
+  const proxy = await startProxy([
+    "--flow-detail",
+    "0",
+    "--set",
+    `confdir=${dir}/conf`,
+    "--set",
+    "stream_large_bodies=1m",
+    "--set",
+    `ssl_verify_upstream_trusted_ca=${origin.caFile}`,
+  ]);
+  const cacert = `${dir}/conf/mitmdeno-ca-cert.pem`;
+  try {
+    const size = 200 * 1024 * 1024;
+    const before = rssMiB(proxy.pid);
+    let peak = before;
+    const timer = setInterval(() => (peak = Math.max(peak, rssMiB(proxy.pid))), 50);
+    // curl reads at 50 MB/s while the origin could send far faster: the proxy must hold the origin back
+    const dl = await new Deno.Command("curl", {
+      args: [
+        "-sS",
+        "--http2",
+        "--limit-rate",
+        "50M",
+        "--max-time",
+        "60",
+        "--cacert",
+        cacert,
+        "-x",
+        proxy.url,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{size_download} %{http_version}",
+        `https://localhost:${origin.port}/big?n=${size}`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const down = peak - before;
+    const up = await curl([
+      "--http2",
+      "--max-time",
+      "60",
+      "--cacert",
+      cacert,
+      "-x",
+      proxy.url,
+      "--data-binary",
+      `@${await bigFile(dir, 64 * 1024 * 1024)}`,
+      `https://localhost:${origin.port}/upload`,
+    ]);
+    clearInterval(timer);
+    assert.equal(new TextDecoder().decode(dl.stdout), `200 ${size} 2`, new TextDecoder().decode(dl.stderr));
+    assert.equal(up.body, `received ${64 * 1024 * 1024}`);
+    console.log(
+      `proxy RSS growth: download ${Math.round(down)} MiB, download+upload ${Math.round(peak - before)} MiB`,
+    );
+    assert.ok(down < 80, `RSS grew by ${Math.round(down)} MiB downloading (from ${Math.round(before)})`);
+    assert.ok(
+      peak - before < 80,
+      `RSS grew by ${Math.round(peak - before)} MiB (from ${Math.round(before)})`,
+    );
+  } finally {
+    await proxy.stop();
+    await origin.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+async function bigFile(dir: string, n: number): Promise<string> {
+  const path = `${dir}/big.bin`;
+  const f = await Deno.open(path, { write: true, create: true });
+  const block = new Uint8Array(1 << 20).fill(121);
+  for (let i = 0; i < n / block.length; i++) await f.write(block);
+  f.close();
+  return path;
+}

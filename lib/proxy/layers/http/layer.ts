@@ -12,7 +12,14 @@
  */
 import { Layer } from "../../layer.ts";
 import { ConnectionClosed, DataReceived, type Event, Start } from "../../events.ts";
-import { CloseConnection, type Command, OpenConnection, Relay, type RequestWakeup } from "../../commands.ts";
+import {
+  CloseConnection,
+  type Command,
+  OpenConnection,
+  Relay,
+  type RequestWakeup,
+  SetReading,
+} from "../../commands.ts";
 import { ProtocolError } from "../../errors.ts";
 import type { Context } from "../../context.ts";
 import { Server } from "../../../flow/connection.ts";
@@ -31,6 +38,7 @@ import {
   RequestEndOfMessage,
   RequestHeaders,
   RequestTrailers,
+  ResponseData,
   SendHttp,
 } from "./events.ts";
 import { establishServerTls, prepareServerTls } from "../server_tls.ts";
@@ -47,6 +55,10 @@ interface Slot {
   /** Events that came before the codec. */
   early?: Event[];
 }
+
+/** Queued bytes in an HTTP/2 codec above which the sending stream is held back, and below which it resumes. */
+const HOLD_ABOVE = 1 << 20;
+const RESUME_BELOW = 256 * 1024;
 
 /** How to continue a tunnel after a CONNECT (set by the layer that builds HTTP layers: next_layer.ts). */
 export type TunnelStarter = (ctx: Context, initial: Uint8Array, flow: HTTPFlow) => Layer;
@@ -231,6 +243,7 @@ export class HttpLayer extends Layer {
         (flow, server) => this.#upgrade(s, flow, server),
         (done) => {
           if (this.#streams.get(done.streamId) === done) this.#streams.delete(done.streamId);
+          if (this.#held.size) this.#unhold(done.streamId);
         },
         (st, waiting) => this.#watchResponse(st, waiting),
       ),
@@ -241,9 +254,63 @@ export class HttpLayer extends Layer {
   }
 
   #sendHttp(ev: HttpEvent, conn: import("../../../flow/connection.ts").Connection): void {
-    if (conn === this.context.client) return this.#client.handle(ev);
-    this.#slotOf(conn as Server)?.codec?.handle(ev);
+    const toClient = conn === this.context.client;
+    const target = toClient ? this.#client : this.#slotOf(conn as Server)?.codec;
+    if (!target) return;
+    target.handle(ev);
+    if (
+      (target instanceof Http2Server || target instanceof Http2Client) && target.backlog > HOLD_ABOVE &&
+      (ev instanceof ResponseData || ev instanceof RequestData)
+    ) this.#hold(target, ev.streamId, toClient);
   }
+
+  // ---- backpressure across codecs ----
+
+  /**
+   * Body bytes wait in an HTTP/2 codec for its peer's flow-control window: hold back the stream that sends
+   * them where they come from (an HTTP/2 source withholds that stream's credit, so only it stops; an HTTP/1
+   * source stops reading its connection) until the queue drained. Memory stays bounded per connection.
+   */
+  #hold(target: Http2Server | Http2Client, streamId: number, toClient: boolean): void {
+    let held = this.#held.get(target);
+    if (held?.has(streamId)) return;
+    const stream = this.#streams.get(streamId);
+    const source = toClient ? (stream?.server ? this.#slotOf(stream.server)?.codec : null) : this.#client;
+    if (!source) return;
+    let resume: () => void;
+    if (source instanceof Http2Server || source instanceof Http2Client) {
+      source.pauseStream(streamId, true);
+      resume = () => source.pauseStream(streamId, false);
+    } else {
+      const conn = source.conn;
+      this.emit(new SetReading(conn, false));
+      resume = () => this.emit(new SetReading(conn, true));
+    }
+    if (!held) {
+      held = new Map();
+      this.#held.set(target, held);
+      target.onDrain = () => {
+        if (target.backlog > RESUME_BELOW) return;
+        const all = this.#held.get(target);
+        this.#held.delete(target);
+        for (const r of all?.values() ?? []) r();
+      };
+    }
+    held.set(streamId, resume);
+  }
+
+  /** A stream is over: whatever it held back goes again. */
+  #unhold(streamId: number): void {
+    for (const held of this.#held.values()) {
+      const r = held.get(streamId);
+      if (r) {
+        held.delete(streamId);
+        r();
+      }
+    }
+  }
+
+  readonly #held = new Map<Http2Server | Http2Client, Map<number, () => void>>();
 
   // ---- server connections ----
 
