@@ -16,6 +16,8 @@ import { startHttpsOrigin } from "./tls_helpers.ts";
 import { connectTunnel } from "./tls_helpers.ts";
 import { startH2Origin } from "./h2_helpers.ts";
 import { CertStore } from "../../lib/tls/certs.ts";
+import { H2Connection } from "../../lib/http2/connection.ts";
+import { errorName, windowUpdateFrame } from "../../lib/http2/frames.ts";
 
 /** Flows as the hooks saw them. */
 function recorder() {
@@ -526,3 +528,67 @@ async function bigFile(dir: string, n: number): Promise<string> {
   f.close();
   return path;
 }
+
+/** An HTTP/2 connection of our own codec over a TLS tunnel through the proxy (to send what clients would not). */
+async function rawH2(proxyPort: number, originPort: number, cacert: string) {
+  const raw = await connectTunnel(proxyPort, `localhost:${originPort}`);
+  const ca = await Deno.readTextFile(cacert);
+  const sock = tls.connect({ socket: raw, servername: "localhost", ALPNProtocols: ["h2"], ca });
+  await new Promise<void>((r, j) => {
+    sock.once("secureConnect", () => r());
+    sock.once("error", j);
+  });
+  const events: string[] = [];
+  const conn = new H2Connection({
+    headers: (id, fields, end) => void events.push(`headers ${id} ${fields[0][1]}${end ? " end" : ""}`),
+    data: () => {},
+    reset: (id, code) => void events.push(`reset ${id} ${errorName(code)}`),
+    goaway: (_last, code) => void events.push(`goaway ${errorName(code)}`),
+    failed: (code) => void events.push(`failed ${errorName(code)}`),
+  }, { role: "client" });
+  let closed = false;
+  sock.on("data", (d: Uint8Array) => {
+    conn.receive(d);
+    flush();
+  });
+  sock.on("close", () => (closed = true));
+  sock.on("error", () => {});
+  const flush = () => {
+    const out = conn.takeOutput();
+    if (out && !sock.destroyed) sock.write(out);
+  };
+  conn.start();
+  flush();
+  const until = async (pred: () => boolean, ms = 5000) => {
+    const end = Date.now() + ms;
+    while (!pred() && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    return pred();
+  };
+  return { sock, conn, events, flush, until, closed: () => closed };
+}
+
+Deno.test("http2: protocol violations: an oversized header list resets its stream only; a window overflow ends the connection", async () => {
+  const s = await setup();
+  try {
+    const h = await rawH2(s.proxy.port, s.origin.port, s.cacert);
+    const get = (path: string): [string, string][] => [[":method", "GET"], [":scheme", "https"], [
+      ":authority",
+      `localhost:${s.origin.port}`,
+    ], [":path", path]];
+    h.conn.sendHeaders(1, [...get("/big-headers"), ["x-big", "a".repeat(70_000)]], true);
+    h.conn.sendHeaders(3, get("/fine"), true);
+    h.flush();
+    assert.ok(await h.until(() => h.events.includes("headers 3 200")), h.events.join());
+    assert.ok(h.events.includes("reset 1 PROTOCOL_ERROR"), h.events.join());
+    // a WINDOW_UPDATE that overflows the connection window: GOAWAY(FLOW_CONTROL_ERROR), then closed
+    h.sock.write(windowUpdateFrame(0, 0x7fffffff));
+    assert.ok(await h.until(() => h.events.includes("goaway FLOW_CONTROL_ERROR")), h.events.join());
+    assert.ok(await h.until(() => h.closed()), "the proxy closed the connection");
+    assert.ok(s.proxy.logs.filter((l) => /FLOW_CONTROL_ERROR/.test(l)).length === 1, "logged once");
+    // others are served
+    const r = await curl(["--http2", "--cacert", s.cacert, "-x", s.proxy.url, `https://localhost:${s.origin.port}/x`]);
+    assert.equal(r.status, 200);
+  } finally {
+    await s.stop();
+  }
+});
