@@ -401,7 +401,7 @@ Deno.test("http2: a bad connection preface closes only that connection (GOAWAY P
   }
 });
 
-Deno.test("http2: HTTP/2 flows saved (flow_format_version=17) are read by mitmdump 8.1.1 and by us, printed alike", async () => {
+Deno.test("http2: HTTP/2 flows saved (flow_format_version=17) are read by mitmdump 8.1.1 and by us, printed alike, client-replayed over h2", async () => {
   const s = await setup();
   const path = `${s.dir}/h2.mitm`;
   try {
@@ -441,6 +441,16 @@ Deno.test("http2: HTTP/2 flows saved (flow_format_version=17) are read by mitmdu
     const line = (out: string) =>
       out.split("\n").filter((l) => /saved|<</.test(l)).map((l) => l.trim()).join("\n");
     assert.equal(line(ours.stdout), line(pyOut));
+    // client replay of the HTTP/2 flow speaks HTTP/2 to the (h2-only) origin again
+    const before = s.origin.streams;
+    const out = `${s.dir}/replayed.mitm`;
+    const rep = await runCli(["-n", "-C", path, "-k", "-w", out, "--flow-detail", "0"]);
+    assert.equal(rep.code, 0, rep.stderr);
+    assert.equal(s.origin.streams, before + 1);
+    const replayed = await readFlowsToArray(out);
+    assert.equal(replayed[0].isReplay, "request");
+    assert.equal(replayed[0].response!.httpVersion, "HTTP/2.0");
+    assert.equal(replayed[0].response!.text, `hello GET /saved authority=localhost:${s.origin.port} version=h2\n`);
   } finally {
     await s.origin.close();
     await Deno.remove(s.dir, { recursive: true }).catch(() => {});
