@@ -2,7 +2,7 @@
  * Helpers for the HTTP/2 tests: a node:http2 TLS origin (h2 only, or h2 and HTTP/1.1) with its own CA,
  * answering by path: `/` and others echo method, path, authority and the protocol version; `/trailers`
  * answers with a gRPC-style `grpc-status` trailer and echoes request trailers; `/big?n=BYTES` sends that
- * many bytes; `/upload` counts the request body; `/goaway` answers, then the session sends GOAWAY.
+ * many bytes; `/upload` counts the request body; `/page30` is a page with 30 images `/img/N.svg`.
  */
 import http2 from "node:http2";
 import type net from "node:net";
@@ -93,6 +93,20 @@ export async function startH2Origin(dir: string, opts: { allowHttp1?: boolean } 
         stream.respond({ ":status": 200 });
         stream.end(`received ${n}`);
       });
+      return;
+    }
+    if (url.pathname === "/page30") {
+      const imgs = Array.from({ length: 30 }, (_, i) => `<img src="/img/${i}.svg" width="8" height="8">`)
+        .join("");
+      stream.respond({ ":status": 200, "content-type": "text/html" });
+      stream.end(`<!doctype html><html><head><title>thirty</title></head><body>${imgs}</body></html>`);
+      return;
+    }
+    if (url.pathname.startsWith("/img/")) {
+      stream.respond({ ":status": 200, "content-type": "image/svg+xml" });
+      stream.end(
+        `<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>`,
+      );
       return;
     }
     if (url.pathname === "/slow") {

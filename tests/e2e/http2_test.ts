@@ -450,7 +450,10 @@ Deno.test("http2: HTTP/2 flows saved (flow_format_version=17) are read by mitmdu
     const replayed = await readFlowsToArray(out);
     assert.equal(replayed[0].isReplay, "request");
     assert.equal(replayed[0].response!.httpVersion, "HTTP/2.0");
-    assert.equal(replayed[0].response!.text, `hello GET /saved authority=localhost:${s.origin.port} version=h2\n`);
+    assert.equal(
+      replayed[0].response!.text,
+      `hello GET /saved authority=localhost:${s.origin.port} version=h2\n`,
+    );
   } finally {
     await s.origin.close();
     await Deno.remove(s.dir, { recursive: true }).catch(() => {});
@@ -596,7 +599,14 @@ Deno.test("http2: protocol violations: an oversized header list resets its strea
     assert.ok(await h.until(() => h.closed()), "the proxy closed the connection");
     assert.ok(s.proxy.logs.filter((l) => /FLOW_CONTROL_ERROR/.test(l)).length === 1, "logged once");
     // others are served
-    const r = await curl(["--http2", "--cacert", s.cacert, "-x", s.proxy.url, `https://localhost:${s.origin.port}/x`]);
+    const r = await curl([
+      "--http2",
+      "--cacert",
+      s.cacert,
+      "-x",
+      s.proxy.url,
+      `https://localhost:${s.origin.port}/x`,
+    ]);
     assert.equal(r.status, 200);
   } finally {
     await s.stop();
