@@ -22,8 +22,14 @@ const CONNECTION_SPECIFIC = new Set([
   "upgrade",
 ]);
 
-/** Split pseudo-headers (which must come first, once each) from the regular fields; validate names. */
-function split(fields: [string, string][]): { pseudo: Map<string, string>; regular: [string, string][] } {
+/**
+ * Split pseudo-headers (which must come first, once each) from the regular fields; validate them unless
+ * `validate` is off (the `validate_inbound_headers` option).
+ */
+function split(
+  fields: [string, string][],
+  validate: boolean,
+): { pseudo: Map<string, string>; regular: [string, string][] } {
   const pseudo = new Map<string, string>();
   let i = 0;
   for (; i < fields.length; i++) {
@@ -33,7 +39,7 @@ function split(fields: [string, string][]): { pseudo: Map<string, string>; regul
     pseudo.set(k, v);
   }
   const regular = i === 0 ? fields : fields.slice(i);
-  for (const [k, v] of regular) checkField(k, v);
+  if (validate) { for (const [k, v] of regular) checkField(k, v); }
   return { pseudo, regular };
 }
 
@@ -56,8 +62,8 @@ function checkField(k: string, v: string): void {
 }
 
 /** Trailer fields of a received block (no pseudo-headers). */
-export function parseTrailers(fields: [string, string][]): Headers {
-  for (const [k, v] of fields) checkField(k, v);
+export function parseTrailers(fields: [string, string][], validate = true): Headers {
+  if (validate) { for (const [k, v] of fields) checkField(k, v); }
   return Headers.adopt(fields);
 }
 
@@ -71,8 +77,8 @@ function parseAuthority(a: string): [string, number | null] {
 }
 
 /** A received request head. CONNECT (no :scheme, no :path) is malformed here: HTTP/2 tunnels are not supported. */
-export function parseRequest(fields: [string, string][], tls: boolean): Request {
-  const { pseudo, regular } = split(fields);
+export function parseRequest(fields: [string, string][], validate = true): Request {
+  const { pseudo, regular } = split(fields, validate);
   const method = pseudo.get(":method");
   const scheme = pseudo.get(":scheme");
   const path = pseudo.get(":path");
@@ -114,7 +120,6 @@ export function parseRequest(fields: [string, string][], tls: boolean): Request 
       }
     }
   }
-  void tls;
   return new Request({
     method,
     scheme,
@@ -129,8 +134,8 @@ export function parseRequest(fields: [string, string][], tls: boolean): Request 
 }
 
 /** A received response head (its status; 1xx included, the caller decides). */
-export function parseResponse(fields: [string, string][]): Response {
-  const { pseudo, regular } = split(fields);
+export function parseResponse(fields: [string, string][], validate = true): Response {
+  const { pseudo, regular } = split(fields, validate);
   const status = pseudo.get(":status");
   if (status === undefined) throw new MalformedError("required pseudo-header :status missing");
   if (pseudo.size > 1) throw new MalformedError(`unknown pseudo-header in a response`);

@@ -132,6 +132,11 @@ export class Http2Client extends Layer {
       : Math.min(PROVISIONAL_CONCURRENCY, this.#h2.peerMaxConcurrent);
   }
 
+  /** `validate_inbound_headers`: malformed fields reset the stream (else they pass as received). */
+  get #validate(): boolean {
+    return this.context.options.validate_inbound_headers !== false;
+  }
+
   protected onEvent(e: Event): void {
     if (e instanceof DataReceived) {
       this.#lastActivity = Date.now();
@@ -287,7 +292,7 @@ export class Http2Client extends Layer {
     if (this.#answered.has(id)) {
       let trailers;
       try {
-        trailers = parseTrailers(fields);
+        trailers = parseTrailers(fields, this.#validate);
       } catch (e) {
         if (!(e instanceof MalformedError)) throw e;
         return this.#malformed(id, outer, `invalid HTTP/2 response trailers: ${e.message}`);
@@ -297,7 +302,7 @@ export class Http2Client extends Layer {
     }
     let response;
     try {
-      response = parseResponse(fields);
+      response = parseResponse(fields, this.#validate);
     } catch (e) {
       if (!(e instanceof MalformedError)) throw e;
       return this.#malformed(id, outer, `invalid HTTP/2 response headers: ${e.message}`);

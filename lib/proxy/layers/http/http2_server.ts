@@ -108,6 +108,11 @@ export class Http2Server extends Layer {
     this.#flush();
   }
 
+  /** `validate_inbound_headers`: malformed fields reset the stream (else they pass as received). */
+  get #validate(): boolean {
+    return this.context.options.validate_inbound_headers !== false;
+  }
+
   protected onEvent(e: Event): void {
     if (e instanceof DataReceived) {
       this.#h2.receive(e.data);
@@ -135,7 +140,7 @@ export class Http2Server extends Layer {
       // a second block: trailers (the connection checked END_STREAM)
       let trailers;
       try {
-        trailers = parseTrailers(fields);
+        trailers = parseTrailers(fields, this.#validate);
       } catch (e) {
         if (!(e instanceof MalformedError)) throw e;
         return this.#malformed(id, `invalid HTTP/2 request trailers: ${e.message}`);
@@ -145,7 +150,7 @@ export class Http2Server extends Layer {
     }
     let request;
     try {
-      request = parseRequest(fields, this.conn.tls);
+      request = parseRequest(fields, this.#validate);
     } catch (e) {
       if (!(e instanceof MalformedError)) throw e;
       return this.#malformed(id, `invalid HTTP/2 request headers: ${e.message}`);

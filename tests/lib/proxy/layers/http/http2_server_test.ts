@@ -27,8 +27,8 @@ const GET: [string, string][] = [[":method", "GET"], [":scheme", "https"], [":au
   "/a?b=1",
 ]];
 
-function setup() {
-  const t = tctx();
+function setup(sets: Record<string, unknown> = {}) {
+  const t = tctx(sets);
   t.client.tls = true;
   t.client.alpn = "h2";
   const pb = new Playbook(new Http2Server(t.ctx));
@@ -205,4 +205,13 @@ Deno.test("http2 server: a request body is credited as it arrives, unless the st
   peer.flushTo(pb, t.client);
   const rest = httpEvents(pb).reduce((n, e) => n + (e instanceof RequestData ? e.data.length : 0), 0);
   assert.equal(rest, 1000);
+});
+
+Deno.test("http2 server: with validate_inbound_headers off, fields pass as received", () => {
+  const { t, pb, peer } = setup({ validate_inbound_headers: false });
+  peer.h2.sendHeaders(1, [...GET, ["X-Upper", "1"]], true);
+  peer.flushTo(pb, t.client);
+  const [h] = httpEvents(pb);
+  assert.ok(h instanceof RequestHeaders);
+  assert.deepEqual(h.request.headers.fields, [["X-Upper", "1"]]);
 });
