@@ -20,7 +20,8 @@ import { Server } from "../../../../../lib/flow/connection.ts";
 import { ProtocolError } from "../../../../../lib/proxy/errors.ts";
 import { ErrorCode, Setting, settingsFrame } from "../../../../../lib/http2/frames.ts";
 import { DataReceived } from "../../../../../lib/proxy/events.ts";
-import { Playbook, tctx, wakeup } from "../../tutils.ts";
+import { cmd, Playbook, tctx, wakeup } from "../../tutils.ts";
+import { SendData } from "../../../../../lib/proxy/commands.ts";
 import { H2Peer, httpEvents } from "./h2_tutils.ts";
 
 function setup() {
@@ -146,4 +147,16 @@ Deno.test("http2 client: a reset from the server fails the stream; a stream that
   assert.ok((pb.layer as Http2Client).idle);
   void ResponseData;
   void ResponseEndOfMessage;
+});
+
+Deno.test("http2 client: http2_ping_keepalive sends a PING on an idle connection", () => {
+  const t = tctx({ http2_ping_keepalive: 1 });
+  const server = new Server(["example.com", 443]);
+  server.alpn = "h2";
+  const pb = new Playbook(new Http2Client(t.ctx, server));
+  pb.in(new Start()).out(cmd(SendData)).out(wakeup(1000)).fire();
+  // a PING frame (type 6) with our 8 bytes, then the next wakeup
+  pb.out(cmd(SendData, (s) => s.data[3] === 6 && new TextDecoder().decode(s.data.subarray(9)) === "mitmdeno"))
+    .out(wakeup())
+    .done();
 });
