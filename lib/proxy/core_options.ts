@@ -54,7 +54,13 @@ export const CORE_OPTIONS: OptionSpec[] = [
     default: true,
     help: "Connect to upstream server to look up certificate details.",
   },
-  { name: "http2", type: "bool", default: true, help: "Enable/disable HTTP/2 support." },
+  {
+    name: "http2",
+    type: "bool",
+    default: true,
+    help:
+      "Enable/disable HTTP/2 support: h2 is offered to TLS clients and servers (ALPN), translated to HTTP/1 where a side speaks only that.",
+  },
   {
     name: "http2_ping_keepalive",
     type: "int",
