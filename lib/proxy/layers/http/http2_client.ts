@@ -160,6 +160,26 @@ export class Http2Client extends Layer {
     if (out && !this.#closed) this.emit(new SendData(this.conn, out));
   }
 
+  #flushQueued = false;
+
+  /**
+   * Flush once the current burst of events is handled (a response's head, body and end usually come in
+   * one go): one write instead of several small ones, which TCP would otherwise hold back (Nagle and
+   * delayed ACKs cost up to 40 ms each).
+   */
+  #flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      try {
+        this.#flush();
+      } catch (e) {
+        this.log(`${this.conn}: HTTP/2 write failed: ${(e as Error).message}`, "error");
+      }
+    });
+  }
+
   #armPing(): void {
     const every =
       (this.context.options.has("http2_ping_keepalive")
@@ -248,7 +268,9 @@ export class Http2Client extends Layer {
       this.#flush();
       return this.#dequeue();
     }
-    this.#flush();
+    // a head or body bytes without the end: more usually follows at once, written together
+    if (ev instanceof RequestData || (ev instanceof RequestHeaders && !ev.endStream)) this.#flushSoon();
+    else this.#flush();
   }
 
   /** Send queued requests while streams are free. */

@@ -132,6 +132,26 @@ export class Http2Server extends Layer {
     if (out && !this.#closed) this.emit(new SendData(this.conn, out));
   }
 
+  #flushQueued = false;
+
+  /**
+   * Flush once the current burst of events is handled (a response's head, body and end usually come in
+   * one go): one write instead of several small ones, which TCP would otherwise hold back (Nagle and
+   * delayed ACKs cost up to 40 ms each).
+   */
+  #flushSoon(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => {
+      this.#flushQueued = false;
+      try {
+        this.#flush();
+      } catch (e) {
+        this.log(`${this.conn}: HTTP/2 write failed: ${(e as Error).message}`, "error");
+      }
+    });
+  }
+
   // ---- requests ----
 
   #headers(id: number, fields: [string, string][], end: boolean): void {
@@ -245,7 +265,9 @@ export class Http2Server extends Layer {
         this.#resetStream(id, err.kind === "client-closed" ? ErrorCode.CANCEL : ErrorCode.INTERNAL_ERROR);
       }
     }
-    this.#flush();
+    // a head or body bytes without the end: more usually follows at once, written together
+    if (ev instanceof ResponseData || (ev instanceof ResponseHeaders && !ev.endStream)) this.#flushSoon();
+    else this.#flush();
   }
 
   #resetStream(id: number, code: number): void {
