@@ -112,6 +112,16 @@ export class Resources {
     );
   }
 
+  /** A connected pair of TCP sockets on loopback: `ours` (a client socket) and the accepted `peer`. */
+  async pair(opts: { allowHalfOpen?: boolean } = {}): Promise<{ ours: net.Socket; peer: net.Socket }> {
+    let peer: net.Socket | null = null;
+    const l = await this.listen((s) => (peer = s), opts);
+    const ours = await this.connect(l.port, opts);
+    await until(() => peer !== null, "the accepted socket");
+    l.server.close();
+    return { ours, peer: peer! };
+  }
+
   /** A port nothing listens on (bound, then closed). */
   async freePort(): Promise<number> {
     const s = net.createServer();
