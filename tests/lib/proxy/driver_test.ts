@@ -600,6 +600,65 @@ Deno.test("driver: Relay of a connection that already ended passes the end on; R
   }
 });
 
+Deno.test("driver: Relay after the client already ended passes its end to the server", async () => {
+  const res = new Resources();
+  try {
+    const { master } = testMaster();
+    const origin = await res.listen((s) => s.on("end", () => s.end("done")), { allowHalfOpen: true });
+    const r = await runDriver(res, master, () => {}, { allowHalfOpen: true, keepOpen: true });
+    await r.layer.next(Start);
+    const server = new Server(["127.0.0.1", origin.port]);
+    assert.equal(await r.layer.ask(new OpenConnection(server)), null);
+    r.client.end("bye");
+    await r.layer.next(ConnectionClosed, (e) => e.conn === r.driver.client);
+    await until(() => origin.accepted.length === 1, "the origin to accept");
+    const originReader = new Reader(origin.accepted[0]);
+    const relayed = r.layer.ask(new Relay(r.driver.client, server, bytes("bye")));
+    await originReader.waitEnd();
+    assert.equal(originReader.text, "bye");
+    await r.reader.waitFor("done");
+    await within(relayed, "the relay to complete");
+    await within(r.done, "the run to end");
+  } finally {
+    await res.close();
+  }
+});
+
+Deno.test("driver: a connection that completes after the client went away is dropped (client-closed)", async () => {
+  const res = new Resources();
+  try {
+    const { master } = testMaster();
+    let release!: () => void;
+    let connecting = false;
+    await master.addAddons({
+      name: "slow",
+      server_connect: async () => {
+        connecting = true;
+        await new Promise<void>((r) => (release = r));
+      },
+    });
+    const origin = await res.listen(() => {});
+    const r = await runDriver(res, master);
+    await r.layer.next(Start);
+    const server = new Server(["127.0.0.1", origin.port]);
+    const open = new OpenConnection(server);
+    r.layer.cmd(open);
+    await until(() => connecting, "server_connect");
+    r.client.destroy();
+    await within(r.done, "the run to end");
+    release();
+    await until(() => open.done, "the reply");
+    assert.ok(open.reply instanceof ProtocolError);
+    assert.equal(open.reply.kind, "client-closed");
+    await until(
+      () => origin.accepted.length === 1 && origin.accepted[0].destroyed,
+      "the origin's socket to close",
+    );
+  } finally {
+    await res.close();
+  }
+});
+
 Deno.test("driver: a connection without a client socket (replay) ends when its layer closes the client", async () => {
   const { master } = testMaster();
   const client = new Client({ peername: ["127.0.0.1", 1], sockname: ["127.0.0.1", 2] });
