@@ -1,4 +1,8 @@
-/** The Layer base: events queued while paused, call/request/resume, adopt, log and wakeup, TunnelLayer. */
+/**
+ * The Layer base (layer.ts): events queued while paused, call/request/resume, replies given synchronously, adopt and
+ * childCommand, log and wakeup, TunnelLayer. (Named layer_base_test.ts: the core-layers branch adds a
+ * layer_test.ts of its own for the same module.)
+ */
 import assert from "node:assert/strict";
 import { Layer, TunnelLayer } from "../../../lib/proxy/layer.ts";
 import {
