@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Master } from "../../../lib/master.ts";
 import { readLimits } from "../../../lib/proxy/limits.ts";
 
-Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay null", async () => {
+Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay null; validate_inbound_headers off is lenient parsing", async () => {
   const m = new Master();
   m.onLog(() => {});
   const d = readLimits(m.options);
@@ -15,6 +15,7 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     connectTimeout: 30_000,
     headerTimeout: 60_000,
     responseTimeout: 60_000,
+    lenientHeaders: false,
   });
   await m.options.update({
     body_size_limit: "2k",
@@ -25,6 +26,7 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     http_response_timeout: 9,
     max_header_size: 1000,
     max_header_count: 10,
+    validate_inbound_headers: false,
   });
   assert.deepEqual(readLimits(m.options), {
     maxHeadSize: 1000,
@@ -35,5 +37,6 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     connectTimeout: 2000,
     headerTimeout: 0,
     responseTimeout: 9000,
+    lenientHeaders: true,
   });
 });
