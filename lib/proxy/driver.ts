@@ -204,7 +204,7 @@ export class Driver {
   #watchIdle(): void {
     const ms = this.core.limits.idleTimeout;
     if (ms <= 0) return;
-    let seen = -1;
+    let seen = this.#activity;
     let since = Date.now();
     const d = {
       at: Date.now() + ms,
