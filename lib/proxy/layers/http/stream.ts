@@ -232,24 +232,26 @@ export class HttpStream extends Layer {
       );
     }
     if (!req.host) {
-      // origin form: the destination of the tunnel or reverse proxy, else the Host header
+      // origin form: the destination of the tunnel or reverse proxy, else the Host header; the Host header
+      // stays as the client sent it (the host/port setters would rewrite it)
       const dest = ctx.server.address;
+      const hh = req.headers.get("host");
       if (dest) {
+        req.scheme = ctx.server.tls ? "https" : "http";
         req.host = dest[0];
         req.port = dest[1];
-        req.scheme = ctx.server.tls ? "https" : "http";
       } else {
-        const hh = req.headers.get("host");
         if (!hh) return this.#refuse(400, "Request destination unknown: no Host header");
         try {
           const u = new URL(`http://${hh}`);
+          req.scheme = ctx.client.tls ? "https" : "http";
           req.host = u.hostname.replace(/^\[|\]$/g, "");
           req.port = u.port ? Number(u.port) : (ctx.client.tls ? 443 : 80);
-          req.scheme = ctx.client.tls ? "https" : "http";
         } catch {
           return this.#refuse(400, `invalid Host header: ${JSON.stringify(hh.slice(0, 100))}`);
         }
       }
+      if (hh !== undefined && req.headers.get("host") !== hh) req.headers.set("Host", hh);
     } else {
       // absolute form: RFC 9112 §3.2.2, the target's authority wins over a Host field that says otherwise
       const hf = req.headers.get("host");
