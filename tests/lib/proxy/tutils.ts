@@ -51,6 +51,7 @@ import {
   ResponseHeaders,
   ResponseProtocolError,
   ResponseTrailers,
+  SendHttp,
 } from "../../../lib/proxy/layers/http/events.ts";
 
 /** A test context: a master without addons, a client connection, the context's server. */
@@ -187,6 +188,20 @@ export function cmd<C extends Command>(cls: new (...a: any[]) => C, fn?: (c: C) 
     match: (
       c,
     ) => (!(c instanceof cls) ? `not ${cls.name}` : check(!fn || fn(c as C), "its fields did not match")),
+  };
+}
+
+/** SendHttp of an event on `conn` whose {@link summarize}d form equals `text` or matches `re`. */
+export function sendHttp(conn: Connection | (() => Connection), text: string | RegExp): Expect {
+  return {
+    describe: `SendHttp(${text})`,
+    match(c) {
+      if (!(c instanceof SendHttp)) return "not SendHttp";
+      const want = typeof conn === "function" ? conn() : conn;
+      if (c.conn !== want) return `on ${c.conn}, not ${want}`;
+      const got = summarize(c.event);
+      return typeof text === "string" ? check(got === text, got) : check(text.test(got), got);
+    },
   };
 }
 
