@@ -16,7 +16,10 @@
  * ```
  *
  * Commands are checked as they come (`out` takes the next one), so a failure names the step. Log commands are
- * skipped unless `logs: true`; `autoHooks` replies to hooks by itself (they are then not listed).
+ * skipped unless `logs: true`; `autoHooks` replies to hooks by itself (they are then not listed). `reply`
+ * updates the connection records as the driver does (an opened server gets its `timestampStart`, one whose
+ * TLS handshake failed its `timestampEnd`); `runHook` runs a hook through the master's addons, interception
+ * included.
  *
  * @module
  */
@@ -40,6 +43,7 @@ import {
 } from "../../../lib/proxy/commands.ts";
 import { ConnectionClosed, DataReceived, type Event } from "../../../lib/proxy/events.ts";
 import { fromLatin1, latin1 } from "../../../lib/http/bytes.ts";
+import { ProtocolError } from "../../../lib/proxy/errors.ts";
 import {
   type HttpEvent,
   ReceiveHttp,
@@ -351,8 +355,12 @@ export class Playbook {
   reply(value?: unknown, to?: BlockingCommand<unknown>): this {
     const c: BlockingCommand<unknown> | null = to ?? this.#last;
     assert.ok(c, `nothing to reply to (${this.#where()})`);
+    // what the driver does to the connection records along with these replies
     if (c instanceof OpenConnection && value === null && c.conn.timestampStart === null) {
       c.conn.timestampStart = Date.now() / 1000;
+    }
+    if (c instanceof StartTls && value instanceof ProtocolError && c.conn instanceof Server) {
+      c.conn.timestampEnd = Date.now() / 1000; // a failed handshake destroys the server connection
     }
     (c as BlockingCommand<unknown>).complete(value);
     return this;
