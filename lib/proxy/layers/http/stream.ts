@@ -399,10 +399,14 @@ export class HttpStream extends Layer {
       const body = req.rawContent ?? EMPTY;
       const id = this.streamId;
       this.#state = "response-headers";
-      this.#toServer(new RequestHeaders(id, req, body.length === 0 && !req.trailers, body.length));
-      if (body.length || req.trailers) {
+      const trailers = req.trailers && req.trailers.size ? req.trailers : null;
+      // trailers need a framing that carries them (HTTP/1: chunked), so no length is given with them
+      this.#toServer(
+        new RequestHeaders(id, req, body.length === 0 && !trailers, trailers ? null : body.length),
+      );
+      if (body.length || trailers) {
         if (body.length) this.#toServer(new RequestData(id, body));
-        if (req.trailers) this.#toServer(new RequestTrailers(id, req.trailers));
+        if (trailers) this.#toServer(new RequestTrailers(id, trailers));
         this.#toServer(new RequestEndOfMessage(id));
       }
       this.#waitForResponse();
@@ -614,7 +618,7 @@ export class HttpStream extends Layer {
     const trailers = response.trailers && response.trailers.size ? response.trailers : null;
     this.#clientStarted = true;
     const bodyless = body.length === 0 && !trailers;
-    this.#toClient(new ResponseHeaders(id, response, bodyless, body.length));
+    this.#toClient(new ResponseHeaders(id, response, bodyless, trailers ? null : body.length));
     if (!bodyless) {
       if (body.length) this.#toClient(new ResponseData(id, body));
       if (trailers) this.#toClient(new ResponseTrailers(id, trailers));
