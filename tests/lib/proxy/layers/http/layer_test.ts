@@ -415,3 +415,37 @@ Deno.test("http layer: the client closing while a response is on its way: the se
     .out(close(t.client))
     .done();
 });
+
+Deno.test("http layer: trailers go through both ways (chunked on both sides, the flow holds them)", () => {
+  const { t, pb } = proxy();
+  pb.in(new Start())
+    .in(
+      data(
+        t.client,
+        "POST http://example.com/t HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
+          "3\r\nabc\r\n0\r\nX-Sum: 3\r\n\r\n",
+      ),
+    )
+    .out(hook("requestheaders")).reply()
+    .out(hook("request", (f) => (f as HTTPFlow).request.trailers!.get("x-sum") === "3")).reply()
+    .out(open());
+  const server = (pb.history.at(-1) as OpenConnection).conn;
+  pb.reply(null)
+    .out(
+      // (Trailer is in the hop-by-hop list of lib/http1/hop.ts: not forwarded)
+      send(
+        () => server,
+        "POST /t HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+      ),
+    )
+    .out(send(() => server, "0\r\nX-Sum: 3\r\n\r\n"))
+    .out(wakeup(1000))
+    .in(
+      data(server, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Done: 1\r\n\r\n"),
+    )
+    .out(hook("responseheaders")).reply()
+    .out(hook("response", (f) => (f as HTTPFlow).response!.trailers!.get("x-done") === "1")).reply()
+    .out(send(t.client, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n"))
+    .out(send(t.client, "0\r\nX-Done: 1\r\n\r\n"))
+    .done();
+});
