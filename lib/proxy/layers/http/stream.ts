@@ -16,7 +16,7 @@ import type { Event } from "../../events.ts";
 import { StartHook } from "../../commands.ts";
 import { ProtocolError } from "../../errors.ts";
 import type { Context } from "../../context.ts";
-import { FlowError, HTTPFlow } from "../../../flow/flow.ts";
+import { FlowError, HTTPFlow, KILLED_MESSAGE } from "../../../flow/flow.ts";
 import { Server } from "../../../flow/connection.ts";
 import { concat } from "../../../http/bytes.ts";
 import { collectionPacer } from "../../../http1/body.ts";
@@ -773,6 +773,8 @@ export class HttpStream extends Layer {
     if (this.#failed) return;
     this.#failed = true;
     const flow = this.flow!;
+    // killed by an addon that removed the response rather than calling kill(): the error hook still says so
+    if (!flow.error) flow.error = new FlowError(KILLED_MESSAGE);
     const err = new ProtocolError("refused", "killed", null);
     this.#toServer(new RequestProtocolError(this.streamId, err));
     this.#release(false);
