@@ -735,3 +735,113 @@ Deno.test("stream: a replayed flow is used as the stream's flow (RequestHeaders.
   assert.equal(f.request, req);
   assert.deepEqual(f.serverConn.address, ["example.com", 80]);
 });
+
+Deno.test("stream: flow.request.stream as a function: the request streams through it, its length unknown", () => {
+  const { pb } = stream({ store_streamed_bodies: true });
+  const req = Request.make("POST", "http://example.com/", "", { "Content-Length": "3" });
+  pb.in(new RequestHeaders(1, req, false));
+  const h = pb.take() as StartHook;
+  (h.flow as HTTPFlow).request.stream = (c: Uint8Array) => (c.length ? bytes(`[${latin1(c)}]`) : bytes("!"));
+  pb.reply();
+  const s = server();
+  pb.out(getConn()).reply(s);
+  const head = pb.take() as import("../../../../../lib/proxy/layers/http/events.ts").SendHttp;
+  assert.equal((head.event as RequestHeaders).length, null);
+  pb.in(new RequestData(1, bytes("abc")))
+    .out(sendHttp(s, 'RequestData(1, "[abc]")'))
+    .in(new RequestTrailers(1, new Headers([["X-T", "1"]])))
+    .in(new RequestEndOfMessage(1))
+    .out(sendHttp(s, 'RequestData(1, "!")'))
+    .out(sendHttp(s, "RequestTrailers(1, X-T: 1)"))
+    .out(sendHttp(s, "RequestEndOfMessage(1)"))
+    .out(hook("request", (f) => (f as HTTPFlow).request.text === "[abc]")).reply()
+    .done();
+});
+
+Deno.test("stream: body_size_limit: a request body without declared length that grows over it is a 413", () => {
+  const { t, pb } = stream({ body_size_limit: "4" });
+  const req = Request.make("POST", "http://example.com/", "", { "Transfer-Encoding": "chunked" });
+  pb.in(new RequestHeaders(1, req, false))
+    .out(hook("requestheaders")).reply()
+    .in(new RequestData(1, bytes("abc")))
+    .done()
+    .in(new RequestData(1, bytes("de")))
+    .out(hook("error")).reply()
+    .out(sendHttp(t.client, /^ResponseProtocolError\(1, client-protocol, 413, /))
+    .in(new RequestData(1, bytes("more")))
+    .done();
+});
+
+Deno.test("stream: body_size_limit: a declared response body over it (not streamed) is a 502 before any body", () => {
+  const { t, pb } = stream({ body_size_limit: "4" });
+  const s = sendGet(pb, t);
+  pb.in(new ResponseHeaders(1, response("", { "Content-Length": "100" }), false))
+    .out(hook("responseheaders")).reply()
+    .out(sendHttp(s, "RequestProtocolError(1, limit, null, limit)"))
+    .out(release(s, false))
+    .out(hook("error")).reply()
+    .out(sendHttp(t.client, /^ResponseProtocolError\(1, limit, 502, /))
+    .done();
+});
+
+Deno.test("stream: an addon that removes the response in `response` kills the flow", () => {
+  const { t, pb } = stream();
+  const s = sendGet(pb, t);
+  pb.in(new ResponseHeaders(1, response(), true))
+    .out(hook("responseheaders")).reply()
+    .in(new ResponseEndOfMessage(1))
+    .out(release(s, true));
+  ((pb.take() as StartHook).flow as HTTPFlow).response = null;
+  pb.reply()
+    .out(hook("error", (f) => (f as HTTPFlow).error!.msg === "Connection killed.")).reply()
+    .out(sendHttp(t.client, "ResponseProtocolError(1, refused, null, killed)"))
+    .done();
+});
+
+Deno.test("stream: a 101 killed in `response`: no upgrade", () => {
+  const { t, pb, upgrades } = stream();
+  const s = sendGet(pb, t);
+  pb.in(new ResponseHeaders(1, new Response({ statusCode: 101, headers: new Headers() }), true))
+    .out(hook("responseheaders")).reply();
+  (pb.take() as StartHook).flow!.kill();
+  pb.reply()
+    .out(sendHttp(s, "RequestProtocolError(1, refused, null, killed)"))
+    .out(release(s, false))
+    .out(hook("error")).reply()
+    .out(sendHttp(t.client, "ResponseProtocolError(1, refused, null, killed)"));
+  assert.equal(upgrades.length, 0);
+});
+
+Deno.test("stream: an invalid Host header of an origin-form request is a 400", () => {
+  const { t, pb } = stream({}, { mode: "transparent", rewriteHost: false });
+  pb.in(
+    new RequestHeaders(
+      1,
+      new Request({ method: "GET", host: "", path: "/", headers: new Headers([["Host", "a b"]]) }),
+      true,
+    ),
+  )
+    .out(hook("error")).reply()
+    .out(sendHttp(t.client, 'ResponseProtocolError(1, client-protocol, 400, invalid Host header: "a b")'));
+});
+
+Deno.test("stream: a stream that ended meanwhile gives back a connection it gets late", () => {
+  const { t, pb, st } = stream();
+  pb.in(new RequestHeaders(1, GET(), true)).in(new RequestEndOfMessage(1))
+    .out(hook("requestheaders")).reply()
+    .out(hook("request")).reply()
+    .out(getConn());
+  // the client goes away while the connection is being made
+  pb.in(new RequestProtocolError(1, new ProtocolError("client-closed", "gone", null)));
+  assert.ok(!st.done, "paused on GetHttpConnection: the error waits");
+  const s = server();
+  pb.reply(s) // the reply to GetHttpConnection
+    .out(sendHttp(s, /^RequestHeaders/))
+    .out(sendHttp(s, "RequestProtocolError(1, client-closed, null, gone)"))
+    .out(release(s, false))
+    .out(hook("error")).reply()
+    .out(sendHttp(t.client, "ResponseProtocolError(1, client-closed, null, gone)"))
+    .done();
+  assert.ok(st.done);
+  assert.equal(st.server, null);
+});
