@@ -384,3 +384,71 @@ Deno.test("certRequestFor: upstream CN and SANs first, then the SNI or the fallb
   });
   assert.deepEqual(certRequestFor(undefined, null, null, "host").sans, ["host"]);
 });
+
+Deno.test("tls: the client first on an open tunnel connection: the first request does the server handshake on it", async () => {
+  const { t, pb } = await tls();
+  const server = t.ctx.server;
+  server.timestampStart = Date.now() / 1000; // eager CONNECT
+  pb.in(new Start()).out(wakeup()).in(new DataReceived(t.client, HELLO));
+  ((pb.take() as StartHook).data as ClientHelloData).establishServerTlsFirst = false;
+  pb.reply()
+    .out(hook("tls_start_client")).reply()
+    .out(startTls(t.client)).reply(info())
+    .out(hook("tls_established_client")).reply()
+    .in(data(t.client, "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"))
+    .out(hook("requestheaders")).reply()
+    .out(hook("request")).reply()
+    // no OpenConnection: the TCP connection is there, only TLS is missing
+    .out(hook("tls_start_server", (d) => (d as { conn: unknown }).conn === server)).reply()
+    .out(startTls(server)).reply(info())
+    .out(hook("tls_established_server")).reply()
+    .out(send(server, "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"));
+});
+
+Deno.test("tls: after the server closed the tunnel's connection, the next one sends the same SNI and ALPN", async () => {
+  const { t, pb } = await tls({ upstream_cert: false });
+  pb.in(new Start()).out(wakeup()).in(new DataReceived(t.client, HELLO))
+    .out(hook("tls_clienthello")).reply()
+    .out(hook("tls_start_client")).reply()
+    .out(startTls(t.client)).reply(info())
+    .out(hook("tls_established_client")).reply()
+    .in(data(t.client, "GET /1 HTTP/1.1\r\nHost: example.com\r\n\r\n"))
+    .out(hook("requestheaders")).reply()
+    .out(hook("request")).reply()
+    .out(open("example.com:443")).reply(null)
+    .out(hook("tls_start_server")).reply()
+    .out(startTls(() => t.ctx.server)).reply(info())
+    .out(hook("tls_established_server")).reply()
+    .out(send(() => t.ctx.server, /^GET \/1 /))
+    .out(wakeup(1000))
+    .in(data(t.ctx.server, "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"))
+    .out(hook("responseheaders"))
+    .out(close(() => t.ctx.server))
+    .reply()
+    .out(hook("response")).reply()
+    .out(send(t.client, /^HTTP\/1.1 200 OK/))
+    .in(data(t.client, "GET /2 HTTP/1.1\r\nHost: example.com\r\n\r\n"))
+    .out(hook("requestheaders")).reply()
+    .out(hook("request")).reply();
+  const o = pb.take() as OpenConnection;
+  assert.ok(o instanceof OpenConnection);
+  assert.notEqual(o.conn, t.ctx.server);
+  assert.deepEqual([o.conn.address, o.conn.tls, o.conn.sni], [["example.com", 443], true, "example.com"]);
+});
+
+Deno.test("tls: a ClientHello that does not end within 64 KiB is refused", async () => {
+  const { t, pb } = await tls();
+  pb.in(new Start()).out(wakeup());
+  const need = 65536 - 4; // a handshake body that fits the limit; it never completes
+  const rec = (payload: number[]) => new Uint8Array([0x16, 0x03, 0x01, 0x40, 0x00, ...payload]);
+  pb.in(
+    new DataReceived(
+      t.client,
+      rec([1, need >> 16, (need >> 8) & 0xff, need & 0xff, ...new Array(16380).fill(0)]),
+    ),
+  );
+  for (let i = 0; i < 2; i++) pb.in(new DataReceived(t.client, rec(new Array(16384).fill(0))));
+  pb.done();
+  pb.in(new DataReceived(t.client, rec(new Array(16364).fill(0)))).out(close(t.client)).done();
+  assert.equal(t.client.error, "TLS ClientHello too large");
+});
