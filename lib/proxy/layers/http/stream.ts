@@ -16,7 +16,7 @@ import type { Event } from "../../events.ts";
 import { StartHook } from "../../commands.ts";
 import { ProtocolError } from "../../errors.ts";
 import type { Context } from "../../context.ts";
-import { FlowError, HTTPFlow } from "../../../flow/flow.ts";
+import { FlowError, HTTPFlow, KILLED_MESSAGE } from "../../../flow/flow.ts";
 import { Server } from "../../../flow/connection.ts";
 import { concat } from "../../../http/bytes.ts";
 import { collectionPacer } from "../../../http1/body.ts";
@@ -232,24 +232,26 @@ export class HttpStream extends Layer {
       );
     }
     if (!req.host) {
-      // origin form: the destination of the tunnel or reverse proxy, else the Host header
+      // origin form: the destination of the tunnel or reverse proxy, else the Host header; the Host header
+      // stays as the client sent it (the host/port setters would rewrite it)
       const dest = ctx.server.address;
+      const hh = req.headers.get("host");
       if (dest) {
+        req.scheme = ctx.server.tls ? "https" : "http";
         req.host = dest[0];
         req.port = dest[1];
-        req.scheme = ctx.server.tls ? "https" : "http";
       } else {
-        const hh = req.headers.get("host");
         if (!hh) return this.#refuse(400, "Request destination unknown: no Host header");
         try {
           const u = new URL(`http://${hh}`);
+          req.scheme = ctx.client.tls ? "https" : "http";
           req.host = u.hostname.replace(/^\[|\]$/g, "");
           req.port = u.port ? Number(u.port) : (ctx.client.tls ? 443 : 80);
-          req.scheme = ctx.client.tls ? "https" : "http";
         } catch {
           return this.#refuse(400, `invalid Host header: ${JSON.stringify(hh.slice(0, 100))}`);
         }
       }
+      if (hh !== undefined && req.headers.get("host") !== hh) req.headers.set("Host", hh);
     } else {
       // absolute form: RFC 9112 §3.2.2, the target's authority wins over a Host field that says otherwise
       const hf = req.headers.get("host");
@@ -397,10 +399,14 @@ export class HttpStream extends Layer {
       const body = req.rawContent ?? EMPTY;
       const id = this.streamId;
       this.#state = "response-headers";
-      this.#toServer(new RequestHeaders(id, req, body.length === 0 && !req.trailers, body.length));
-      if (body.length || req.trailers) {
+      const trailers = req.trailers && req.trailers.size ? req.trailers : null;
+      // trailers need a framing that carries them (HTTP/1: chunked), so no length is given with them
+      this.#toServer(
+        new RequestHeaders(id, req, body.length === 0 && !trailers, trailers ? null : body.length),
+      );
+      if (body.length || trailers) {
         if (body.length) this.#toServer(new RequestData(id, body));
-        if (req.trailers) this.#toServer(new RequestTrailers(id, req.trailers));
+        if (trailers) this.#toServer(new RequestTrailers(id, trailers));
         this.#toServer(new RequestEndOfMessage(id));
       }
       this.#waitForResponse();
@@ -612,7 +618,7 @@ export class HttpStream extends Layer {
     const trailers = response.trailers && response.trailers.size ? response.trailers : null;
     this.#clientStarted = true;
     const bodyless = body.length === 0 && !trailers;
-    this.#toClient(new ResponseHeaders(id, response, bodyless, body.length));
+    this.#toClient(new ResponseHeaders(id, response, bodyless, trailers ? null : body.length));
     if (!bodyless) {
       if (body.length) this.#toClient(new ResponseData(id, body));
       if (trailers) this.#toClient(new ResponseTrailers(id, trailers));
@@ -767,6 +773,8 @@ export class HttpStream extends Layer {
     if (this.#failed) return;
     this.#failed = true;
     const flow = this.flow!;
+    // killed by an addon that removed the response rather than calling kill(): the error hook still says so
+    if (!flow.error) flow.error = new FlowError(KILLED_MESSAGE);
     const err = new ProtocolError("refused", "killed", null);
     this.#toServer(new RequestProtocolError(this.streamId, err));
     this.#release(false);
