@@ -28,6 +28,7 @@ import { TcpLayer } from "./tcp.ts";
 import { HttpLayer } from "./http/layer.ts";
 import { applyTlsInfo, establishServerTls, type TlsData } from "./server_tls.ts";
 import { isIpLiteral } from "../conns/connect.ts";
+import type { CipherPolicy } from "../../tls/ciphers.ts";
 
 export type { TlsData, UpstreamCertInfo };
 
@@ -57,6 +58,10 @@ export interface TlsLayerConfig {
   untrustedWarned: Set<string>;
   /** Where users get the CA (shown in the "does not trust" message). */
   onboardingUrl: string;
+  /** TLS 1.2 suites allowed with clients (`ciphers_client`); null: any. */
+  clientCiphers?: CipherPolicy | null;
+  /** Append the server's certificates to the chain shown to the client (`add_upstream_certs_to_client_chain`). */
+  addUpstreamCerts?: boolean;
 }
 
 /** The leaf to present: upstream CN and SANs (if known), the SNI (or the client-side IP), the host. */
@@ -169,7 +174,7 @@ export class TlsLayer extends Layer {
     const data = new ClientHelloData(
       ctx,
       hello,
-      serverTls && !known && (connected || !!ctx.options.upstream_cert),
+      serverTls && (!!this.#cfg.addUpstreamCerts || (!known && (connected || !!ctx.options.upstream_cert))),
     );
     this.call(new StartHook("tls_clienthello", data), () => {
       if (data.ignoreConnection) {
@@ -242,15 +247,25 @@ export class TlsLayer extends Layer {
       this.emit(new CloseConnection(client));
       return;
     }
+    let secureContext = leaf.secureContext;
+    const upstreamChain = this.#cfg.addUpstreamCerts ? ctx.server.certificateList : [];
+    if (upstreamChain.length) {
+      try {
+        secureContext = this.#cfg.certs.secureContextFor(leaf.keyPem, leaf.chainPem + upstreamChain.join(""));
+      } catch (e) {
+        this.log(`${client}: cannot add the server's certificates to the chain: ${describeError(e)}`, "warn");
+      }
+    }
     const tlsData: TlsData = { conn: client, context: ctx, sslConn: null, isDtls: false };
     this.call(new StartHook("tls_start_client", tlsData), () => {
       const timeout = ctx.core.limits.idleTimeout;
       this.call(
         new StartTls(client, {
-          secureContext: leaf.secureContext,
+          secureContext,
           alpn: ["http/1.1"],
           initialData: raw,
           timeoutMs: timeout,
+          ciphers: this.#cfg.clientCiphers,
         }),
         (r) => {
           if (r instanceof ProtocolError) return this.#clientFailed(r, tlsData);
