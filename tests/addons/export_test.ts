@@ -29,8 +29,17 @@ Deno.test("export: formats, curl, httpie", async () => {
     await tctx.command("export", "curl", g),
     "curl -H 'header: qvalue' http://address:22/path -d content",
   );
-  g.serverConn.address = ["192.168.0.1", 22];
-  assert.match(String(await tctx.command("export", "curl", g)), /--resolve 'address:22:\[192\.168\.0\.1\]'/);
+  // export_preserve_original_ip (off by default): --resolve to the IP the proxy connected to (peername)
+  g.serverConn.peername = ["192.168.0.1", 22];
+  assert.doesNotMatch(String(await tctx.command("export", "curl", g)), /--resolve/);
+  await tctx.configure(ex, { export_preserve_original_ip: true });
+  assert.equal(
+    await tctx.command("export", "curl", g),
+    "curl --resolve 'address:22:[192.168.0.1]' -H 'header: qvalue' http://address:22/path -d content",
+  );
+  g.serverConn.peername = ["address", 22]; // the same as the host: nothing to pin
+  assert.doesNotMatch(String(await tctx.command("export", "curl", g)), /--resolve/);
+  await tctx.configure(ex, { export_preserve_original_ip: false });
   assert.equal(
     await tctx.command("export", "httpie", g),
     "http GET http://address:22/path 'header: qvalue' <<< content",
