@@ -29,6 +29,7 @@ import { HttpLayer } from "./http/layer.ts";
 import { applyTlsInfo, establishServerTls, type TlsData } from "./server_tls.ts";
 import { isIpLiteral } from "../conns/connect.ts";
 import type { CipherPolicy } from "../../tls/ciphers.ts";
+import type { SecureContext } from "node:tls";
 
 export type { TlsData, UpstreamCertInfo };
 
@@ -62,6 +63,8 @@ export interface TlsLayerConfig {
   clientCiphers?: CipherPolicy | null;
   /** Append the server's certificates to the chain shown to the client (`add_upstream_certs_to_client_chain`). */
   addUpstreamCerts?: boolean;
+  /** Contexts with the server's certificates appended, per leaf (filled by the layer). */
+  chainContexts?: WeakMap<object, { chain: string; ctx: SecureContext }>;
 }
 
 /** The leaf to present: upstream CN and SANs (if known), the SNI (or the client-side IP), the host. */
@@ -250,10 +253,21 @@ export class TlsLayer extends Layer {
     let secureContext = leaf.secureContext;
     const upstreamChain = this.#cfg.addUpstreamCerts ? ctx.server.certificateList : [];
     if (upstreamChain.length) {
-      try {
-        secureContext = this.#cfg.certs.secureContextFor(leaf.keyPem, leaf.chainPem + upstreamChain.join(""));
-      } catch (e) {
-        this.log(`${client}: cannot add the server's certificates to the chain: ${describeError(e)}`, "warn");
+      // the context with the extras is kept with the leaf while the server's chain stays the same
+      const chain = leaf.chainPem + upstreamChain.join("");
+      const cache = this.#cfg.chainContexts ??= new WeakMap();
+      const hit = cache.get(leaf);
+      if (hit?.chain === chain) secureContext = hit.ctx;
+      else {
+        try {
+          secureContext = this.#cfg.certs.secureContextFor(leaf.keyPem, chain);
+          cache.set(leaf, { chain, ctx: secureContext });
+        } catch (e) {
+          this.log(
+            `${client}: cannot add the server's certificates to the chain: ${describeError(e)}`,
+            "warn",
+          );
+        }
       }
     }
     const tlsData: TlsData = { conn: client, context: ctx, sslConn: null, isDtls: false };
