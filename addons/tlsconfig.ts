@@ -214,6 +214,7 @@ export class TlsConfig {
       untrustedWarned: this.#layerConfig?.untrustedWarned ?? new Set(),
       onboardingUrl: `http://${o.has("onboarding_host") ? o.onboarding_host : "mitm.it"}/`,
       clientCiphers,
+      clientTls13: o.tls_version_client_max === "UNBOUNDED" || o.tls_version_client_max === "TLS1_3",
       addUpstreamCerts: !!o.add_upstream_certs_to_client_chain,
     };
     if (

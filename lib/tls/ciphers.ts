@@ -206,3 +206,28 @@ export function cipherAllowed(
   if (!policy || protocol === "TLSv1.3") return true;
   return cipher !== null && policy.names.has(cipher);
 }
+
+/** Whether a ClientHello's extensions offer TLS 1.3 (supported_versions lists 0x0304). */
+export function offersTls13(extensions: readonly [number, Uint8Array][]): boolean {
+  const ext = extensions.find(([t]) => t === 43);
+  if (!ext) return false;
+  const d = ext[1];
+  for (let i = 1; i + 1 < d.length && i <= d[0]; i += 2) if (d[i] === 0x03 && d[i + 1] === 0x04) return true;
+  return false;
+}
+
+/**
+ * Whether a client can get a suite the policy allows (OpenSSL's "no shared cipher" otherwise): always when
+ * TLS 1.3 will be used (`tls13`: the client offers it and the proxy allows it), else when it offers an allowed
+ * TLS 1.2 suite Deno can negotiate.
+ */
+export function clientCanMeet(policy: CipherPolicy, offered: readonly number[], tls13: boolean): boolean {
+  if (tls13) return true;
+  for (const code of offered) {
+    const suite = BY_CODE.get(code);
+    if (suite && policy.names.has(suite.name) && DENO_TLS12_SUITES.has(suite.name)) return true;
+  }
+  return false;
+}
+
+const BY_CODE = new Map(CIPHER_SUITES.map((c) => [c.code, c]));

@@ -417,7 +417,13 @@ Deno.test("tls options: ciphers_client and ciphers_server (OpenSSL syntax) again
       const r = await curl(["-v", ...c, "--ciphers", "ECDHE-ECDSA-AES256-GCM-SHA384", url]);
       ok(r);
       assert.match(r.stderr, /SSL connection using TLSv1\.2 \/ ECDHE-ECDSA-AES256-GCM-SHA384/);
-      const bad = await curl([...c, "--ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305", url]);
+      const bad = await curl([
+        ...c,
+        "--ciphers",
+        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256",
+        url,
+      ]);
+      // Deno's TLS takes the client's first choice, outside ciphers_client: the proxy refuses it
       assert.notEqual(bad.code, 0, "a cipher outside ciphers_client is refused");
       assert.ok(
         proxy.logs.some((l) =>
@@ -425,6 +431,11 @@ Deno.test("tls options: ciphers_client and ciphers_server (OpenSSL syntax) again
         ),
         proxy.logs.join("\n"),
       );
+      // a client offering no allowed suite at all gets OpenSSL's answer: a handshake_failure alert
+      const none = await curl(["-v", ...c, "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA", url]);
+      assert.notEqual(none.code, 0);
+      assert.match(none.stderr, /alert handshake failure/);
+      assert.ok(proxy.logs.some((l) => /no shared cipher: the client offers none of ciphers_client/.test(l)));
       // TLS 1.3 is not governed by cipher strings (as in OpenSSL)
       ok(await curl(["--cacert", cacert, "-x", proxy.url, url]));
     } finally {

@@ -14,7 +14,7 @@
  */
 import { Layer } from "../layer.ts";
 import { ConnectionClosed, DataReceived, type Event, Start } from "../events.ts";
-import { CloseConnection, OpenConnection, StartHook, StartTls } from "../commands.ts";
+import { CloseConnection, OpenConnection, SendData, StartHook, StartTls } from "../commands.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Context } from "../context.ts";
 import type { TlsLayerOptions } from "../core.ts";
@@ -28,10 +28,13 @@ import { TcpLayer } from "./tcp.ts";
 import { HttpLayer } from "./http/layer.ts";
 import { applyTlsInfo, establishServerTls, type TlsData } from "./server_tls.ts";
 import { isIpLiteral } from "../conns/connect.ts";
-import type { CipherPolicy } from "../../tls/ciphers.ts";
+import { type CipherPolicy, clientCanMeet, offersTls13 } from "../../tls/ciphers.ts";
 import type { SecureContext } from "node:tls";
 
 export type { TlsData, UpstreamCertInfo };
+
+/** A fatal handshake_failure alert record (TLS 1.2 framing, which every version accepts before keys exist). */
+const HANDSHAKE_FAILURE_ALERT = new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
 
 /** What `tls_clienthello` receives (mitmproxy's ClientHelloData). */
 export class ClientHelloData {
@@ -63,6 +66,8 @@ export interface TlsLayerConfig {
   clientCiphers?: CipherPolicy | null;
   /** Append the server's certificates to the chain shown to the client (`add_upstream_certs_to_client_chain`). */
   addUpstreamCerts?: boolean;
+  /** Whether TLS 1.3 is allowed with clients (`tls_version_client_max`). */
+  clientTls13?: boolean;
   /** Contexts with the server's certificates appended, per leaf (filled by the layer). */
   chainContexts?: WeakMap<object, { chain: string; ctx: SecureContext }>;
 }
@@ -138,8 +143,11 @@ export class TlsLayer extends Layer {
       return;
     }
     this.#started = true;
+    this.#hello = hello;
     this.#clientHello(hello, buf);
   }
+
+  #hello: ClientHello | null = null;
 
   #fail(reason: string): void {
     const ctx = this.context;
@@ -272,6 +280,17 @@ export class TlsLayer extends Layer {
     }
     const tlsData: TlsData = { conn: client, context: ctx, sslConn: null, isDtls: false };
     this.call(new StartHook("tls_start_client", tlsData), () => {
+      const policy = this.#cfg.clientCiphers;
+      const hello = this.#hello!;
+      if (
+        policy &&
+        !clientCanMeet(policy, hello.cipherSuites, !!this.#cfg.clientTls13 && offersTls13(hello.extensions))
+      ) {
+        // as OpenSSL: a handshake_failure alert instead of a ServerHello
+        this.emit(new SendData(client, HANDSHAKE_FAILURE_ALERT));
+        const msg = `no shared cipher: the client offers none of ciphers_client (${policy.spec})`;
+        return this.#clientFailed(new ProtocolError("tls", msg, null), tlsData);
+      }
       const timeout = ctx.core.limits.idleTimeout;
       this.call(
         new StartTls(client, {

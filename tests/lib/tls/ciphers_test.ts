@@ -3,8 +3,10 @@ import {
   CIPHER_SUITES,
   cipherAllowed,
   cipherPolicy,
+  clientCanMeet,
   DENO_TLS12_SUITES,
   evaluateCipherString,
+  offersTls13,
 } from "../../../lib/tls/ciphers.ts";
 
 /** The TLS 1.2-and-older suites the system's OpenSSL selects for `spec` (null: "no cipher match"). */
@@ -84,4 +86,16 @@ Deno.test("ciphers: order, operators, policy and the negotiated check", () => {
   assert.ok(cipherAllowed(p, "TLSv1.3", "TLS_AES_256_GCM_SHA384"), "cipher strings do not govern TLS 1.3");
   assert.ok(cipherAllowed(null, "TLSv1.2", "anything"));
   for (const n of DENO_TLS12_SUITES) assert.ok(KNOWN.has(n), n);
+});
+
+Deno.test("ciphers: whether a ClientHello can meet the policy (TLS 1.3 offer, allowed TLS 1.2 suites Deno has)", () => {
+  const with13: [number, Uint8Array][] = [[43, new Uint8Array([4, 0x03, 0x04, 0x03, 0x03])]];
+  const only12: [number, Uint8Array][] = [[43, new Uint8Array([2, 0x03, 0x03])]];
+  assert.ok(offersTls13(with13));
+  assert.ok(!offersTls13(only12));
+  assert.ok(!offersTls13([]));
+  const p = cipherPolicy("ECDHE-ECDSA-AES128-GCM-SHA256:AES128-SHA");
+  assert.ok(clientCanMeet(p, [0x002f], true), "TLS 1.3 is not governed");
+  assert.ok(!clientCanMeet(p, [0x002f, 0xc030], false), "AES128-SHA is allowed but Deno cannot do it");
+  assert.ok(clientCanMeet(p, [0x0a0a, 0xc02b], false), "GREASE ignored, an allowed suite offered");
 });
