@@ -28,13 +28,11 @@ import { TcpLayer } from "./tcp.ts";
 import { HttpLayer } from "./http/layer.ts";
 import { applyTlsInfo, establishServerTls, type TlsData } from "./server_tls.ts";
 import { isIpLiteral } from "../conns/connect.ts";
-import { type CipherPolicy, clientCanMeet, offersTls13 } from "../../tls/ciphers.ts";
+import type { CipherPolicy } from "../../tls/ciphers.ts";
 import type { SecureContext } from "node:tls";
+import { cipherRefusal, clientContextFor, HANDSHAKE_FAILURE_ALERT } from "./tls_client_options.ts";
 
 export type { TlsData, UpstreamCertInfo };
-
-/** A fatal handshake_failure alert record (TLS 1.2 framing, which every version accepts before keys exist). */
-const HANDSHAKE_FAILURE_ALERT = new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
 
 /** What `tls_clienthello` receives (mitmproxy's ClientHelloData). */
 export class ClientHelloData {
@@ -259,37 +257,17 @@ export class TlsLayer extends Layer {
       return;
     }
     let secureContext = leaf.secureContext;
-    const upstreamChain = this.#cfg.addUpstreamCerts ? ctx.server.certificateList : [];
-    if (upstreamChain.length) {
-      // the context with the extras is kept with the leaf while the server's chain stays the same
-      const chain = leaf.chainPem + upstreamChain.join("");
-      const cache = this.#cfg.chainContexts ??= new WeakMap();
-      const hit = cache.get(leaf);
-      if (hit?.chain === chain) secureContext = hit.ctx;
-      else {
-        try {
-          secureContext = this.#cfg.certs.secureContextFor(leaf.keyPem, chain);
-          cache.set(leaf, { chain, ctx: secureContext });
-        } catch (e) {
-          this.log(
-            `${client}: cannot add the server's certificates to the chain: ${describeError(e)}`,
-            "warn",
-          );
-        }
-      }
+    try {
+      secureContext = clientContextFor(this.#cfg, leaf, ctx.server.certificateList);
+    } catch (e) {
+      this.log(`${client}: cannot add the server's certificates to the chain: ${describeError(e)}`, "warn");
     }
     const tlsData: TlsData = { conn: client, context: ctx, sslConn: null, isDtls: false };
     this.call(new StartHook("tls_start_client", tlsData), () => {
-      const policy = this.#cfg.clientCiphers;
-      const hello = this.#hello!;
-      if (
-        policy &&
-        !clientCanMeet(policy, hello.cipherSuites, !!this.#cfg.clientTls13 && offersTls13(hello.extensions))
-      ) {
-        // as OpenSSL: a handshake_failure alert instead of a ServerHello
-        this.emit(new SendData(client, HANDSHAKE_FAILURE_ALERT));
-        const msg = `no shared cipher: the client offers none of ciphers_client (${policy.spec})`;
-        return this.#clientFailed(new ProtocolError("tls", msg, null), tlsData);
+      const refused = cipherRefusal(this.#cfg, this.#hello!);
+      if (refused) {
+        this.emit(new SendData(client, HANDSHAKE_FAILURE_ALERT)); // as OpenSSL, instead of a ServerHello
+        return this.#clientFailed(new ProtocolError("tls", refused, null), tlsData);
       }
       const timeout = ctx.core.limits.idleTimeout;
       this.call(
