@@ -19,6 +19,7 @@ import { type CipherPolicy, cipherPolicy, DENO_TLS12_SUITES } from "../lib/tls/c
 import { addCustomCerts, loadClientCerts, readTrustedDir } from "../lib/tls/custom_certs.ts";
 import { TlsLayer, type TlsLayerConfig } from "../lib/proxy/layers/tls.ts";
 import type { LayerFactories } from "../lib/proxy/core.ts";
+import type { UpstreamTlsConfig } from "../lib/proxy/conns/manager.ts";
 
 import { expandHome } from "../lib/paths.ts";
 
@@ -154,11 +155,12 @@ export class TlsConfig {
         'Option "add_upstream_certs_to_client_chain" requires the upstream_cert option to be enabled.',
       );
     }
-    let caChanged = false;
+    // everything is computed first and applied at the end: an OptionsError leaves the old state whole
+    let ca = this.ca;
+    let confdir = this.#confdir;
     if (any("confdir", "leaf_key_type", "cert_passphrase") || !this.ca) {
       const dir = expandHome(o.confdir as string);
       if (dir !== this.#confdir || !this.ca || any("leaf_key_type", "cert_passphrase")) {
-        let ca: CertAuthority;
         try {
           ca = this.ca && dir === this.#confdir && !updated.has("cert_passphrase")
             ? this.ca
@@ -176,14 +178,13 @@ export class TlsConfig {
         if (prefix === "mitmproxy-ca" && ca !== this.ca) {
           this.#m.log.info(`Using mitmproxy's CA: ${ca.paths.pem}`);
         }
-        caChanged = ca !== this.ca;
-        this.ca = ca;
-        this.#confdir = dir;
+        confdir = dir;
       }
     }
-    const ca = this.ca!;
+    if (!ca) throw new Error("unreachable: no CA");
+    let certs = this.certs;
     if (
-      caChanged || !this.certs ||
+      ca !== this.ca || !certs ||
       any("leaf_key_type", "certs", "cert_passphrase", "tls_version_client_min", "tls_version_client_max")
     ) {
       let range;
@@ -192,7 +193,7 @@ export class TlsConfig {
       } catch (e) {
         throw new OptionsError((e as Error).message);
       }
-      const certs = new CertStore(ca, { leafKey: o.leaf_key_type as LeafKeyType, contextOptions: range });
+      certs = new CertStore(ca, { leafKey: o.leaf_key_type as LeafKeyType, contextOptions: range });
       try {
         await addCustomCerts(
           certs,
@@ -203,22 +204,12 @@ export class TlsConfig {
       } catch (e) {
         throw new OptionsError(`Option "certs": ${(e as Error).message}`);
       }
-      this.certs = certs;
     }
     let clientCiphers = this.#layerConfig?.clientCiphers ?? null;
-    if (updated.has("ciphers_client") || !this.#layerConfig) {
+    if (any("ciphers_client", "tls_version_client_max") || !this.#layerConfig) {
       clientCiphers = this.#policy("ciphers_client", o.ciphers_client, o.tls_version_client_max);
     }
-    this.#layerConfig = {
-      certs: this.certs!,
-      untrustedWarned: this.#layerConfig?.untrustedWarned ?? new Set(),
-      onboardingUrl: `http://${o.has("onboarding_host") ? o.onboarding_host : "mitm.it"}/`,
-      clientCiphers,
-      clientTls13: o.tls_version_client_max === "UNBOUNDED" || o.tls_version_client_max === "TLS1_3",
-      addUpstreamCerts: !!o.add_upstream_certs_to_client_chain,
-    };
-    if (
-      !this.#upstreamSet || any(
+    const upstream = !this.#upstreamSet || any(
         "ssl_insecure",
         "ssl_verify_upstream_trusted_ca",
         "ssl_verify_upstream_trusted_confdir",
@@ -228,8 +219,36 @@ export class TlsConfig {
         "client_certs",
         "cert_passphrase",
       )
-    ) {
-      await this.#configureUpstream(passphrase);
+      ? await this.#upstreamConfig(passphrase)
+      : null;
+    // apply
+    this.ca = ca;
+    this.#confdir = confdir;
+    this.certs = certs;
+    this.#layerConfig = {
+      certs,
+      untrustedWarned: this.#layerConfig?.untrustedWarned ?? new Set(),
+      onboardingUrl: `http://${o.has("onboarding_host") ? o.onboarding_host : "mitm.it"}/`,
+      clientCiphers,
+      clientTls13: o.tls_version_client_max === "UNBOUNDED" || o.tls_version_client_max === "TLS1_3",
+      addUpstreamCerts: !!o.add_upstream_certs_to_client_chain,
+    };
+    if (upstream) {
+      const setDefault = (tls as unknown as { setDefaultCACertificates?: (c: string[]) => void })
+        .setDefaultCACertificates;
+      let ca: string[] | undefined;
+      if (upstream.extraCas.length) {
+        ca = [...ORIGINAL_ROOTS, ...upstream.extraCas];
+        // Deno's node:tls parses a `ca` list on every connection (~18 ms with ~300 roots, measured),
+        // while the default store is prepared once: extend the default store instead, when possible.
+        if (setDefault) {
+          setDefault(ca);
+          ca = undefined;
+        }
+      } else if (setDefault && defaultRoots().length !== ORIGINAL_ROOTS.length) setDefault(ORIGINAL_ROOTS);
+      // reuse: idle server TLS connections serve later client connections (lib/proxy/conns/idle_pool.ts)
+      this.#m.proxy.conns.setTlsConfig({ ...upstream.config, ca });
+      this.#upstreamSet = true;
     }
     this.#m.proxy.layers.tls = this.#factory;
   }
@@ -265,7 +284,10 @@ export class TlsConfig {
     return p;
   }
 
-  async #configureUpstream(passphrase: string | null): Promise<void> {
+  /** The settings for server connections, from the options (nothing applied yet). */
+  async #upstreamConfig(
+    passphrase: string | null,
+  ): Promise<{ config: UpstreamTlsConfig; extraCas: string[] }> {
     const o = this.#m.options;
     let range;
     try {
@@ -307,29 +329,15 @@ export class TlsConfig {
         throw new OptionsError(`Option "ssl_verify_upstream_trusted_confdir": ${(e as Error).message}`);
       }
     }
-    let ca: string[] | undefined;
-    // Deno's node:tls parses a `ca` list on every connection (~18 ms with ~300 roots, measured),
-    // while the default store is prepared once: extend the default store instead, when possible.
-    const setDefault = (tls as unknown as { setDefaultCACertificates?: (c: string[]) => void })
-      .setDefaultCACertificates;
-    if (extra.length) {
-      ca = [...ORIGINAL_ROOTS, ...extra];
-      if (setDefault) {
-        setDefault(ca);
-        ca = undefined;
-      }
-    } else if (setDefault && defaultRoots().length !== ORIGINAL_ROOTS.length) setDefault(ORIGINAL_ROOTS);
-    // reuse: idle server TLS connections serve later client connections (lib/proxy/conns/idle_pool.ts)
-    this.#m.proxy.conns.setTlsConfig({
+    const config: UpstreamTlsConfig = {
       insecure: !!o.ssl_insecure,
-      ca,
       alpn: ["http/1.1"],
       reuse: true,
       ...range,
       ciphers,
       clientCert,
-    });
-    this.#upstreamSet = true;
+    };
+    return { config, extraCas: extra };
   }
 
   done(): void {
