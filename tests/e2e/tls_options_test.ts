@@ -182,6 +182,26 @@ Deno.test("tls options: certs ([domain=]path, key in the file or the CA's), cert
     const r = await curl(["-v", "--cacert", `${dir}/custom.crt`, "-x", proxy.url, url]);
     ok(r, /^hello \/x/);
     assert.match(r.stderr, /subject: CN=localhost; O=Custom Org/);
+    // a bad value at run time is refused and changes nothing
+    await assert.rejects(
+      proxy.master.options.set([`certs=${dir}/missing.pem`, "ciphers_client=ECDHE+AESGCM"]),
+      /certificate file does not exist/,
+    );
+    assert.deepEqual(proxy.master.options.certs, [`localhost=${custom}`]);
+    ok(
+      await curl([
+        "--tls-max",
+        "1.2",
+        "--ciphers",
+        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+        "--cacert",
+        `${dir}/custom.crt`,
+        "-x",
+        proxy.url,
+        url,
+      ]),
+      /^hello \/x/,
+    );
   } finally {
     await proxy.stop();
   }
