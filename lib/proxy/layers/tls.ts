@@ -21,6 +21,9 @@ import type { TlsLayerOptions } from "../core.ts";
 import type { UpstreamCertInfo } from "../conns/cert_cache.ts";
 import { type ClientHello, MAX_CLIENT_HELLO, parseClientHello } from "../../tls/clienthello.ts";
 import type { CertRequest, CertStore } from "../../tls/certs.ts";
+import type { CipherPolicy } from "../../tls/ciphers.ts";
+import type { SecureContext } from "node:tls";
+import { cipherRefusal, clientContextFor, HANDSHAKE_FAILURE_ALERT } from "./tls_client_options.ts";
 import { concat } from "../../http/bytes.ts";
 import { hostPort } from "../../http/message.ts";
 import { describeError } from "../../addons/log.ts";
@@ -28,9 +31,6 @@ import { TcpLayer } from "./tcp.ts";
 import { HttpLayer } from "./http/layer.ts";
 import { applyTlsInfo, establishServerTls, type TlsData } from "./server_tls.ts";
 import { isIpLiteral } from "../conns/connect.ts";
-import type { CipherPolicy } from "../../tls/ciphers.ts";
-import type { SecureContext } from "node:tls";
-import { cipherRefusal, clientContextFor, HANDSHAKE_FAILURE_ALERT } from "./tls_client_options.ts";
 
 export type { TlsData, UpstreamCertInfo };
 
@@ -256,9 +256,9 @@ export class TlsLayer extends Layer {
       this.emit(new CloseConnection(client));
       return;
     }
-    let secureContext = leaf.secureContext;
     try {
-      secureContext = clientContextFor(this.#cfg, leaf, ctx.server.certificateList);
+      const shown = clientContextFor(this.#cfg, leaf, ctx.server.certificateList);
+      if (shown !== leaf.secureContext) leaf = { ...leaf, secureContext: shown };
     } catch (e) {
       this.log(`${client}: cannot add the server's certificates to the chain: ${describeError(e)}`, "warn");
     }
@@ -272,7 +272,7 @@ export class TlsLayer extends Layer {
       const timeout = ctx.core.limits.idleTimeout;
       this.call(
         new StartTls(client, {
-          secureContext,
+          secureContext: leaf.secureContext,
           alpn: ["http/1.1"],
           initialData: raw,
           timeoutMs: timeout,
