@@ -153,12 +153,13 @@ export async function loadOrCreateCA(confdir: string, opts: CaOptions = {}): Pro
 /**
  * Import a CA (a key and certificate in one PEM, as mitmproxy's `mitmproxy-ca.pem`) into `confdir` as its
  * mitmdeno CA. `from` is that file or a directory holding `mitmproxy-ca.pem` (e.g. `~/.mitmproxy`). An
- * existing mitmdeno CA in `confdir` is replaced only with `force`: devices may trust it.
+ * existing mitmdeno CA in `confdir` is replaced only with `force`: devices may trust it. An encrypted key
+ * needs `passphrase` (and stays encrypted in the conf dir).
  */
 export async function importCA(
   from: string,
   confdir: string,
-  opts: { force?: boolean } = {},
+  opts: { force?: boolean; passphrase?: string | null } = {},
 ): Promise<CertAuthority> {
   let file = from;
   try {
@@ -175,7 +176,7 @@ export async function importCA(
   const paths = caFilePaths(confdir, DEFAULT_BASENAME);
   let ca: CertAuthority;
   try {
-    ca = parseCaPem(text, confdir, paths);
+    ca = parseCaPem(text, confdir, paths, opts.passphrase);
   } catch (e) {
     throw new Error(`cannot import a CA from ${file}: ${(e as Error).message}`);
   }

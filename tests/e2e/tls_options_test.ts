@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import tls from "node:tls";
-import { curl, type CurlResult, startInProcess } from "./helpers.ts";
+import { curl, type CurlResult, runCli, startInProcess } from "./helpers.ts";
 import { startHttpsOrigin } from "./tls_helpers.ts";
 import { TlsConfig } from "../../addons/tlsconfig.ts";
 
@@ -295,6 +295,13 @@ Deno.test("tls options: certs ([domain=]path, key in the file or the CA's), cert
       (await Deno.readTextFile(`${dir}/conf/mitmdeno-ca-cert.pem`)),
   );
   await assert.rejects(proxyWith([`confdir=${enc}`]), /Option "cert_passphrase":.*encrypted/);
+  // the ca subcommand, too
+  const noPass = await runCli(["ca", "--confdir", enc]);
+  assert.equal(noPass.code, 1);
+  assert.match(noPass.stderr, /the private key is encrypted: set cert_passphrase/);
+  const withPass = await runCli(["ca", "--confdir", enc, "--set", "cert_passphrase=capass"]);
+  assert.equal(withPass.code, 0, withPass.stderr);
+  assert.match(withPass.stdout, /SHA-256 fingerprint: [0-9A-F:]{95}/);
   proxy = await proxyWith([
     `confdir=${enc}`,
     "cert_passphrase=capass",
