@@ -72,6 +72,11 @@ export class ProxyServer {
         throw new OptionsError(`Option "${name}": ${(e as Error).message}`);
       }
     }
+    if (updated.has("connect_addr") && o.connect_addr && net.isIP(o.connect_addr) === 0) {
+      throw new OptionsError(
+        `Option "connect_addr": invalid connection address "${o.connect_addr}", specify a valid IP address.`,
+      );
+    }
     if (
       updated.has("listen_port") && o.listen_port !== null && (o.listen_port < 0 || o.listen_port > 65535)
     ) {
