@@ -396,7 +396,15 @@ export async function setupDump(
       updates.flow_detail = 2;
       updates.termlog_verbosity = "debug";
     }
-    const filter = parsed.positionals.filter((p) => p !== "dump").join(" ");
+    const words = parsed.positionals.filter((p) => p !== "dump");
+    if (words.length && ["web", "ca", "new-addon"].includes(words[0])) {
+      const rest = args.filter((a) => a !== words[0]).join(" ");
+      throw new OptionsError(
+        `"${words[0]}" is a command: write it first: \`mitmdeno ${words[0]}${rest ? ` ${rest}` : ""}\` ` +
+          `(to filter flows by URL with this word: \`"~u ${words[0]}"\`)`,
+      );
+    }
+    const filter = words.join(" ");
     for (const name of ["dumper_filter", "save_stream_filter", "readfile_filter", "view_filter"]) {
       if (filter && master.options.has(name)) updates[name] = filter;
     }
