@@ -397,7 +397,11 @@ export async function setupDump(
       updates.termlog_verbosity = "debug";
     }
     const words = parsed.positionals.filter((p) => p !== "dump");
-    if (words.length && ["web", "ca", "new-addon"].includes(words[0])) {
+    const dashes = args.indexOf("--");
+    if (
+      words.length && ["web", "ca", "new-addon"].includes(words[0]) &&
+      (dashes === -1 || args.indexOf(words[0]) < dashes)
+    ) {
       const rest = args.filter((a) => a !== words[0]).join(" ");
       throw new OptionsError(
         `"${words[0]}" is a command: write it first: \`mitmdeno ${words[0]}${rest ? ` ${rest}` : ""}\` ` +
