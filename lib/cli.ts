@@ -191,7 +191,7 @@ function usage(specs: OptionSpec[]): string {
     "Usage: mitmdeno [dump] [options] [filter expression]",
     "       mitmdeno web [options]",
     "       mitmdeno ca [--export DIR | --import DIR]",
-    "       mitmdeno new-addon NAME | DIR/NAME [--force]",
+    "       mitmdeno new-addon NAME | DIR/NAME [--force | --update]",
     "",
     "Commands:",
     ...COMMANDS.map(([c, h]) => row(c, h)),
@@ -570,7 +570,7 @@ export async function main(args: string[]): Promise<number> {
     case "ca":
       return await runCa(rest);
     case "new-addon":
-      return (await import("./scaffold.ts")).newAddonMain(rest);
+      return await (await import("./scaffold.ts")).newAddonMain(rest);
     default: {
       const wrong = cmd === undefined ? null : unknownCommand(cmd);
       if (wrong) {
