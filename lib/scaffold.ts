@@ -262,7 +262,12 @@ export async function scaffoldAddon(
   imports["mitmdeno"] = new URL("mod.ts", root).href;
   imports["mitmdeno/testing"] = new URL("testing.ts", root).href;
   // an existing deno.json (the user's project) is kept: only its import map gains these entries
-  let denoJson: Record<string, unknown> = { imports: {}, compilerOptions: { strict: true } };
+  // `unstable: worker-options`: the test kit's sandboxed() runs scripts in workers with their own permissions
+  let denoJson: Record<string, unknown> = {
+    imports: {},
+    unstable: ["worker-options"],
+    compilerOptions: { strict: true },
+  };
   let merged = false;
   if (exists(`${dir}/deno.json`)) {
     try {
@@ -273,6 +278,8 @@ export async function scaffoldAddon(
     }
   }
   denoJson.imports = { ...(denoJson.imports as Record<string, string> ?? {}), ...imports };
+  const unstable = Array.isArray(denoJson.unstable) ? denoJson.unstable as string[] : [];
+  if (!unstable.includes("worker-options")) denoJson.unstable = [...unstable, "worker-options"];
   files.push(["deno.json", JSON.stringify(denoJson, null, 2) + "\n"]);
   for (const [f, text] of files) Deno.writeTextFileSync(`${dir}/${f}`, text);
   return { dir, files: files.map(([f]) => f), api: imports["mitmdeno"], merged };
