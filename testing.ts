@@ -33,6 +33,8 @@ import { Request, type RequestInit, Response, type ResponseInit } from "./lib/ht
 
 export { AddonHalt, FlowError, HTTPFlow, Master, Request, Response };
 export type { Addon, LogEntry, LogLevel };
+export type { AddonManager, Handler, ManagerHost } from "./lib/addons/manager.ts";
+export type { Command, CommandManager } from "./lib/addons/commands.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Flow factories (mitmproxy's test/tflow.py), with mitmproxy's default values.
@@ -118,7 +120,9 @@ export function tserverConn(overrides: Partial<Server> = {}): Server {
 
 /** Options of {@link tflow}. */
 export interface TFlowOptions {
+  /** The client connection to use (default: {@link tclientConn}). */
   clientConn?: Client;
+  /** The server connection to use (default: {@link tserverConn}). */
   serverConn?: Server;
   /** The request (default {@link treq}()). */
   req?: Request;
