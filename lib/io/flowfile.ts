@@ -8,7 +8,7 @@
  * const flow = tflow({ resp: true });
  * const w = await FlowWriter.open("out.mitm");      // "+out.mitm" appends
  * await w.add(flow);
- * w.close();
+ * await w.close();
  * for await (const f of readFlows("out.mitm")) console.log(f.request.url);
  * ```
  * @module
