@@ -191,7 +191,7 @@ function usage(specs: OptionSpec[]): string {
     "Usage: mitmdeno [dump] [options] [filter expression]",
     "       mitmdeno web [options]",
     "       mitmdeno ca [--export DIR | --import DIR]",
-    "       mitmdeno new-addon NAME | DIR/NAME [--force]",
+    "       mitmdeno new-addon NAME | DIR/NAME [--force | --update]",
     "",
     "Commands:",
     ...COMMANDS.map(([c, h]) => row(c, h)),
@@ -396,7 +396,19 @@ export async function setupDump(
       updates.flow_detail = 2;
       updates.termlog_verbosity = "debug";
     }
-    const filter = parsed.positionals.filter((p) => p !== "dump").join(" ");
+    const words = parsed.positionals.filter((p) => p !== "dump");
+    const dashes = args.indexOf("--");
+    if (
+      words.length && ["web", "ca", "new-addon"].includes(words[0]) &&
+      (dashes === -1 || args.indexOf(words[0]) < dashes)
+    ) {
+      const rest = args.filter((a) => a !== words[0]).join(" ");
+      throw new OptionsError(
+        `"${words[0]}" is a command: write it first: \`mitmdeno ${words[0]}${rest ? ` ${rest}` : ""}\` ` +
+          `(to filter flows by URL with this word: \`"~u ${words[0]}"\`)`,
+      );
+    }
+    const filter = words.join(" ");
     for (const name of ["dumper_filter", "save_stream_filter", "readfile_filter", "view_filter"]) {
       if (filter && master.options.has(name)) updates[name] = filter;
     }
@@ -562,7 +574,7 @@ export async function main(args: string[]): Promise<number> {
     case "ca":
       return await runCa(rest);
     case "new-addon":
-      return (await import("./scaffold.ts")).newAddonMain(rest);
+      return await (await import("./scaffold.ts")).newAddonMain(rest);
     default: {
       const wrong = cmd === undefined ? null : unknownCommand(cmd);
       if (wrong) {

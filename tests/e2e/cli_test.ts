@@ -39,6 +39,13 @@ Deno.test("cli: mistyped subcommands are reported instead of starting a proxy wi
   const w = await runCli(["--options", "--", "word"]);
   assert.equal(w.code, 0, w.stderr);
   assert.match(w.stdout, /^dumper_filter: "word"$/m);
+  // a command after options: say to put it first (mitmdeno --confdir X ca would otherwise start a proxy)
+  const late = await runCli(["--confdir", "/tmp/x", "ca"]);
+  assert.equal(late.code, 1);
+  assert.match(late.stderr, /"ca" is a command: write it first: `mitmdeno ca --confdir \/tmp\/x`/);
+  const quoted = await runCli(["--options", "--", "ca"]);
+  assert.equal(quoted.code, 0, quoted.stderr);
+  assert.match(quoted.stdout, /^dumper_filter: "ca"$/m);
 });
 
 Deno.test("cli: --server-replay-nopop and --server-replay-kill-extra are accepted like mitmdump's", async () => {

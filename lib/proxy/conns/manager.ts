@@ -39,7 +39,9 @@ export interface UpstreamTlsConfig {
 
 /** What `server_*` hooks receive, as mitmproxy's ServerConnectionHookData. */
 export interface ServerConnectionHookData {
+  /** The server connection. */
   server: Server;
+  /** The client connection it is for. */
   client: Client;
 }
 

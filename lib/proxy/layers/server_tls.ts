@@ -20,6 +20,7 @@ export interface TlsData {
   context: Context;
   /** The TLS connection object: null in mitmdeno (the handshake runs natively in the driver). */
   sslConn: null;
+  /** Always false (no DTLS). */
   isDtls: false;
 }
 

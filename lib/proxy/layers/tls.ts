@@ -45,6 +45,7 @@ export class ClientHelloData {
   /** Set to true to do the server handshake before the client's (default: when upstream_cert is on). */
   establishServerTlsFirst: boolean;
 
+  /** The data for one ClientHello of the connection of `context`. */
   constructor(context: Context, clientHello: ClientHello, establishServerTlsFirst: boolean) {
     this.context = context;
     this.clientHello = clientHello;
