@@ -29,8 +29,9 @@ import { ctx, type MasterLike } from "./lib/addons/ctx.ts";
 import { type Flow, FlowError, HTTPFlow } from "./lib/flow/flow.ts";
 import { Client, Server } from "./lib/flow/connection.ts";
 import { Request, type RequestInit, Response, type ResponseInit } from "./lib/http/message.ts";
+import { WebSocketData, WebSocketMessage } from "./lib/flow/websocket.ts";
 
-export { AddonHalt, FlowError, HTTPFlow, Master, Request, Response };
+export { AddonHalt, FlowError, HTTPFlow, Master, Request, Response, WebSocketData, WebSocketMessage };
 export type { Addon, LogEntry, LogLevel };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -125,8 +126,8 @@ export interface TFlowOptions {
   resp?: boolean | Response;
   /** `true` for {@link terr}(), or an error. */
   err?: boolean | FlowError;
-  /** WebSocket flows do not exist in mitmdeno yet: passing `true` throws. */
-  ws?: boolean;
+  /** `true` for {@link twebsocket}() (mitmproxy's `tflow(ws=True)`), or WebSocket data. */
+  ws?: boolean | WebSocketData;
   /** Whether the flow is live (default true). */
   live?: boolean;
 }
@@ -136,7 +137,6 @@ export interface TFlowOptions {
  * @example tflow({ resp: true }) // a flow with a 200 response
  */
 export function tflow(opts: TFlowOptions = {}): HTTPFlow {
-  if (opts.ws) throw new Error("tflow: WebSocket flows are not implemented in mitmdeno yet");
   const f = new HTTPFlow(
     opts.clientConn ?? tclientConn(),
     opts.serverConn ?? tserverConn(),
@@ -145,6 +145,51 @@ export function tflow(opts: TFlowOptions = {}): HTTPFlow {
   );
   if (opts.resp) f.response = opts.resp === true ? tresp() : opts.resp;
   if (opts.err) f.error = opts.err === true ? terr() : opts.err;
+  if (opts.ws) f.websocket = opts.ws === true ? twebsocket() : opts.ws;
+  return f;
+}
+
+/** A 101 response to a WebSocket handshake. */
+function twebsocketHandshake(): Response {
+  return tresp({
+    statusCode: 101,
+    reason: "Switching Protocols",
+    headers: [["upgrade", "websocket"], ["connection", "upgrade"], [
+      "sec-websocket-accept",
+      "HSmrc0sMlYUkAGmm5OPpG2HaGWk=",
+    ]],
+    content: "",
+  });
+}
+
+/**
+ * WebSocket data like mitmproxy's `twebsocket()`: a binary and a text message from the client, a text
+ * message from the server, closed by the server with 1000 "Close Reason".
+ */
+export function twebsocket(messages = true): WebSocketData {
+  const ws = new WebSocketData();
+  if (messages) {
+    ws.messages = [
+      new WebSocketMessage(2, true, "hello binary", 946681203),
+      new WebSocketMessage(1, true, "hello text", 946681204),
+      new WebSocketMessage(1, false, "it's me", 946681205),
+    ];
+  }
+  ws.closedByClient = false;
+  ws.closeCode = 1000;
+  ws.closeReason = "Close Reason";
+  ws.timestampEnd = 946681205;
+  return ws;
+}
+
+/** A WebSocket flow: a handshake request and 101 response, and {@link twebsocket}() data. */
+export function twebsocketflow(opts: { messages?: boolean; live?: boolean } = {}): HTTPFlow {
+  const f = tflow({ ws: twebsocket(opts.messages ?? true), resp: twebsocketHandshake(), live: opts.live });
+  const h = f.request.headers;
+  h.set("upgrade", "websocket");
+  h.set("connection", "upgrade");
+  h.set("sec-websocket-version", "13");
+  h.set("sec-websocket-key", "1234");
   return f;
 }
 
@@ -159,7 +204,9 @@ export function eventSequence(flow: Flow): string[] {
   const evs = ["requestheaders", "request"];
   if (flow.response) evs.push("responseheaders", "response");
   if (flow.websocket) {
-    throw new Error("eventSequence: WebSocket flows are not implemented in mitmdeno yet");
+    evs.push("websocket_start");
+    for (let i = 0; i < flow.websocket.messages.length; i++) evs.push("websocket_message");
+    evs.push("websocket_end");
   } else if (flow.error) evs.push("error");
   return evs;
 }
