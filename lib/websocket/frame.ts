@@ -257,10 +257,13 @@ export class FrameReader {
     const total = head + (masked ? 4 : 0) + len;
     if (this.#len < total) return null;
     this.#take(head);
-    const key = masked ? this.#take(4).slice() : null;
+    // copies (not Buffer#slice, which is a view): the payload is unmasked in place, word by word
+    const key = masked ? Uint8Array.from(this.#take(4)) : null;
     let payload = len ? this.#take(len) : new Uint8Array(0);
     if (key) {
-      payload = payload.slice();
+      const copy = new Uint8Array(len);
+      copy.set(payload);
+      payload = copy;
       unmask(payload, key);
     }
     return { fin, rsv1, opcode, payload };
@@ -271,7 +274,7 @@ export class FrameReader {
 export function unmask(data: Uint8Array, key: Uint8Array): void {
   const n = data.length;
   let i = 0;
-  if (n >= 16 && data.byteOffset % 4 === 0) {
+  if (n >= 16 && data.byteOffset % 4 === 0 && key.byteOffset % 4 === 0) {
     const k32 = new Uint32Array(key.buffer, key.byteOffset, 1)[0];
     const words = new Uint32Array(data.buffer, data.byteOffset, n >>> 2);
     for (let w = 0; w < words.length; w++) words[w] ^= k32;
