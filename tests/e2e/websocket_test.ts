@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import https from "node:https";
 import http from "node:http";
-import net from "node:net";
+import type net from "node:net";
 import tls from "node:tls";
 import * as wsModule from "ws";
 
