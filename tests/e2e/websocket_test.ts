@@ -342,3 +342,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test("websocket e2e: a sandboxed script (-s) rewrites, drops and injects; websocket_end sees every message", async () => {
+  const { startProxy } = await import("./helpers.ts");
+  const dir = await Deno.makeTempDir({ prefix: "mitmdeno-ws-script-" });
+  const script = `${dir}/ws.ts`;
+  await Deno.writeTextFile(
+    script,
+    `import { ctx, type HTTPFlow } from "mitmdeno";
+export function websocket_message(flow: HTTPFlow) {
+  const m = flow.websocket!.messages.at(-1)!;
+  if (!m.fromClient || m.injected) return;
+  if (m.text === "drop me") m.drop();
+  else if (m.text === "inject") flow.websocket!.inject(true, "injected by a script");
+  else m.text = m.text.toUpperCase();
+}
+export function websocket_end(flow: HTTPFlow) {
+  const ws = flow.websocket!;
+  ctx.log.info("ws end: " + ws.messages.length + " messages, dropped " +
+    ws.messages.filter((m) => m.dropped).map((m) => m.text).join() + ", code " + ws.closeCode);
+}
+`,
+  );
+  const origin = await wsOrigin({ deflate: false });
+  const p = await startProxy(["-s", script]);
+  try {
+    await p.waitFor(/Loading script/);
+    const ws = await wsClient(p.port, origin.port, { deflate: false });
+    ws.send("hello");
+    assert.equal(String((await nextMessage(ws)).data), "HELLO");
+    ws.send("drop me");
+    ws.send("inject");
+    assert.equal(String((await nextMessage(ws)).data), "injected by a script");
+    assert.equal(String((await nextMessage(ws)).data), "inject");
+    const c = closed(ws);
+    ws.close(1000, "done");
+    await c;
+    await p.waitFor(/ws end: 6 messages, dropped drop me, code 1000/, 15000);
+    assert.deepEqual(origin.received, ["HELLO", "inject"]);
+  } finally {
+    await p.stop();
+    await origin.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
