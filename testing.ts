@@ -30,8 +30,20 @@ import { type Flow, FlowError, HTTPFlow } from "./lib/flow/flow.ts";
 import { Client, Server } from "./lib/flow/connection.ts";
 import { Request, type RequestInit, Response, type ResponseInit } from "./lib/http/message.ts";
 import { WebSocketData, WebSocketMessage } from "./lib/flow/websocket.ts";
+import { TCPFlow, TCPMessage } from "./lib/flow/tcp.ts";
 
-export { AddonHalt, FlowError, HTTPFlow, Master, Request, Response, WebSocketData, WebSocketMessage };
+export {
+  AddonHalt,
+  FlowError,
+  HTTPFlow,
+  Master,
+  Request,
+  Response,
+  TCPFlow,
+  TCPMessage,
+  WebSocketData,
+  WebSocketMessage,
+};
 export type { Addon, LogEntry, LogLevel };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -182,6 +194,21 @@ export function twebsocket(messages = true): WebSocketData {
   return ws;
 }
 
+/**
+ * A TCP flow like mitmproxy's `ttcpflow()`: "hello" from the client, "it's me" from the server, optionally
+ * an error.
+ */
+export function ttcpflow(
+  opts: { err?: boolean | FlowError; messages?: boolean; live?: boolean } = {},
+): TCPFlow {
+  const f = new TCPFlow(tclientConn(), tserverConn(), opts.live ?? true);
+  if (opts.messages ?? true) {
+    f.messages = [new TCPMessage(true, "hello", 946681204), new TCPMessage(false, "it's me", 946681205)];
+  }
+  if (opts.err) f.error = opts.err === true ? terr() : opts.err;
+  return f;
+}
+
 /** A WebSocket flow: a handshake request and 101 response, and {@link twebsocket}() data. */
 export function twebsocketflow(opts: { messages?: boolean; live?: boolean } = {}): HTTPFlow {
   const f = tflow({ ws: twebsocket(opts.messages ?? true), resp: twebsocketHandshake(), live: opts.live });
@@ -198,6 +225,9 @@ export function twebsocketflow(opts: { messages?: boolean; live?: boolean } = {}
 
 /** The events a flow goes through when replayed (mitmproxy's `eventsequence.iterate`). */
 export function eventSequence(flow: Flow): string[] {
+  if (flow instanceof TCPFlow) {
+    return ["tcp_start", ...flow.messages.map(() => "tcp_message"), flow.error ? "tcp_error" : "tcp_end"];
+  }
   if (!(flow instanceof HTTPFlow)) {
     throw new Error(`eventSequence: ${flow.type} flows are not implemented in mitmdeno yet`);
   }

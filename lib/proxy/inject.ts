@@ -6,6 +6,7 @@
  */
 import type { Flow } from "../flow/flow.ts";
 import { HTTPFlow } from "../flow/flow.ts";
+import { TCPFlow } from "../flow/tcp.ts";
 import type { Logger } from "../addons/log.ts";
 import { utf8 } from "../http/bytes.ts";
 
@@ -32,4 +33,10 @@ export function injectWebSocket(
   if (!flow.live || !flow.websocket.inject(!!toClient, bytesOf(message), isText !== false)) {
     return log.warn("Flow is not live.");
   }
+}
+
+/** `inject.tcp flow to_client message`: send bytes to the client (`toClient`) or the server of a live TCP flow. */
+export function injectTcp(log: Logger, flow: Flow, toClient: boolean, message: Uint8Array | string): void {
+  if (!(flow instanceof TCPFlow)) return log.warn("Cannot inject TCP messages into non-TCP flows.");
+  if (!flow.live || !flow.inject(!!toClient, bytesOf(message))) return log.warn("Flow is not live.");
 }

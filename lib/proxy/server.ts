@@ -10,7 +10,7 @@ import { type ModeSpec, parseMode } from "./mode.ts";
 import { Driver } from "./driver.ts";
 import { parseSize } from "../http/bytes.ts";
 import { hostPort } from "../http/message.ts";
-import { injectWebSocket } from "./inject.ts";
+import { injectTcp, injectWebSocket } from "./inject.ts";
 
 /** Runs the proxy listeners. */
 export class ProxyServer {
@@ -37,6 +37,11 @@ export class ProxyServer {
       (flow, toClient, message, isText = true) =>
         injectWebSocket(this.#master.log, flow, toClient, message, isText),
       "Inject a WebSocket message into a live flow: inject.websocket FLOW TO_CLIENT MESSAGE [IS_TEXT].",
+    );
+    loader.addCommand(
+      "inject.tcp",
+      (flow, toClient, message) => injectTcp(this.#master.log, flow, toClient, message),
+      "Inject a TCP message into a live flow: inject.tcp FLOW TO_CLIENT MESSAGE.",
     );
   }
 
