@@ -23,6 +23,8 @@ import { collectionPacer } from "../../../http1/body.ts";
 import { Response, type StreamTransformer } from "../../../http/message.ts";
 import type { Headers } from "../../../http/headers.ts";
 import type { EventName } from "../../../addons/manager.ts";
+import { WebSocketData } from "../../../flow/websocket.ts";
+import { isWebSocketUpgrade } from "../websocket.ts";
 import {
   GetHttpConnection,
   ReleaseHttpConnection,
@@ -647,6 +649,8 @@ export class HttpStream extends Layer {
     const server = this.#server!;
     flow.response!.rawContent = EMPTY;
     flow.response!.timestampEnd = now();
+    // set before the response hook, so addons can tell that a WebSocket connection follows (as mitmproxy)
+    if (isWebSocketUpgrade(flow, !!this.context.options.websocket)) flow.websocket = new WebSocketData();
     this.call(new StartHook("response", flow, flow), () => {
       if (flow.killed || !flow.response) return this.#kill();
       this.#clientStarted = true;
