@@ -7,13 +7,13 @@
  *
  * @module
  */
-import { SqliteStore } from "../../lib/store/sqlite.ts";
+import { SCHEMA_VERSION, SqliteStore } from "../../lib/store/sqlite.ts";
 import { syntheticFlow } from "./flowgen.ts";
 
 /** Make `path` hold exactly flows 0..n-1 (kept when an earlier run made the same). */
 export function fillStore(path: string, n: number): void {
   try {
-    if (Deno.readTextFileSync(`${path}.done`) === String(n)) return;
+    if (Deno.readTextFileSync(`${path}.done`) === `${n} schema ${SCHEMA_VERSION}`) return;
   } catch { /* not made yet */ }
   for (const s of ["", "-wal", "-shm", ".done"]) {
     try {
@@ -26,7 +26,7 @@ export function fillStore(path: string, n: number): void {
     if (i % 10000 === 9999) store.commit();
   }
   store.close();
-  Deno.writeTextFileSync(`${path}.done`, String(n));
+  Deno.writeTextFileSync(`${path}.done`, `${n} schema ${SCHEMA_VERSION}`);
 }
 
 if (import.meta.main) {
