@@ -9,7 +9,8 @@ import { Layer } from "../layer.ts";
 import { DataReceived, type Event, Start } from "../events.ts";
 import type { Context } from "../context.ts";
 import type { ProxyCore } from "../core.ts";
-import type { ModeSpec } from "../mode.ts";
+import { type ModeSpec, REVERSE_SCHEMES } from "../mode.ts";
+import { UpstreamMode } from "./upstream.ts";
 import { Server } from "../../flow/connection.ts";
 import { HttpLayer } from "./http/layer.ts";
 import { looksLikeTls, NextLayer } from "./next_layer.ts";
@@ -84,12 +85,26 @@ export class ReverseMode extends Layer {
 export function registerBuiltinModes(core: ProxyCore): void {
   core.addMode({
     name: "regular",
-    description: "an explicit HTTP(S) proxy (clients are configured to use it)",
+    syntax: "regular",
+    description: "an explicit HTTP(S) proxy, clients are configured to use it",
+    label: () => "HTTP(S) proxy",
+    defaultPort: 8080,
     layer: (ctx) => new RegularMode(ctx),
   });
   core.addMode({
+    name: "upstream",
+    syntax: "upstream:URL",
+    description: "like regular, but every server connection goes through the HTTP(S) proxy at URL",
+    label: (spec) => `HTTP(S) proxy (upstream mode) to ${spec.data}`,
+    defaultPort: 8080,
+    layer: (ctx, spec) => new UpstreamMode(ctx, spec),
+  });
+  core.addMode({
     name: "reverse",
-    description: "reverse:URL, every request goes to that server",
+    syntax: "reverse:URL",
+    description: `every connection goes to URL (${REVERSE_SCHEMES.join(", ")}://host[:port])`,
+    label: (spec) => `reverse proxy to ${spec.data}`,
+    defaultPort: 8080,
     layer: (ctx, spec) => new ReverseMode(ctx, spec),
   });
 }

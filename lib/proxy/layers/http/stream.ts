@@ -45,6 +45,8 @@ export type HttpMode = "regular" | "transparent" | "upstream";
 /** How a stream works, from its HTTP layer. */
 export interface StreamOptions {
   mode: HttpMode;
+  /** Upstream mode: the proxy every server connection goes through ([scheme, [host, port]]). */
+  via?: [string, [string, number]] | null;
   /** Reverse proxy: set Host to the destination unless `keep_host_header`. */
   rewriteHost: boolean;
 }
@@ -219,12 +221,12 @@ export class HttpStream extends Layer {
     this.#reqEnded = ev.endStream;
     // where the request goes, by mode (mitmproxy's HttpStream.state_wait_for_request_headers)
     if (req.method === "CONNECT") {
-      if (this.#opts.mode !== "regular") {
-        return this.#refuse(400, "CONNECT is only allowed in regular proxy mode");
+      if (this.#opts.mode === "transparent") {
+        return this.#refuse(400, "CONNECT is only allowed in regular and upstream proxy mode");
       }
       return this.#connect();
     }
-    if (this.#opts.mode === "regular" && !req.host) {
+    if (this.#opts.mode !== "transparent" && !req.host) {
       return this.#refuse(
         400,
         `Invalid request target for a proxy: ${JSON.stringify(req.path.slice(0, 80))} ` +
