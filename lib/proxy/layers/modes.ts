@@ -11,6 +11,7 @@ import type { Context } from "../context.ts";
 import type { ProxyCore } from "../core.ts";
 import { type ModeSpec, REVERSE_SCHEMES } from "../mode.ts";
 import { UpstreamMode } from "./upstream.ts";
+import { Socks5Mode } from "./socks5.ts";
 import { Server } from "../../flow/connection.ts";
 import { HttpLayer } from "./http/layer.ts";
 import { looksLikeTls, NextLayer } from "./next_layer.ts";
@@ -98,6 +99,14 @@ export function registerBuiltinModes(core: ProxyCore): void {
     label: (spec) => `HTTP(S) proxy (upstream mode) to ${spec.data}`,
     defaultPort: 8080,
     layer: (ctx, spec) => new UpstreamMode(ctx, spec),
+  });
+  core.addMode({
+    name: "socks5",
+    syntax: "socks5",
+    description: "a SOCKS v5 proxy (RFC 1928; username/password from proxyauth)",
+    label: () => "SOCKS v5 proxy",
+    defaultPort: 1080,
+    layer: (ctx) => new Socks5Mode(ctx),
   });
   core.addMode({
     name: "reverse",

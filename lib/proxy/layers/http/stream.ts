@@ -237,9 +237,8 @@ export class HttpStream extends Layer {
       // origin form: the destination of the tunnel or reverse proxy, else the Host header
       const dest = ctx.server.address;
       if (dest) {
-        req.host = dest[0];
-        req.port = dest[1];
-        req.scheme = ctx.server.tls ? "https" : "http";
+        // the Host header stays as the client sent it (a tunnel to an IP address, SOCKS5 with IPs)
+        req.setDestination(ctx.server.tls ? "https" : "http", dest[0], dest[1]);
       } else {
         const hh = req.headers.get("host");
         if (!hh) return this.#refuse(400, "Request destination unknown: no Host header");
