@@ -57,7 +57,8 @@ export class ProxyServer {
       const seen = new Set<string>();
       for (const m of modes) {
         const key = `${m.listenHost ?? o.listen_host}:${this.#port(m)}`;
-        if (seen.has(key)) {
+        // port 0: each listener gets its own ephemeral port
+        if (seen.has(key) && this.#port(m) !== 0) {
           throw new OptionsError(`Option "mode": two modes listen on the same address ${key}`);
         }
         seen.add(key);

@@ -6,15 +6,17 @@
  * @module
  */
 import { Layer } from "../layer.ts";
-import { DataReceived, type Event, Start } from "../events.ts";
+import { type Event, Start } from "../events.ts";
 import type { Context } from "../context.ts";
 import type { ProxyCore } from "../core.ts";
-import { type ModeSpec, REVERSE_SCHEMES } from "../mode.ts";
+import { REVERSE_SCHEMES } from "../mode.ts";
 import { UpstreamMode } from "./upstream.ts";
 import { Socks5Mode } from "./socks5.ts";
-import { Server } from "../../flow/connection.ts";
 import { HttpLayer } from "./http/layer.ts";
-import { looksLikeTls, NextLayer } from "./next_layer.ts";
+import { NextLayer } from "./next_layer.ts";
+import { ReverseMode } from "./reverse.ts";
+
+export { ReverseMode };
 
 /** The HTTP layer of a regular proxy: absolute-form requests and CONNECT (tunnels get a NextLayer). */
 export function regularHttp(ctx: Context): HttpLayer {
@@ -34,51 +36,6 @@ export class RegularMode extends Layer {
       this.#child = this.adopt(regularHttp(this.context));
       this.#child.handle(e);
     }
-  }
-}
-
-/** Reverse proxy mode: every request goes to the one target; clients may speak TLS to the proxy itself. */
-export class ReverseMode extends Layer {
-  #child: Layer | null = null;
-  #buf: Uint8Array[] = [];
-  readonly #spec: ModeSpec;
-
-  constructor(ctx: Context, spec: ModeSpec) {
-    super(ctx);
-    this.#spec = spec;
-  }
-
-  protected onEvent(e: Event): void {
-    if (this.#child) return this.#child.handle(e);
-    if (e instanceof Start) {
-      const t = this.#spec.target!;
-      this.context.server = new Server([t.host, t.port]);
-      this.context.server.tls = t.scheme === "https";
-      return;
-    }
-    if (e instanceof DataReceived && e.conn === this.context.client) {
-      this.#buf.push(e.data);
-      let n = 0;
-      for (const b of this.#buf) n += b.length;
-      if (n >= 3) this.#decide();
-      return;
-    }
-    // the client closed before 3 bytes: nothing to do
-  }
-
-  #decide(): void {
-    const ctx = this.context;
-    const first = this.#buf[0].length >= 3 ? this.#buf[0] : new Uint8Array(this.#buf.flatMap((b) => [...b]));
-    const http = (c: Context) => new HttpLayer(c, { mode: "transparent", rewriteHost: true });
-    const tls = ctx.core.layers.tls;
-    const layer = looksLikeTls(first) && tls
-      ? tls(ctx.fork(), { serverTls: ctx.server.tls, child: http })
-      : http(ctx.fork());
-    this.#child = this.adopt(layer);
-    layer.handle(new Start());
-    const buf = this.#buf;
-    this.#buf = [];
-    for (const b of buf) layer.handle(new DataReceived(ctx.client, b));
   }
 }
 
