@@ -11,7 +11,7 @@ export const CORE_OPTIONS: OptionSpec[] = [
     type: "strs",
     default: ["regular"],
     help:
-      "The proxy server type(s): regular, upstream:URL (http:// or https:// proxy), socks5, reverse:URL (http, https, tls or tcp://host[:port]). Several at once: repeat it, each as MODE@[HOST:]PORT.",
+      "The proxy server type(s): regular, upstream:URL (http:// or https:// proxy), socks5, transparent, reverse:URL (http, https, tls or tcp://host[:port]). Several at once: repeat it, each as MODE@[HOST:]PORT.",
   },
   {
     name: "showhost",

@@ -12,6 +12,8 @@ import type { ProxyCore } from "../core.ts";
 import { REVERSE_SCHEMES } from "../mode.ts";
 import { UpstreamMode } from "./upstream.ts";
 import { Socks5Mode } from "./socks5.ts";
+import { TransparentMode } from "./transparent.ts";
+import { type OriginalDst, OriginalDstLookup } from "../conns/original_dst.ts";
 import { HttpLayer } from "./http/layer.ts";
 import { NextLayer } from "./next_layer.ts";
 import { ReverseMode } from "./reverse.ts";
@@ -64,6 +66,25 @@ export function registerBuiltinModes(core: ProxyCore): void {
     label: () => "SOCKS v5 proxy",
     defaultPort: 1080,
     layer: (ctx) => new Socks5Mode(ctx),
+  });
+  const odst = new OriginalDstLookup();
+  const notice = { warned: false };
+  core.addMode({
+    name: "transparent",
+    syntax: "transparent",
+    description: "connections redirected by the firewall (Linux iptables REDIRECT; else by SNI/Host)",
+    label: () => "Transparent Proxy",
+    defaultPort: 8080,
+    layer: (ctx) => {
+      const { sockname, peername } = ctx.client;
+      let dst: OriginalDst = sockname && peername
+        ? odst.lookup(sockname, peername)
+        : { address: null, reason: "no socket addresses" };
+      if (dst.address && sockname && dst.address[0] === sockname[0] && dst.address[1] === sockname[1]) {
+        dst = { address: null, reason: "the connection was made to the proxy itself, not redirected" };
+      }
+      return new TransparentMode(ctx, dst, notice);
+    },
   });
   core.addMode({
     name: "reverse",
