@@ -31,17 +31,10 @@ export const EVENTS = [
   "http_connect_upstream",
   "http_connected",
   "http_connect_error",
-  "dns_request",
-  "dns_response",
-  "dns_error",
   "tcp_start",
   "tcp_message",
   "tcp_end",
   "tcp_error",
-  "udp_start",
-  "udp_message",
-  "udp_end",
-  "udp_error",
   "tls_clienthello",
   "tls_start_client",
   "tls_start_server",
@@ -56,6 +49,20 @@ export const EVENTS = [
   "next_layer",
   "update",
 ] as const;
+
+/**
+ * mitmproxy events that mitmdeno never fires (it has no DNS or UDP mode yet); a script handling one is told so
+ * when it loads.
+ */
+export const UNFIRED_MITMPROXY_EVENTS: readonly string[] = [
+  "dns_request",
+  "dns_response",
+  "dns_error",
+  "udp_start",
+  "udp_message",
+  "udp_end",
+  "udp_error",
+];
 
 /** An event name. */
 export type EventName = typeof EVENTS[number];

@@ -93,7 +93,8 @@ export const CORE_OPTIONS: OptionSpec[] = [
     name: "validate_inbound_headers",
     type: "bool",
     default: true,
-    help: "Reject malformed/ambiguous headers.",
+    help: "Reject malformed HTTP/1 header lines (obsolete line folding, names that are not tokens, " +
+      "whitespace before the colon) with a 400. Off: accept them. Framing errors are refused either way.",
   },
   {
     name: "tcp_timeout",

@@ -5,7 +5,7 @@
  */
 import { typecheckScript } from "./typecheck.ts";
 import type { Master } from "../../master.ts";
-import type { Loader } from "../manager.ts";
+import { type Loader, UNFIRED_MITMPROXY_EVENTS } from "../manager.ts";
 import { describeError, type Logger, type LogLevel } from "../log.ts";
 import { OptionsError } from "../options.ts";
 import type { HTTPFlow } from "../../flow/flow.ts";
@@ -295,8 +295,13 @@ export class Script {
       finish(null);
       return false;
     }
-    if (host.unsupported.length) {
-      this.#log.warn(`hooks not available to sandboxed scripts (ignored): ${host.unsupported.join(", ")}`);
+    const never = host.unsupported.filter((h) => UNFIRED_MITMPROXY_EVENTS.includes(h));
+    if (never.length) {
+      this.#log.warn(`mitmdeno has no DNS or UDP mode yet: these hooks never fire: ${never.join(", ")}`);
+    }
+    const unavailable = host.unsupported.filter((h) => !UNFIRED_MITMPROXY_EVENTS.includes(h));
+    if (unavailable.length) {
+      this.#log.warn(`hooks not available to sandboxed scripts (ignored): ${unavailable.join(", ")}`);
     }
     if (this.#master.options.has("script_typecheck") && this.#master.options.get("script_typecheck")) {
       this.#reportTypeErrors(path);

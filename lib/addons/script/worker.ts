@@ -14,7 +14,15 @@
 import { workerData } from "node:worker_threads";
 import { ctx, type MasterLike } from "../ctx.ts";
 import { describeError, errorLocation, Logger } from "../log.ts";
-import { type Addon, AddonHalt, addonName, type CommandFn, EVENTS, type Loader } from "../manager.ts";
+import {
+  type Addon,
+  AddonHalt,
+  addonName,
+  type CommandFn,
+  EVENTS,
+  type Loader,
+  UNFIRED_MITMPROXY_EVENTS,
+} from "../manager.ts";
 import { Options, OptionsError, type OptionSpec } from "../options.ts";
 import { setup } from "./prelude.ts";
 import { confine } from "./confine.ts";
@@ -388,7 +396,7 @@ async function run(mod: Record<string, unknown>): Promise<void> {
   const hooks = new Set<string>();
   const unsupported = new Set<string>();
   for (const a of walk(roots)) {
-    for (const ev of EVENTS) {
+    for (const ev of [...EVENTS, ...UNFIRED_MITMPROXY_EVENTS]) {
       if (a[ev] === undefined || a[ev] === null) continue;
       if (isSupportedHook(ev)) hooks.add(ev);
       else unsupported.add(ev);
