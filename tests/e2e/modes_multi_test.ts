@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
-import { curl, rawExchange, startInProcess, startOrigin, startProxy } from "./helpers.ts";
+import { curl, rawExchange, runCli, startInProcess, startOrigin, startProxy } from "./helpers.ts";
 import { startHttpsOrigin } from "./tls_helpers.ts";
 import { freePort } from "./modes_helpers.ts";
 import { TlsConfig } from "../../addons/tlsconfig.ts";
@@ -186,5 +186,26 @@ Deno.test("modes: regular, socks5 and reverse on three ports of one mitmdeno pro
     await proxy.stop();
     await origin.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("modes: a mode mitmdeno does not run, or a bad target, is refused at start naming what works", async () => {
+  const cases: [string, RegExp][] = [
+    [
+      "wireguard",
+      /Option "mode": wireguard mode is not supported by mitmdeno \(supported: regular, upstream:URL, socks5, transparent, reverse:URL\)/,
+    ],
+    [
+      "reverse:udp://1.1.1.1:53",
+      /reverse proxy scheme "udp" runs over UDP, which mitmdeno does not serve \(allowed: http, https, tls, tcp\)/,
+    ],
+    ["reverse:tcp://db.local", /a port is required for scheme tcp/],
+    ["upstream:socks5://p:1080", /invalid scheme "socks5" \(allowed: http, https\)/],
+    ["socks5:x", /mode socks5 takes no arguments/],
+  ];
+  for (const [mode, re] of cases) {
+    const r = await runCli(["--mode", mode, "-p", "0"]);
+    assert.equal(r.code, 1, `${mode}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout + r.stderr, re);
   }
 });
