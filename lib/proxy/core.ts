@@ -66,11 +66,6 @@ export class ProxyCore {
     this.modes.set(def.name, def);
   }
 
-  /** The modes this core runs, as `syntax (description)` lines. */
-  describeModes(): string[] {
-    return [...this.modes.values()].map((d) => `${d.syntax} (${d.description})`);
-  }
-
   /** The limits of the current options (re-read when options change). */
   get limits(): Limits {
     const v = this.master.options.version;
