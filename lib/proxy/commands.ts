@@ -176,6 +176,8 @@ export interface TlsSettings {
   alpn: string[];
   /** The server side: SNI to send (null: none). */
   sni?: string | null;
+  /** The server side: the name the certificate is checked against when not the SNI (default: the address). */
+  verifyHost?: string;
   /** The server side: skip certificate verification. */
   insecure?: boolean;
   /** The server side: trusted roots (PEM) instead of the default store. */

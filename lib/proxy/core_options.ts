@@ -10,7 +10,8 @@ export const CORE_OPTIONS: OptionSpec[] = [
     name: "mode",
     type: "strs",
     default: ["regular"],
-    help: "The proxy server type(s): regular, reverse:URL (several with MODE@[HOST:]PORT).",
+    help:
+      "The proxy server type(s): regular, upstream:URL (http:// or https:// proxy), socks5, transparent, reverse:URL (http, https, tls or tcp://host[:port]). Several at once: repeat it, each as MODE@[HOST:]PORT.",
   },
   {
     name: "showhost",

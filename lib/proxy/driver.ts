@@ -284,8 +284,9 @@ export class Driver {
     const server = c.conn;
     const addons = this.core.master.addons;
     if (!server.address) return c.complete(new ProtocolError("connect", "no server address", 502));
-    const [host, port] = server.address;
-    const where = hostPort(host, port);
+    // through an upstream proxy: the TCP connection goes to the proxy (the mode layer tunnels it)
+    const [host, port] = server.via ? server.via[1] : server.address;
+    const where = server.via ? `upstream proxy ${hostPort(host, port)}` : hostPort(host, port);
     // an idle TLS connection to the same server (same SNI, ALPN and verification) from another client
     const idle = this.core.conns.takeIdle(server, this.client);
     if (idle) {
@@ -365,7 +366,7 @@ export class Driver {
       } else {
         const server = c.conn as Server;
         sock = await clientTls(raw, {
-          host: server.address![0],
+          host: s.verifyHost ?? server.address![0],
           sni: s.sni ?? null,
           alpn: s.alpn,
           insecure: !!s.insecure,

@@ -87,7 +87,10 @@ export class ConnectionManager {
   /** The idle-pool key of a TLS connection to `server` with its SNI and ALPN offers. */
   reuseKey(server: Server): string {
     const [host, port] = server.address!;
-    return `${this.#verifyKey()}|${server.sni ?? ""}|${hostPort(host, port)}|${server.alpnOffers.join(",")}`;
+    const via = server.via ? `|via ${server.via[0]}://${hostPort(...server.via[1])}` : "";
+    return `${this.#verifyKey()}|${server.sni ?? ""}|${hostPort(host, port)}|${
+      server.alpnOffers.join(",")
+    }${via}`;
   }
 
   #certKey(host: string, port: number, sni: string | null): string {

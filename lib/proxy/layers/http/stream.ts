@@ -47,6 +47,8 @@ export type HttpMode = "regular" | "transparent" | "upstream";
 /** How a stream works, from its HTTP layer. */
 export interface StreamOptions {
   mode: HttpMode;
+  /** Upstream mode: the proxy every server connection goes through ([scheme, [host, port]]). */
+  via?: [string, [string, number]] | null;
   /** Reverse proxy: set Host to the destination unless `keep_host_header`. */
   rewriteHost: boolean;
 }
@@ -221,12 +223,12 @@ export class HttpStream extends Layer {
     this.#reqEnded = ev.endStream;
     // where the request goes, by mode (mitmproxy's HttpStream.state_wait_for_request_headers)
     if (req.method === "CONNECT") {
-      if (this.#opts.mode !== "regular") {
-        return this.#refuse(400, "CONNECT is only allowed in regular proxy mode");
+      if (this.#opts.mode === "transparent") {
+        return this.#refuse(400, "CONNECT is only allowed in regular and upstream proxy mode");
       }
       return this.#connect();
     }
-    if (this.#opts.mode === "regular" && !req.host) {
+    if (this.#opts.mode !== "transparent" && !req.host) {
       return this.#refuse(
         400,
         `Invalid request target for a proxy: ${JSON.stringify(req.path.slice(0, 80))} ` +
@@ -235,25 +237,21 @@ export class HttpStream extends Layer {
     }
     if (!req.host) {
       // origin form: the destination of the tunnel or reverse proxy, else the Host header; the Host header
-      // stays as the client sent it (the host/port setters would rewrite it)
+      // stays as the client sent it (setDestination, unlike the host/port setters, leaves it alone)
       const dest = ctx.server.address;
-      const hh = req.headers.get("host");
       if (dest) {
-        req.scheme = ctx.server.tls ? "https" : "http";
-        req.host = dest[0];
-        req.port = dest[1];
+        req.setDestination(ctx.server.tls ? "https" : "http", dest[0], dest[1]);
       } else {
+        const hh = req.headers.get("host");
         if (!hh) return this.#refuse(400, "Request destination unknown: no Host header");
         try {
           const u = new URL(`http://${hh}`);
-          req.scheme = ctx.client.tls ? "https" : "http";
-          req.host = u.hostname.replace(/^\[|\]$/g, "");
-          req.port = u.port ? Number(u.port) : (ctx.client.tls ? 443 : 80);
+          const port = u.port ? Number(u.port) : (ctx.client.tls ? 443 : 80);
+          req.setDestination(ctx.client.tls ? "https" : "http", u.hostname.replace(/^\[|\]$/g, ""), port);
         } catch {
           return this.#refuse(400, `invalid Host header: ${JSON.stringify(hh.slice(0, 100))}`);
         }
       }
-      if (hh !== undefined && req.headers.get("host") !== hh) req.headers.set("Host", hh);
     } else {
       // absolute form: RFC 9112 §3.2.2, the target's authority wins over a Host field that says otherwise
       const hf = req.headers.get("host");
