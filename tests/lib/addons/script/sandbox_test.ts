@@ -321,3 +321,17 @@ export function running() {
     assert.ok(!tctx.hasLog("STARTED") && !tctx.hasLog("UNDONE"));
   });
 });
+
+Deno.test("sandbox: a script handling DNS or UDP events is told they never fire (no such mode yet)", async () => {
+  const src = `
+export function dns_request(_f: unknown) {}
+export function udp_message(_f: unknown) {}
+export function request(f: any) { f.request.headers.set("seen", "1"); }`;
+  await withScript(src, async ({ tctx }) => {
+    const w = await tctx.waitForLog("these hooks never fire", { level: "warn", timeoutMs: 15_000 });
+    assert.match(w.msg, /no DNS or UDP mode yet: these hooks never fire: dns_request, udp_message$/);
+    const f = tflow();
+    await tctx.master.addons.handleLifecycle("request", f);
+    assert.equal(f.request.headers.get("seen"), "1");
+  });
+});
