@@ -15,6 +15,7 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     connectTimeout: 30_000,
     headerTimeout: 60_000,
     responseTimeout: 60_000,
+    connectAddr: null,
     lenientHeaders: false,
   });
   await m.options.update({
@@ -27,6 +28,7 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     max_header_size: 1000,
     max_header_count: 10,
     validate_inbound_headers: false,
+    connect_addr: "127.0.0.1",
   });
   assert.deepEqual(readLimits(m.options), {
     maxHeadSize: 1000,
@@ -37,6 +39,7 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     connectTimeout: 2000,
     headerTimeout: 0,
     responseTimeout: 9000,
+    connectAddr: "127.0.0.1",
     lenientHeaders: true,
   });
 });
