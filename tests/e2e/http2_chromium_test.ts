@@ -23,7 +23,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const { chromium } = await import("playwright-core");
+    // deno-lint-ignore no-import-prefix
+    const { chromium } = await import("npm:playwright-core@1.65.1");
     const dir = await Deno.makeTempDir({ prefix: "mitmdeno-chromium-h2-" });
     const origin = await startH2Origin(dir);
     const flows: HTTPFlow[] = [];
