@@ -21,6 +21,8 @@ export type {
 } from "./lib/http/message.ts";
 export { Flow, FlowError, HTTPFlow } from "./lib/flow/flow.ts";
 export { Client, Connection, Server } from "./lib/flow/connection.ts";
+export { MessageType, WebSocketData, WebSocketMessage } from "./lib/flow/websocket.ts";
+export { TCPFlow, TCPMessage } from "./lib/flow/tcp.ts";
 export type { Address } from "./lib/flow/connection.ts";
 export { ctx } from "./lib/addons/ctx.ts";
 export { AddonHalt, EVENTS } from "./lib/addons/manager.ts";

@@ -30,8 +30,21 @@ import { ctx, type MasterLike } from "./lib/addons/ctx.ts";
 import { type Flow, FlowError, HTTPFlow } from "./lib/flow/flow.ts";
 import { Client, Server } from "./lib/flow/connection.ts";
 import { Request, type RequestInit, Response, type ResponseInit } from "./lib/http/message.ts";
+import { WebSocketData, WebSocketMessage } from "./lib/flow/websocket.ts";
+import { TCPFlow, TCPMessage } from "./lib/flow/tcp.ts";
 
-export { AddonHalt, FlowError, HTTPFlow, Master, Request, Response };
+export {
+  AddonHalt,
+  FlowError,
+  HTTPFlow,
+  Master,
+  Request,
+  Response,
+  TCPFlow,
+  TCPMessage,
+  WebSocketData,
+  WebSocketMessage,
+};
 export type { Addon, LogEntry, LogLevel };
 export type { AddonManager, Handler, ManagerHost } from "./lib/addons/manager.ts";
 export type { Command, CommandManager } from "./lib/addons/commands.ts";
@@ -130,8 +143,8 @@ export interface TFlowOptions {
   resp?: boolean | Response;
   /** `true` for {@link terr}(), or an error. */
   err?: boolean | FlowError;
-  /** WebSocket flows do not exist in mitmdeno yet: passing `true` throws. */
-  ws?: boolean;
+  /** `true` for {@link twebsocket}() (mitmproxy's `tflow(ws=True)`), or WebSocket data. */
+  ws?: boolean | WebSocketData;
   /** Whether the flow is live (default true). */
   live?: boolean;
 }
@@ -141,7 +154,6 @@ export interface TFlowOptions {
  * @example tflow({ resp: true }) // a flow with a 200 response
  */
 export function tflow(opts: TFlowOptions = {}): HTTPFlow {
-  if (opts.ws) throw new Error("tflow: WebSocket flows are not implemented in mitmdeno yet");
   const f = new HTTPFlow(
     opts.clientConn ?? tclientConn(),
     opts.serverConn ?? tserverConn(),
@@ -150,6 +162,66 @@ export function tflow(opts: TFlowOptions = {}): HTTPFlow {
   );
   if (opts.resp) f.response = opts.resp === true ? tresp() : opts.resp;
   if (opts.err) f.error = opts.err === true ? terr() : opts.err;
+  if (opts.ws) f.websocket = opts.ws === true ? twebsocket() : opts.ws;
+  return f;
+}
+
+/** A 101 response to a WebSocket handshake. */
+function twebsocketHandshake(): Response {
+  return tresp({
+    statusCode: 101,
+    reason: "Switching Protocols",
+    headers: [["upgrade", "websocket"], ["connection", "upgrade"], [
+      "sec-websocket-accept",
+      "HSmrc0sMlYUkAGmm5OPpG2HaGWk=",
+    ]],
+    content: "",
+  });
+}
+
+/**
+ * WebSocket data like mitmproxy's `twebsocket()`: a binary and a text message from the client, a text
+ * message from the server, closed by the server with 1000 "Close Reason".
+ */
+export function twebsocket(messages = true): WebSocketData {
+  const ws = new WebSocketData();
+  if (messages) {
+    ws.messages = [
+      new WebSocketMessage(2, true, "hello binary", 946681203),
+      new WebSocketMessage(1, true, "hello text", 946681204),
+      new WebSocketMessage(1, false, "it's me", 946681205),
+    ];
+  }
+  ws.closedByClient = false;
+  ws.closeCode = 1000;
+  ws.closeReason = "Close Reason";
+  ws.timestampEnd = 946681205;
+  return ws;
+}
+
+/**
+ * A TCP flow like mitmproxy's `ttcpflow()`: "hello" from the client, "it's me" from the server, optionally
+ * an error.
+ */
+export function ttcpflow(
+  opts: { err?: boolean | FlowError; messages?: boolean; live?: boolean } = {},
+): TCPFlow {
+  const f = new TCPFlow(tclientConn(), tserverConn(), opts.live ?? true);
+  if (opts.messages ?? true) {
+    f.messages = [new TCPMessage(true, "hello", 946681204), new TCPMessage(false, "it's me", 946681205)];
+  }
+  if (opts.err) f.error = opts.err === true ? terr() : opts.err;
+  return f;
+}
+
+/** A WebSocket flow: a handshake request and 101 response, and {@link twebsocket}() data. */
+export function twebsocketflow(opts: { messages?: boolean; live?: boolean } = {}): HTTPFlow {
+  const f = tflow({ ws: twebsocket(opts.messages ?? true), resp: twebsocketHandshake(), live: opts.live });
+  const h = f.request.headers;
+  h.set("upgrade", "websocket");
+  h.set("connection", "upgrade");
+  h.set("sec-websocket-version", "13");
+  h.set("sec-websocket-key", "1234");
   return f;
 }
 
@@ -158,13 +230,18 @@ export function tflow(opts: TFlowOptions = {}): HTTPFlow {
 
 /** The events a flow goes through when replayed (mitmproxy's `eventsequence.iterate`). */
 export function eventSequence(flow: Flow): string[] {
+  if (flow instanceof TCPFlow) {
+    return ["tcp_start", ...flow.messages.map(() => "tcp_message"), flow.error ? "tcp_error" : "tcp_end"];
+  }
   if (!(flow instanceof HTTPFlow)) {
     throw new Error(`eventSequence: ${flow.type} flows are not implemented in mitmdeno yet`);
   }
   const evs = ["requestheaders", "request"];
   if (flow.response) evs.push("responseheaders", "response");
   if (flow.websocket) {
-    throw new Error("eventSequence: WebSocket flows are not implemented in mitmdeno yet");
+    evs.push("websocket_start");
+    for (let i = 0; i < flow.websocket.messages.length; i++) evs.push("websocket_message");
+    evs.push("websocket_end");
   } else if (flow.error) evs.push("error");
   return evs;
 }

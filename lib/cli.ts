@@ -502,7 +502,7 @@ async function runCa(args: string[]): Promise<number> {
   const v = parsed.values;
   if (v.help) {
     console.log(
-      "Usage: mitmdeno ca [--confdir DIR] [--export DIR] [--import DIR|FILE [--force]]\n\n" +
+      "Usage: mitmdeno ca [--confdir DIR] [--export DIR] [--import DIR|FILE [--force]] [--set cert_passphrase=P]\n\n" +
         "Shows where the certificate authority lives (created on first use) and its SHA-256 fingerprint.\n" +
         "--export DIR   writes the public forms (PEM, DER .cer, PKCS#12 without key) into DIR.\n" +
         "--import DIR   makes a mitmproxy CA (DIR/mitmproxy-ca.pem, e.g. ~/.mitmproxy, or a key+cert PEM\n" +
@@ -513,14 +513,18 @@ async function runCa(args: string[]): Promise<number> {
     return 0;
   }
   let confdir = v.confdir ?? "~/.mitmdeno";
-  for (const s of v.set ?? []) if (s.startsWith("confdir=")) confdir = s.slice(8);
+  let passphrase: string | null = null; // an encrypted CA key (mitmproxy's cert_passphrase)
+  for (const s of v.set ?? []) {
+    if (s.startsWith("confdir=")) confdir = s.slice(8);
+    if (s.startsWith("cert_passphrase=")) passphrase = s.slice(16);
+  }
   const dir = expandHome(confdir);
   try {
     if (v.import) {
-      const imported = await importCA(expandHome(v.import), dir, { force: v.force });
+      const imported = await importCA(expandHome(v.import), dir, { force: v.force, passphrase });
       console.log(`Imported the CA into ${imported.paths.pem}`);
     }
-    const ca = await loadOrCreateCA(dir);
+    const ca = await loadOrCreateCA(dir, { passphrase });
     console.log(`CA certificate: ${ca.paths.certPem}`);
     console.log(`CA key + cert:  ${ca.paths.pem} (private, mode 0600)`);
     console.log(`SHA-256 fingerprint: ${ca.fingerprintSha256}`);

@@ -88,6 +88,11 @@ export class Server extends Connection {
   timestampTcpSetup: number | null = null;
   /** An upstream proxy this connection goes through: [scheme, [host, port]]. */
   via: [string, Address] | null = null;
+  /**
+   * Through `via`: plain HTTP requests go to the upstream proxy in absolute form (no CONNECT first). Else a
+   * connection through `via` is a CONNECT tunnel to `address`.
+   */
+  viaAbsoluteForm = false;
 
   /** A server connection to `address` (host, port), or none yet. */
   constructor(address: Address | null = null) {

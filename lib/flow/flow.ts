@@ -1,6 +1,7 @@
 /** Flows: one exchange through the proxy, with its connections, state and error (mitmproxy's `flow.py`). */
 import type { Client, Server } from "./connection.ts";
 import type { Request, Response } from "../http/message.ts";
+import type { WebSocketData } from "./websocket.ts";
 
 /** An error that ended a flow. */
 export class FlowError {
@@ -106,7 +107,7 @@ export class HTTPFlow extends Flow {
   /** Set in `request`/`requestheaders` to answer without contacting the server. */
   response: Response | null = null;
   /** WebSocket data after an upgrade, else null. */
-  websocket: unknown = null;
+  websocket: WebSocketData | null = null;
   /** The proxy mode that produced this flow. */
   get mode(): string {
     return this.clientConn.proxyMode;

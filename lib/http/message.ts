@@ -319,6 +319,16 @@ export class Request extends Message {
     this.#syncAuthority();
   }
 
+  /**
+   * Set where the request goes without touching its Host header or authority (mitmproxy's
+   * `request.data.host`): an origin-form request in a tunnel keeps the Host the client sent.
+   */
+  setDestination(scheme: string, host: string, port: number): void {
+    this.scheme = scheme;
+    this.#host = host;
+    this.#port = port;
+  }
+
   #syncAuthority(): void {
     const hp = this.#port === defaultPort(this.scheme)
       ? bracket(this.#host)

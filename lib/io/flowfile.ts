@@ -60,9 +60,10 @@ async function* chunksOf(src: FlowSource): AsyncGenerator<Uint8Array> {
 }
 
 async function* readFile(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
-  // read() directly instead of file.readable: the stream would close the file when done
+  // read() directly instead of file.readable: the stream would close the file when done. 1 MiB reads:
+  // a few hundred flows per read, so a consumer that commits once per turn (the web store) batches them
   for (;;) {
-    const buf = new Uint8Array(1 << 16);
+    const buf = new Uint8Array(1 << 20);
     const n = await file.read(buf);
     if (n === null) return;
     if (n > 0) yield n === buf.length ? buf : buf.subarray(0, n);

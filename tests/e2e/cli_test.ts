@@ -141,7 +141,10 @@ Deno.test("cli: bad option values are rejected at start-up with the option's nam
     [["--ignore-hosts", "(unclosed"], /Option "ignore_hosts": invalid regular expression "\(unclosed"/],
     [["--set", "no_such_option=1"], /--set: unknown option "no_such_option"/],
     [["--set", "flow_detal=2"], /--set: unknown option "flow_detal" \(did you mean "flow_detail"\?\)/],
-    [["--set", "client_certs=/x.pem"], /--set: option "client_certs" is not supported by mitmdeno yet/],
+    [
+      ["--set", "tls_ecdh_curve_client=prime256v1"],
+      /--set: option "tls_ecdh_curve_client" is not supported by mitmdeno yet/,
+    ],
     [["--set", "web_port=9"], /--set: "web_port" is an option of mitmweb/],
   ];
   for (const [args, re] of cases) {
@@ -182,7 +185,7 @@ Deno.test("cli: a config.yaml shared with mitmproxy and mitmweb works; typos are
     const file = `${dir}/config.yaml`;
     await Deno.writeTextFile(
       file,
-      "anticache: true\nweb_port: 8082\nconsole_mouse: false\nview_filter: '~s'\nclient_certs: /x.pem\n" +
+      "anticache: true\nweb_port: 8082\nconsole_mouse: false\nview_filter: '~s'\ntls_ecdh_curve_client: prime256v1\n" +
         "command_history: true\ndns_name_servers: [1.1.1.1]\n",
     );
     const r = await runCli(["--confdir", dir, "--options"]);
@@ -196,7 +199,7 @@ Deno.test("cli: a config.yaml shared with mitmproxy and mitmweb works; typos are
         ),
         new RegExp(`${file}: "console_mouse" is an option of mitmproxy`),
         new RegExp(`${file}: "view_filter" is an option of mitmproxy`),
-        new RegExp(`${file}: option "client_certs" is not supported by mitmdeno yet; ignored`),
+        new RegExp(`${file}: option "tls_ecdh_curve_client" is not supported by mitmdeno yet; ignored`),
       ]
     ) assert.match(r.stderr, re);
     await Deno.writeTextFile(file, "anticache: true\nlisten_prot: 9000\n");

@@ -255,7 +255,7 @@ async function dispatch(event: string, args: unknown[]): Promise<boolean> {
 /** Whether `c` is JSON-safe: no bodies, metadata or connection fields (which may hold any cloneable). */
 function isPlain(c: FlowChanges): boolean {
   return !c.metadata && !c.client && !c.server && !c.requestReplace && c.responseReplace === undefined &&
-    c.request?.body === undefined && c.response?.body === undefined;
+    c.request?.body === undefined && c.response?.body === undefined && c.ws === undefined;
 }
 
 async function handle(m: HostMessage): Promise<void> {

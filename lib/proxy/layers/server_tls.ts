@@ -69,6 +69,10 @@ export function establishServerTls(
       insecure: cfg.insecure,
       ca: cfg.ca,
       timeoutMs: ctx.core.limits.connectTimeout,
+      minVersion: cfg.minVersion,
+      maxVersion: cfg.maxVersion,
+      clientCert: cfg.clientCert?.(server.sni ?? server.address![0]) ?? null,
+      ciphers: cfg.ciphers,
     });
     request(cmd, (r) => {
       if (r instanceof ProtocolError) {
