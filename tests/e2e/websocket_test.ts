@@ -281,7 +281,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const { chromium } = await import("playwright-core");
+    const { chromium } = await import("npm:playwright-core@1.65.1");
     const dir = await Deno.makeTempDir({ prefix: "mitmdeno-ws-chromium-" });
     const origin = await wsOrigin({ tls: { dir }, deflate: true });
     const tlsconfig = new TlsConfig();
