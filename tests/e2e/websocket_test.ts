@@ -8,7 +8,7 @@ import https from "node:https";
 import http from "node:http";
 import type net from "node:net";
 import tls from "node:tls";
-import * as wsModule from "ws";
+import * as wsModule from "npm:ws@8.23.0";
 
 // the ws package has no type declarations of its own
 const { WebSocket, WebSocketServer } = wsModule as any;
