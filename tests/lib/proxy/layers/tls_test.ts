@@ -17,7 +17,7 @@ import {
   Relay,
   type RequestWakeup,
   type StartHook,
-  StartTls,
+  type StartTls,
   type TlsInfo,
 } from "../../../../lib/proxy/commands.ts";
 import { ProtocolError } from "../../../../lib/proxy/errors.ts";
