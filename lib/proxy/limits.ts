@@ -23,6 +23,8 @@ export interface Limits {
   connectAddr: string | null;
   /** Accept non-framing header errors (`validate_inbound_headers=false`; see HeadLimits in lib/http1/parse.ts). */
   lenientHeaders: boolean;
+  /** Lower-case HTTP/2 field names before sending (`normalize_outbound_headers`). */
+  normalizeOutbound: boolean;
 }
 
 /** Read the limits from the options. */
@@ -39,5 +41,6 @@ export function readLimits(o: Options): Limits {
     responseTimeout: (o.has("http_response_timeout") ? o.http_response_timeout : 60) * 1000,
     connectAddr: o.has("connect_addr") ? o.connect_addr || null : null,
     lenientHeaders: !o.validate_inbound_headers,
+    normalizeOutbound: o.has("normalize_outbound_headers") ? o.normalize_outbound_headers !== false : true,
   };
 }

@@ -150,13 +150,16 @@ export function parseResponse(fields: [string, string][], validate = true): Resp
   });
 }
 
-/** Regular fields to send: end-to-end only, names lower-cased, TE kept only as "trailers". */
+/**
+ * Regular fields to send: end-to-end only, TE kept only as "trailers". Names keep their spelling: the codec
+ * lower-cases them (`normalize_outbound_headers`, see lib/http/h2_normalize.ts) or sends them as they are.
+ */
 function outgoing(headers: Headers): [string, string][] {
   const out: [string, string][] = [];
   for (const [k, v] of endToEndFields(headers)) {
-    const name = k.toLowerCase();
-    if (name === "host" || name.charCodeAt(0) === 58) continue;
-    out.push([name, v]);
+    const c0 = k.charCodeAt(0);
+    if (c0 === 58 || ((c0 === 104 || c0 === 72) && k.length === 4 && k.toLowerCase() === "host")) continue;
+    out.push([k, v]);
   }
   return out;
 }

@@ -13,6 +13,7 @@
 import { Layer } from "../../layer.ts";
 import { ConnectionClosed, DataReceived, type Event, Start } from "../../events.ts";
 import { CloseConnection, type RequestWakeup, SendData } from "../../commands.ts";
+import { normalizeH2HeaderNames } from "../../../http/h2_normalize.ts";
 import { ProtocolError } from "../../errors.ts";
 import type { Context } from "../../context.ts";
 import type { Server } from "../../../flow/connection.ts";
@@ -134,7 +135,15 @@ export class Http2Client extends Layer {
 
   /** `validate_inbound_headers`: malformed fields reset the stream (else they pass as received). */
   get #validate(): boolean {
-    return this.context.options.validate_inbound_headers !== false;
+    return !this.context.core.limits.lenientHeaders;
+  }
+
+  /** Fields to send: names lower-cased with a log line each (`normalize_outbound_headers`), else as they are. */
+  #out(fields: [string, string][]): [string, string][] {
+    if (this.context.core.limits.normalizeOutbound) {
+      for (const m of normalizeH2HeaderNames(fields)) this.log(m, "debug");
+    }
+    return fields;
   }
 
   protected onEvent(e: Event): void {
@@ -245,7 +254,7 @@ export class Http2Client extends Layer {
     if (ev instanceof RequestHeaders) {
       let fields;
       try {
-        fields = formatRequest(ev.request);
+        fields = this.#out(formatRequest(ev.request));
       } catch (e) {
         this.#forget(id);
         return this.onHttp(
@@ -258,7 +267,7 @@ export class Http2Client extends Layer {
       h2.sendHeaders(id, fields, ev.endStream);
     } else if (ev instanceof RequestData) h2.sendData(id, ev.data);
     else if (ev instanceof RequestTrailers) {
-      h2.sendTrailers(id, ev.trailers.fields.map(([k, v]) => [k.toLowerCase(), v] as [string, string]));
+      h2.sendTrailers(id, this.#out(ev.trailers.fields.map(([k, v]) => [k, v] as [string, string])));
     } else if (ev instanceof RequestEndOfMessage) {
       if (h2.canSend(id)) h2.endStream(id);
     } else if (ev instanceof RequestProtocolError || ev instanceof ResponseProtocolError) {

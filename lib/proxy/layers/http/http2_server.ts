@@ -21,6 +21,7 @@ import type { Context } from "../../context.ts";
 import { H2Connection } from "../../../http2/connection.ts";
 import { ErrorCode, errorName } from "../../../http2/frames.ts";
 import { formatResponse, MalformedError, parseRequest, parseTrailers } from "./h2_fields.ts";
+import { normalizeH2HeaderNames } from "../../../http/h2_normalize.ts";
 import {
   HttpEvent,
   HttpSend,
@@ -110,7 +111,15 @@ export class Http2Server extends Layer {
 
   /** `validate_inbound_headers`: malformed fields reset the stream (else they pass as received). */
   get #validate(): boolean {
-    return this.context.options.validate_inbound_headers !== false;
+    return !this.context.core.limits.lenientHeaders;
+  }
+
+  /** Fields to send: names lower-cased with a log line each (`normalize_outbound_headers`), else as they are. */
+  #out(fields: [string, string][]): [string, string][] {
+    if (this.context.core.limits.normalizeOutbound) {
+      for (const m of normalizeH2HeaderNames(fields)) this.log(m, "debug");
+    }
+    return fields;
   }
 
   protected onEvent(e: Event): void {
@@ -234,7 +243,7 @@ export class Http2Server extends Layer {
       }
       let fields;
       try {
-        fields = formatResponse(resp, ev.endStream ? 0 : ev.length, info.method);
+        fields = this.#out(formatResponse(resp, ev.endStream ? 0 : ev.length, info.method));
       } catch (e) {
         this.log(`${this.conn}: cannot send the response: ${(e as Error).message}`);
         return this.#resetStream(id, ErrorCode.INTERNAL_ERROR);
@@ -245,7 +254,7 @@ export class Http2Server extends Layer {
     } else if (ev instanceof ResponseData) {
       h2.sendData(id, ev.data);
     } else if (ev instanceof ResponseTrailers) {
-      h2.sendTrailers(id, ev.trailers.fields.map(([k, v]) => [k.toLowerCase(), v] as [string, string]));
+      h2.sendTrailers(id, this.#out(ev.trailers.fields.map(([k, v]) => [k, v] as [string, string])));
       this.#responseDone(id);
     } else if (ev instanceof ResponseEndOfMessage) {
       if (h2.canSend(id)) h2.endStream(id);
@@ -258,7 +267,7 @@ export class Http2Server extends Layer {
         page.headers.delete("connection");
         const body = page.rawContent!;
         info.headersSent = true;
-        h2.sendHeaders(id, formatResponse(page, body.length, info.method), false);
+        h2.sendHeaders(id, this.#out(formatResponse(page, body.length, info.method)), false);
         h2.sendData(id, body, true);
         this.#responseDone(id);
       } else {

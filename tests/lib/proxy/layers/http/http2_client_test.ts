@@ -20,7 +20,7 @@ import { Server } from "../../../../../lib/flow/connection.ts";
 import { ProtocolError } from "../../../../../lib/proxy/errors.ts";
 import { ErrorCode, Setting, settingsFrame } from "../../../../../lib/http2/frames.ts";
 import { DataReceived } from "../../../../../lib/proxy/events.ts";
-import { cmd, Playbook, tctx, wakeup } from "../../tutils.ts";
+import { cmd, log, Playbook, tctx, wakeup } from "../../tutils.ts";
 import { SendData } from "../../../../../lib/proxy/commands.ts";
 import { H2Peer, httpEvents } from "./h2_tutils.ts";
 
@@ -159,4 +159,35 @@ Deno.test("http2 client: http2_ping_keepalive sends a PING on an idle connection
   pb.out(cmd(SendData, (s) => s.data[3] === 6 && new TextDecoder().decode(s.data.subarray(9)) === "mitmdeno"))
     .out(wakeup())
     .done();
+});
+
+Deno.test("http2 client: normalize_outbound_headers lower-cases names with a debug log line; off sends them as set", () => {
+  for (const normalize of [true, false]) {
+    const t = tctx({ normalize_outbound_headers: normalize });
+    const server = new Server(["example.com", 443]);
+    server.tls = true;
+    server.alpn = "h2";
+    const pb = new Playbook(new Http2Client(t.ctx, server), { logs: true });
+    const peer = new H2Peer("server");
+    pb.in(new Start());
+    peer.readFrom(pb, server);
+    pb.out(wakeup(58_000));
+    peer.flushTo(pb, server);
+    peer.readFrom(pb, server);
+    pb.done();
+    const req = Request.make("GET", "https://example.com/x", "", { "X-Script-Set": "1", "accept": "*/*" });
+    pb.in(new HttpSend(new RequestHeaders(1, req, true, 0)));
+    if (normalize) {
+      pb.out(log(/^Lowercased 'X-Script-Set' header as uppercase is not allowed with HTTP\/2\.$/, "debug"));
+    }
+    peer.readFrom(pb, server);
+    const [h] = peer.take("headers");
+    assert.deepEqual(
+      h.fields.slice(4),
+      normalize ? [["x-script-set", "1"], ["accept", "*/*"]] : [
+        ["X-Script-Set", "1"],
+        ["accept", "*/*"],
+      ],
+    );
+  }
 });
