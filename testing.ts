@@ -22,7 +22,8 @@
  */
 import { AssertionError } from "node:assert";
 import { Master } from "./lib/master.ts";
-import { type Addon, AddonHalt, addonName, EVENTS } from "./lib/addons/manager.ts";
+import { type Addon, AddonHalt, addonName, type EventName, EVENTS } from "./lib/addons/manager.ts";
+import { ScriptLoader } from "./lib/addons/script/loader.ts";
 import type { Options } from "./lib/addons/options.ts";
 import type { LogEntry, Logger, LogLevel } from "./lib/addons/log.ts";
 import { ctx, type MasterLike } from "./lib/addons/ctx.ts";
@@ -45,6 +46,8 @@ export {
   WebSocketMessage,
 };
 export type { Addon, LogEntry, LogLevel };
+export type { AddonManager, Handler, ManagerHost } from "./lib/addons/manager.ts";
+export type { Command, CommandManager } from "./lib/addons/commands.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Flow factories (mitmproxy's test/tflow.py), with mitmproxy's default values.
@@ -130,7 +133,9 @@ export function tserverConn(overrides: Partial<Server> = {}): Server {
 
 /** Options of {@link tflow}. */
 export interface TFlowOptions {
+  /** The client connection to use (default: {@link tclientConn}). */
   clientConn?: Client;
+  /** The server connection to use (default: {@link tserverConn}). */
   serverConn?: Server;
   /** The request (default {@link treq}()). */
   req?: Request;
@@ -280,6 +285,11 @@ export interface TestContext extends AsyncDisposable {
    * file; `load` and then `configure` (all options) run. Returns that addon, for {@link cycle}/{@link invoke}.
    */
   script(path: string | URL): Promise<Addon>;
+  /**
+   * Run a flow event through the whole addon chain, as the proxy does: built-in addons, in-process scripts
+   * and the sandboxed scripts of {@link sandboxed} (their workers get the flow, the changes come back).
+   */
+  hook(event: EventName, flow: Flow): Promise<void>;
   /** Close the context: `done` on every addon, then the global `ctx` is restored. */
   close(): Promise<void>;
 }
@@ -400,6 +410,10 @@ class TestContextImpl implements TestContext {
     return addon;
   }
 
+  hook(event: EventName, flow: Flow): Promise<void> {
+    return this.master.addons.handleLifecycle(event, flow);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -453,4 +467,48 @@ export async function withContext<T>(
   } finally {
     await t.close();
   }
+}
+
+/** Options of {@link sandboxed}. */
+export interface SandboxedOptions {
+  /** `--script-allow` entries (e.g. `"net=127.0.0.1:8000"`, `"shutdown"`); none by default, as with `-s`. */
+  allow?: string[];
+  /** Other options, `--set` style (`"name=value"`), set before the scripts load. */
+  set?: string[];
+}
+
+/**
+ * A test context that runs `scripts` exactly as `mitmdeno -s` does: each in its own sandboxed worker with no
+ * permissions but the `allow` grants, its options and commands registered with the master, its log lines
+ * tagged with its file name. Drive it with {@link TestContext.hook}; read the results on the flow and in
+ * {@link TestContext.logs}. A script that fails to load is logged (`error in script ...`), as in the proxy.
+ * Script paths are absolute or relative to the current folder; arguments go after the path (`"x.ts a b"`).
+ * `script_timeout` is 60 s unless `set` says otherwise (under `deno test` the first worker type-checks its
+ * module graph while it loads, which can take longer than the proxy's default of 15 s).
+ *
+ * @example
+ * ```ts ignore
+ * await using tctx = await sandboxed("add_header.ts");
+ * const f = tflow({ resp: true });
+ * await tctx.hook("response", f);
+ * assert.equal(f.response!.headers.get("newheader"), "foo");
+ * ```
+ */
+export async function sandboxed(
+  scripts: string | string[],
+  opts: SandboxedOptions = {},
+): Promise<TestContext> {
+  const t = new TestContextImpl();
+  try {
+    await t.master.addons.add(new ScriptLoader(t.master, { watch: false }));
+    const sets = [...(opts.set ?? []), ...(opts.allow ?? []).map((a) => `script_allow=${a}`)];
+    // `deno test` type-checks the first worker's module graph as it loads: that can exceed the default 15 s
+    if (!sets.some((x) => x.startsWith("script_timeout="))) sets.unshift("script_timeout=60");
+    if (sets.length) await t.options.set(sets);
+    await t.options.update({ scripts: Array.isArray(scripts) ? scripts : [scripts] });
+  } catch (e) {
+    await t.close();
+    throw e;
+  }
+  return t;
 }

@@ -20,6 +20,7 @@ import { HttpLayer } from "./http/layer.ts";
 
 /** What the `next_layer` hook receives. Set `layer` to decide. */
 export interface NextLayerData {
+  /** The layer context (connections, options). */
   context: Context;
   /** Host and port the tunnel leads to. */
   destination: { host: string; port: number };
@@ -27,6 +28,8 @@ export interface NextLayerData {
   dataClient: Uint8Array;
   /** Server bytes received so far. */
   dataServer: Uint8Array;
+  /** The layer to use next: leave null for the default choice.
+   * @ignore */
   layer: Layer | null;
 }
 

@@ -81,7 +81,8 @@ export class TcpLayer extends Layer {
     const server = ctx.server;
     const open = server.timestampStart !== null && server.timestampEnd === null;
     if (open) return this.#relay();
-    this.call(new OpenConnection(server), (err) => {
+    // not paused while connecting: bytes and a half-close that come meanwhile are buffered for the relay
+    this.request(new OpenConnection(server), (err) => {
       if (err) {
         this.log(`${ctx.client}: ${err.message}`);
         this.emit(new CloseConnection(ctx.client));

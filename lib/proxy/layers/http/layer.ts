@@ -247,6 +247,13 @@ export class HttpLayer extends Layer {
     const server = useTunnel ? tunnel : new Server([host, port]);
     if (!useTunnel) {
       server.tls = c.tls;
+      // upstream mode: through the proxy (plain HTTP in absolute form); in a tunnel: as the tunnel goes
+      const sameAsTunnel = tunnel.address && tunnel.address[0] === host && tunnel.address[1] === port;
+      const via = this.#opts.via ?? (sameAsTunnel ? tunnel.via : null);
+      if (via) {
+        server.via = via;
+        server.viaAbsoluteForm = !!this.#opts.via && !c.tls;
+      }
       if (c.tls && tunnel.address && tunnel.address[0] === host && tunnel.address[1] === port) {
         server.sni = tunnel.sni;
         server.alpnOffers = [...tunnel.alpnOffers];
@@ -293,6 +300,7 @@ export class HttpLayer extends Layer {
     const req = flow.request;
     const tunnelCtx = ctx.fork();
     tunnelCtx.server = new Server([req.host, req.port]);
+    tunnelCtx.server.via = this.#opts.via ?? null;
     flow.serverConn = tunnelCtx.server;
     const proceed = () =>
       stream.connectEstablished(() => {
