@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import net from "node:net";
-import * as wsModule from "ws";
+import * as wsModule from "npm:ws@8.23.0";
 import { connectTunnel } from "./tls_helpers.ts";
 import { readAnyFlows } from "../../lib/io/flowfile.ts";
 import { FlowWriter } from "../../lib/io/flowfile.ts";
