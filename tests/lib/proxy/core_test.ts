@@ -11,10 +11,18 @@ Deno.test("ProxyCore: per master (no shared state), modes registry, limits re-re
   assert.notEqual(a.proxy, b.proxy);
   assert.notEqual(a.proxy.conns, b.proxy.conns);
   assert.notEqual(a.proxy.timers, b.proxy.timers);
-  assert.deepEqual([...a.proxy.modes.keys()], ["regular", "reverse"]);
-  a.proxy.addMode({ name: "transparent", description: "test", layer: (ctx) => new ScriptLayer(ctx) });
-  assert.ok(a.proxy.modes.has("transparent"));
-  assert.ok(!b.proxy.modes.has("transparent"));
+  assert.ok(a.proxy.modes.has("regular") && a.proxy.modes.has("reverse"));
+  assert.ok(!a.proxy.modes.has("wireguard"));
+  a.proxy.addMode({
+    name: "wireguard",
+    syntax: "wireguard",
+    description: "test",
+    label: () => "test",
+    defaultPort: 51820,
+    layer: (ctx) => new ScriptLayer(ctx),
+  });
+  assert.equal(a.proxy.modes.get("wireguard")?.defaultPort, 51820);
+  assert.ok(!b.proxy.modes.has("wireguard"), "registries are per master");
   const first = a.proxy.limits;
   assert.equal(first.idleTimeout, 600_000);
   assert.equal(a.proxy.limits, first, "cached while the options stay");

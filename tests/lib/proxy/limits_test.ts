@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Master } from "../../../lib/master.ts";
 import { readLimits } from "../../../lib/proxy/limits.ts";
 
-Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay null", async () => {
+Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay null; validate_inbound_headers off is lenient parsing", async () => {
   const m = new Master();
   m.onLog(() => {});
   const d = readLimits(m.options);
@@ -15,6 +15,8 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     connectTimeout: 30_000,
     headerTimeout: 60_000,
     responseTimeout: 60_000,
+    connectAddr: null,
+    lenientHeaders: false,
   });
   await m.options.update({
     body_size_limit: "2k",
@@ -25,6 +27,8 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     http_response_timeout: 9,
     max_header_size: 1000,
     max_header_count: 10,
+    validate_inbound_headers: false,
+    connect_addr: "127.0.0.1",
   });
   assert.deepEqual(readLimits(m.options), {
     maxHeadSize: 1000,
@@ -35,5 +39,7 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     connectTimeout: 2000,
     headerTimeout: 0,
     responseTimeout: 9000,
+    connectAddr: "127.0.0.1",
+    lenientHeaders: true,
   });
 });

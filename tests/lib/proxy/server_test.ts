@@ -19,7 +19,10 @@ async function setup() {
   for (const name of ["regular", "transparent"]) {
     t.master.proxy.addMode({
       name,
+      syntax: name,
       description: `test ${name}`,
+      label: () => `test ${name} proxy`,
+      defaultPort: 8080,
       layer: (ctx, spec) =>
         new ScriptLayer(ctx, (e, l) => {
           if (e instanceof DataReceived) l.cmd(new SendData(e.conn, bytes(`${spec.kind}:${text(e.data)}`)));
@@ -45,8 +48,8 @@ Deno.test("ProxyServer.configure: bad values are refused naming the option and w
   await rejects(master, { mode: ["bogus"] }, /^Option "mode": invalid mode "bogus": unknown mode "bogus"/);
   await rejects(
     master,
-    { mode: ["socks5"] },
-    'Option "mode": socks5 mode is not supported yet (supported: regular, reverse)',
+    { mode: ["wireguard"] },
+    /^Option "mode": wireguard mode is not supported by mitmdeno \(supported: regular, .*reverse:URL\)$/,
   );
   await rejects(
     master,
@@ -92,10 +95,10 @@ Deno.test("ProxyServer: one listener per mode on ephemeral ports, connections ru
     assert.notEqual(reg.port, 0);
     assert.ok(master.proxy.listeningPorts.has(reg.port) && master.proxy.listeningPorts.has(trans.port));
     assert.ok(master.proxy.isProxyItself("127.0.0.1", reg.port));
-    assert.match(logText(), new RegExp(`HTTP\\(S\\) proxy listening at 127\\.0\\.0\\.1:${reg.port}\\.`));
+    assert.match(logText(), new RegExp(`test regular proxy listening at 127\\.0\\.0\\.1:${reg.port}\\.`));
     assert.match(
       logText(),
-      new RegExp(`transparent proxy.* listening at 127\\.0\\.0\\.1:${trans.port}\\.`),
+      new RegExp(`test transparent proxy listening at 127\\.0\\.0\\.1:${trans.port}\\.`),
     );
 
     const a = res.socket(await res.connect(reg.port));
