@@ -190,7 +190,7 @@ type Browser = Awaited<ReturnType<typeof launchChromium>>;
 type Page = Awaited<ReturnType<Browser["newPage"]>>;
 
 async function launchChromium(profileDir: string) {
-  const { chromium } = await import("playwright-core");
+  const { chromium } = await import("npm:playwright-core@1.65.1");
   return await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
     headless: true,

@@ -2,22 +2,21 @@
 import assert from "node:assert/strict";
 import { RegularMode, ReverseMode } from "../../../../lib/proxy/layers/modes.ts";
 import { HttpLayer } from "../../../../lib/proxy/layers/http/layer.ts";
-import { TcpLayer } from "../../../../lib/proxy/layers/tcp.ts";
-import { DataReceived, Start } from "../../../../lib/proxy/events.ts";
-import { Relay } from "../../../../lib/proxy/commands.ts";
+import { Layer } from "../../../../lib/proxy/layer.ts";
+import { DataReceived, type Event, Start } from "../../../../lib/proxy/events.ts";
 import type { Context } from "../../../../lib/proxy/context.ts";
 import type { TlsLayerOptions } from "../../../../lib/proxy/core.ts";
 import { parseMode } from "../../../../lib/proxy/mode.ts";
 import type { HTTPFlow } from "../../../../lib/flow/flow.ts";
 import { clientHello, close, closed, data, hook, open, Playbook, send, tctx, wakeup } from "../tutils.ts";
 
-Deno.test("modes: the master registers regular and reverse; each makes its layer", () => {
+Deno.test("modes: the master registers its modes; each makes its layer", () => {
   const t = tctx();
   const modes = t.master.proxy.modes;
-  assert.deepEqual([...modes.keys()], ["regular", "reverse"]);
+  assert.deepEqual([...modes.keys()], ["regular", "upstream", "socks5", "transparent", "reverse"]);
   assert.ok(modes.get("regular")!.layer(t.ctx, parseMode("regular")) instanceof RegularMode);
   assert.ok(modes.get("reverse")!.layer(t.ctx, parseMode("reverse:http://b:81")) instanceof ReverseMode);
-  assert.match(modes.get("reverse")!.description, /reverse:URL/);
+  assert.equal(modes.get("reverse")!.syntax, "reverse:URL");
 });
 
 Deno.test("regular mode: an explicit proxy, absolute-form requests to their own servers", () => {
@@ -40,6 +39,14 @@ Deno.test("regular mode: an origin-form request is refused with a 400 naming wha
     .out(close(t.client))
     .done();
 });
+
+/** Stands in for the TLS layer: records what it is given. */
+class Recorder extends Layer {
+  events: Event[] = [];
+  protected onEvent(e: Event): void {
+    this.events.push(e);
+  }
+}
 
 function reverse(target: string, sets: Record<string, unknown> = {}) {
   const t = tctx({ http_header_timeout: 0, ...sets });
@@ -74,28 +81,32 @@ Deno.test("reverse mode: keep_host_header keeps the client's Host", () => {
 
 Deno.test("reverse mode: a TLS client goes to the core's TLS layer (server TLS for https://), HTTP under it", () => {
   const { t, pb } = reverse("https://backend");
-  const made: TlsLayerOptions[] = [];
-  t.master.proxy.layers.tls = (ctx: Context, opts: TlsLayerOptions) => {
-    made.push(opts);
-    return new TcpLayer(ctx); // stands in for the TLS layer: it only has to be chosen
+  const made: [TlsLayerOptions, Recorder][] = [];
+  t.master.proxy.layers.tls = (_ctx: Context, opts: TlsLayerOptions) => {
+    const r = new Recorder(t.ctx);
+    made.push([opts, r]);
+    return r;
   };
   const hello = clientHello({ sni: "front.example" });
   pb.in(new Start()).in(new DataReceived(t.client, hello.subarray(0, 2))).done()
     .in(new DataReceived(t.client, hello.subarray(2)))
-    .out(open("backend:443")).reply(null);
-  const r = pb.take() as Relay;
-  assert.deepEqual(r.aPending, hello, "the layer chosen got every byte");
+    .done();
   assert.equal(made.length, 1);
-  assert.equal(made[0].serverTls, true);
-  const child = made[0].child!(t.ctx.fork());
-  assert.ok(child instanceof HttpLayer);
+  const [opts, layer] = made[0];
+  assert.equal(opts.serverTls, true);
+  assert.deepEqual(layer.events.map(String), ["Start", `DataReceived(client, ${hello.length}b)`]);
+  assert.deepEqual((layer.events[1] as DataReceived).data, hello, "the layer chosen got every byte");
+  assert.ok(opts.child!(t.ctx.fork()) instanceof HttpLayer);
   assert.equal(t.ctx.server.tls, true);
 });
 
 Deno.test("reverse mode: an http:// target behind TLS: the TLS layer has no server side", () => {
   const { t, pb } = reverse("http://backend:80");
   const made: TlsLayerOptions[] = [];
-  t.master.proxy.layers.tls = (ctx: Context, opts: TlsLayerOptions) => (made.push(opts), new TcpLayer(ctx));
+  t.master.proxy.layers.tls = (
+    _ctx: Context,
+    opts: TlsLayerOptions,
+  ) => (made.push(opts), new Recorder(t.ctx));
   pb.in(new Start()).in(new DataReceived(t.client, clientHello({})));
   assert.equal(made[0].serverTls, false);
 });
@@ -114,9 +125,9 @@ Deno.test("reverse mode: TLS bytes and no TLS layer: HTTP reads them as an unfin
   pb.out(send(t.client, /^HTTP\/1.1 408 Request Timeout\r\n/)).out(close(t.client)).done();
 });
 
-Deno.test("reverse mode: a client that closes before 3 bytes: nothing happens", () => {
+Deno.test("reverse mode: a client that closes after 1 byte: decided with it (an unfinished head), closed", () => {
   const { t, pb } = reverse("http://backend:80");
-  pb.in(new Start()).in(data(t.client, "G")).in(closed(t.client)).done();
+  pb.in(new Start()).in(data(t.client, "G")).done().in(closed(t.client)).out(close(t.client)).done();
 });
 
 Deno.test("reverse mode: once decided, every event goes to the child", () => {

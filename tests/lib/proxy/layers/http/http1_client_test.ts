@@ -108,6 +108,7 @@ Deno.test("http1 client: hop-by-hop request fields are dropped, a missing Host i
 Deno.test("http1 client: through an upstream proxy the target is absolute; CONNECT uses the authority; OPTIONS *", () => {
   const a = codec();
   a.server.via = ["http", ["proxy", 3128]];
+  a.server.viaAbsoluteForm = true;
   a.pb.in(new RequestHeaders(1, get("/x"), true, 0))
     .out(send(a.server, "GET http://example.com/x HTTP/1.1\r\nHost: example.com\r\n\r\n"));
   const b = codec();

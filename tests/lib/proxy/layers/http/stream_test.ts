@@ -585,7 +585,7 @@ Deno.test("stream: transparent mode: origin form goes to the tunnel's server, el
     .out(
       sendHttp(
         d.t.client,
-        "ResponseProtocolError(1, client-protocol, 400, CONNECT is only allowed in regular proxy mode)",
+        "ResponseProtocolError(1, client-protocol, 400, CONNECT is only allowed in regular and upstream proxy mode)",
       ),
     );
 });
