@@ -15,6 +15,7 @@ import type { Loader } from "../lib/addons/manager.ts";
 import type { HTTPFlow } from "../lib/flow/flow.ts";
 import { formatAddress } from "../lib/flow/connection.ts";
 import { CLOSE_REASONS } from "../lib/websocket/frame.ts";
+import type { TCPFlow } from "../lib/flow/tcp.ts";
 import type { Headers } from "../lib/http/headers.ts";
 import type { Message } from "../lib/http/message.ts";
 import { prettySize } from "../lib/http/bytes.ts";
@@ -298,6 +299,35 @@ export class Dumper {
       if (cut.length < text.length) line += "\n" + this.#style(indent(4, "(cut off)"), { dim: true });
     }
     this.#write(line + "\n");
+  }
+
+  /** `127.0.0.1:5000 -> tcp -> example.com:7` (mitmdump's line), the content at 3+. */
+  tcp_message(f: TCPFlow): void {
+    const o = ctx.options;
+    const m = f.messages.at(-1);
+    if (!m || o.flow_detail <= 0 || (this.#filter && !this.#filter(f))) return;
+    const dir = m.fromClient ? "->" : "<-";
+    const client = f.clientConn.peername ? escapeControlCharacters(formatAddress(f.clientConn.peername)) : "";
+    let line = `${client} ${dir} tcp ${dir} ${escapeControlCharacters(formatAddress(f.serverConn.address))}`;
+    if (o.flow_detail >= 3) {
+      const text = escapeControlCharacters(m.text, true);
+      const cut = o.flow_detail === 3 ? cutAfterNLines(text, o.content_view_lines_cutoff) : text;
+      line += "\n" + indent(4, cut);
+    }
+    this.#write(line + "\n");
+  }
+
+  /** `Error in TCP connection to example.com:7: <error>` (mitmdump's line). */
+  tcp_error(f: TCPFlow): void {
+    if (ctx.options.flow_detail <= 0 || (this.#filter && !this.#filter(f))) return;
+    this.#write(
+      this.#style(
+        `Error in TCP connection to ${formatAddress(f.serverConn.address)}: ${f.error?.msg ?? ""}`,
+        {
+          fg: "red",
+        },
+      ) + "\n",
+    );
   }
 
   /** `WebSocket connection closed by client: 1000 bye`, or an error line for abnormal closes (as mitmdump). */

@@ -18,7 +18,8 @@ import type { Loader } from "../lib/addons/manager.ts";
 import type { Flow, HTTPFlow } from "../lib/flow/flow.ts";
 import { ctx } from "../lib/addons/ctx.ts";
 import { type Filter, parseFilterOrNull } from "../lib/addons/filter_option.ts";
-import { type FlowSource, readFlows } from "../lib/io/flowfile.ts";
+import { type FlowSource, readAnyFlows } from "../lib/io/flowfile.ts";
+import { TCPFlow } from "../lib/flow/tcp.ts";
 import { parseMode } from "../lib/proxy/mode.ts";
 import type { EventName } from "../lib/addons/manager.ts";
 
@@ -32,6 +33,17 @@ export interface EventTarget {
  * `[event, flow]` pairs. WebSocket messages are re-appended one at a time while iterating.
  */
 export function* eventSequence(flow: Flow): Generator<[EventName, Flow]> {
+  if (flow instanceof TCPFlow) {
+    const messages = flow.messages;
+    flow.messages = [];
+    yield ["tcp_start", flow];
+    for (const m of messages) {
+      flow.messages.push(m);
+      yield ["tcp_message", flow];
+    }
+    yield [flow.error ? "tcp_error" : "tcp_end", flow];
+    return;
+  }
   if (flow.type !== "http") return;
   const f = flow as HTTPFlow;
   yield ["requestheaders", f];
@@ -146,7 +158,7 @@ export class ReadFile {
     const skipped = new Map<string, number>();
     try {
       for await (
-        const flow of readFlows(src, {
+        const flow of readAnyFlows(src, {
           filter: this.#filter,
           onSkip: (t) => skipped.set(t, (skipped.get(t) ?? 0) + 1),
         })

@@ -17,6 +17,7 @@ import { expandHome } from "../lib/paths.ts";
 import { dirname } from "node:path";
 import type { Loader } from "../lib/addons/manager.ts";
 import type { Flow, HTTPFlow } from "../lib/flow/flow.ts";
+import type { TCPFlow } from "../lib/flow/tcp.ts";
 import { ctx } from "../lib/addons/ctx.ts";
 import { OptionsError } from "../lib/addons/options.ts";
 import { type Filter, parseFilterOrNull } from "../lib/addons/filter_option.ts";
@@ -202,10 +203,22 @@ export class Save {
     await this.#save(flow);
   }
 
+  tcp_start(flow: TCPFlow): void {
+    if (this.#writer) this.#active.add(flow);
+  }
+
+  async tcp_end(flow: TCPFlow): Promise<void> {
+    await this.#save(flow);
+  }
+
+  async tcp_error(flow: TCPFlow): Promise<void> {
+    await this.#save(flow);
+  }
+
   async done(): Promise<void> {
     if (this.#writer && !this.#failed) {
       for (const f of [...this.#active]) {
-        if (!this.#filter || this.#filter(f)) await this.#writer.add(f as HTTPFlow).catch(() => {});
+        if (!this.#filter || this.#filter(f)) await this.#writer.add(f as HTTPFlow | TCPFlow).catch(() => {});
       }
     }
     this.#active.clear();

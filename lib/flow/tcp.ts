@@ -23,7 +23,7 @@ export class TCPMessage {
   constructor(
     fromClient: boolean,
     content: Uint8Array | string,
-    timestamp = Date.now() / 1000,
+    timestamp: number = Date.now() / 1000,
     injected = false,
   ) {
     this.fromClient = fromClient;

@@ -14,10 +14,11 @@
  * @module
  */
 import type { HTTPFlow } from "../flow/flow.ts";
+import type { TCPFlow } from "../flow/tcp.ts";
 import type { Filter } from "../flow/filter.ts";
 import { dumps, dumpsView, type TNetDict, TnetstringError, TnetstringReader } from "./tnetstring.ts";
 import { FLOW_FORMAT_VERSION, migrateFlow, MigrationContext } from "./compat.ts";
-import { flowFromState, flowToState } from "./state.ts";
+import { flowFromState, flowToState, tcpFlowFromState } from "./state.ts";
 import { HarError, harToFlows } from "./har.ts";
 
 /** A flow file could not be read; `offset` is the byte offset of the bad item (null if unknown). */
@@ -174,7 +175,18 @@ export interface ReadFlowsOptions {
  * Every complete flow is yielded; then bad or truncated data raises one {@link FlowReadError} naming the
  * byte offset. A file starting with `{` is read as HAR (HTTP Archive, see `har.ts`).
  */
-export async function* readFlows(src: FlowSource, options: ReadFlowsOptions = {}): AsyncGenerator<HTTPFlow> {
+export function readFlows(src: FlowSource, options: ReadFlowsOptions = {}): AsyncGenerator<HTTPFlow> {
+  return readAnyFlows(src, { ...options, tcp: false }) as AsyncGenerator<HTTPFlow>;
+}
+
+/**
+ * {@link readFlows} for HTTP and TCP flows (`tcp` false: TCP flows are skipped like the other unsupported
+ * types).
+ */
+export async function* readAnyFlows(
+  src: FlowSource,
+  options: ReadFlowsOptions & { tcp?: boolean } = {},
+): AsyncGenerator<HTTPFlow | TCPFlow> {
   const { reader, har } = await openReader(src);
   if (har) {
     for await (const flow of harFlows(reader)) {
@@ -183,8 +195,10 @@ export async function* readFlows(src: FlowSource, options: ReadFlowsOptions = {}
     }
     return;
   }
+  const tcp = options.tcp ?? true;
   for await (const { state, offset } of statesOf(reader)) {
-    if (state.type !== "http") {
+    const known = state.type === "http" || (tcp && state.type === "tcp");
+    if (!known) {
       if (options.unsupported === "error") {
         throw new FlowReadError(
           `flow at byte offset ${offset}: unsupported flow type ${String(state.type)}`,
@@ -194,9 +208,9 @@ export async function* readFlows(src: FlowSource, options: ReadFlowsOptions = {}
       options.onSkip?.(String(state.type), offset);
       continue;
     }
-    let flow: HTTPFlow;
+    let flow: HTTPFlow | TCPFlow;
     try {
-      flow = flowFromState(state);
+      flow = state.type === "tcp" ? tcpFlowFromState(state) : flowFromState(state);
     } catch (e) {
       throw new FlowReadError(`flow at byte offset ${offset}: ${(e as Error).message}`, offset);
     }
@@ -273,7 +287,7 @@ export class FlowWriter {
   }
 
   /** Serialize one flow (to bytes) without writing it. */
-  encode(flow: HTTPFlow): Uint8Array {
+  encode(flow: HTTPFlow | TCPFlow): Uint8Array {
     return dumps(flowToState(flow, this.#version));
   }
 
@@ -284,7 +298,7 @@ export class FlowWriter {
    * full, I/O error) rejects, and a file is cut back to its last complete flow, so what was written stays
    * readable.
    */
-  add(flow: HTTPFlow): Promise<void> {
+  add(flow: HTTPFlow | TCPFlow): Promise<void> {
     if (this.#filter && !this.#filter(flow)) return Promise.resolve();
     if (this.#file && !this.#pending) {
       const file = this.#file;

@@ -20,6 +20,7 @@ import { Request, Response } from "../http/message.ts";
 import { type Address, Client, type Connection, Server } from "../flow/connection.ts";
 import { type Flow, FlowError, HTTPFlow } from "../flow/flow.ts";
 import { WebSocketData } from "../flow/websocket.ts";
+import { TCPFlow, TCPMessage } from "../flow/tcp.ts";
 import { tfloat, type TNetValue } from "./tnetstring.ts";
 import { downgradeFlow, FLOW_FORMAT_VERSION, FlowFormatError } from "./compat.ts";
 
@@ -217,8 +218,9 @@ function toSerializable(v: unknown, depth = 0): TNetValue | undefined {
  * The serializable state of an HTTP flow (mitmproxy's `flow.get_state()`), in format `version`
  * (default 21; 17..20 produce what older mitmproxy versions read, 17 = mitmproxy 8.x).
  */
-export function flowToState(flow: HTTPFlow, version: number = FLOW_FORMAT_VERSION): State {
-  if (flow.type !== "http") throw new FlowFormatError(`cannot serialize ${flow.type} flows yet`);
+export function flowToState(flow: HTTPFlow | TCPFlow, version: number = FLOW_FORMAT_VERSION): State {
+  if (flow instanceof TCPFlow) return tcpFlowToState(flow, version);
+  if (flow.type !== "http") throw new FlowFormatError(`cannot serialize ${(flow as Flow).type} flows yet`);
   const state: State = {
     id: flow.id,
     error: flow.error ? { msg: flow.error.msg, timestamp: tfloat(flow.error.timestamp) } : null,
@@ -466,6 +468,71 @@ export function flowFromState(state: State): HTTPFlow {
   flow.comment = s.comment == null ? "" : str(s.comment, "comment");
   flow.timestampCreated = s.timestamp_created == null
     ? flow.request.timestampStart
+    : num(s.timestamp_created, "timestamp_created");
+  if (s.backup != null) backups.set(flow, dict(s.backup, "backup"));
+  return flow;
+}
+
+/** The state of a TCP flow (mitmproxy's `TCPFlow.get_state()`: messages as `[from_client, content, timestamp]`). */
+export function tcpFlowToState(flow: TCPFlow, version: number = FLOW_FORMAT_VERSION): State {
+  const state: State = {
+    id: flow.id,
+    error: flow.error ? { msg: flow.error.msg, timestamp: tfloat(flow.error.timestamp) } : null,
+    client_conn: clientToState(flow.clientConn),
+    server_conn: serverToState(flow.serverConn),
+    intercepted: flow.intercepted,
+    is_replay: flow.isReplay,
+    marked: flow.marked,
+    metadata: toSerializable(flow.metadata) ?? {},
+    comment: flow.comment,
+    timestamp_created: tfloat(flow.timestampCreated),
+    messages: flow.messages.map((m) => [
+      Boolean(m.fromClient),
+      m.content instanceof Uint8Array ? m.content : utf8enc.encode(String(m.content)),
+      tfloat(m.timestamp),
+    ]),
+    version: FLOW_FORMAT_VERSION,
+    type: "tcp",
+  };
+  const backup = backups.get(flow);
+  if (backup) state.backup = backup;
+  return version === FLOW_FORMAT_VERSION ? state : downgradeFlow(state, version);
+}
+
+/** A TCP flow from a state of the current format version. Throws {@link FlowFormatError} naming the bad field. */
+export function tcpFlowFromState(state: State): TCPFlow {
+  const s = dict(state, "flow");
+  if (s.version !== FLOW_FORMAT_VERSION) {
+    throw new FlowFormatError(
+      `tcpFlowFromState expects format version ${FLOW_FORMAT_VERSION}, got ${s.version}`,
+    );
+  }
+  if (s.type !== "tcp") throw new FlowFormatError(`not a TCP flow: ${JSON.stringify(s.type)}`);
+  const flow = new TCPFlow(clientFromState(s.client_conn), serverFromState(s.server_conn), false);
+  flow.id = str(s.id, "id");
+  if (s.error != null) {
+    const e = dict(s.error, "error");
+    flow.error = new FlowError(str(e.msg, "error.msg"), num(e.timestamp, "error.timestamp"));
+  }
+  flow.messages = list(s.messages ?? [], "messages").map((m, i) => {
+    const a = list(m, `messages[${i}]`);
+    const c = a[1];
+    return new TCPMessage(
+      Boolean(a[0]),
+      c instanceof Uint8Array ? c : utf8enc.encode(str(c, `messages[${i}][1]`)),
+      num(a[2] ?? 0, `messages[${i}][2]`),
+    );
+  });
+  flow.intercepted = Boolean(s.intercepted);
+  flow.marked = s.marked == null
+    ? ""
+    : typeof s.marked === "boolean"
+    ? (s.marked ? ":default:" : "")
+    : str(s.marked, "marked");
+  flow.metadata = s.metadata == null ? {} : dict(s.metadata, "metadata");
+  flow.comment = s.comment == null ? "" : str(s.comment, "comment");
+  flow.timestampCreated = s.timestamp_created == null
+    ? (flow.messages[0]?.timestamp ?? flow.clientConn.timestampStart ?? 0)
     : num(s.timestamp_created, "timestamp_created");
   if (s.backup != null) backups.set(flow, dict(s.backup, "backup"));
   return flow;
