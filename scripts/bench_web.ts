@@ -303,7 +303,7 @@ async function stepLoad(c: Ctx): Promise<void> {
     const sampler = new RssSampler(r.proc.pid, { intervalMs: 250 });
     const page = await c.browser.newPage();
     try {
-      await page.goto(r.ui);
+      await page.goto(r.ui, { timeout: 600_000 });
       await waitForCount(page, tool, c.loadFlows, 600_000);
       const s = (performance.now() - t0) / 1000;
       secs[tool] = s;
@@ -354,14 +354,14 @@ async function fillStore(path: string, n: number): Promise<void> {
   if (!st.success) throw new Error(`fill_store failed: ${proc.stderrTail()}`);
 }
 
-/** A copy of a generated store (the runs must not change the cached one). */
+/**
+ * The generated store of `n` flows (made once, kept in the data dir). The steps only read it: opening a
+ * store writes nothing unless it holds live flows, and no traffic goes through these runs.
+ */
 async function storeCopy(c: Ctx, n: number): Promise<{ path: string; dir: string }> {
-  const src = `${c.data}/store-${n}.sqlite`;
-  await fillStore(src, n);
-  const dir = await tempDir();
-  const path = `${dir}/store.sqlite`;
-  await Deno.copyFile(src, path);
-  return { path, dir };
+  const path = `${c.data}/store-${n}.sqlite`;
+  await fillStore(path, n);
+  return { path, dir: await tempDir() };
 }
 
 const FILTERS = [
@@ -384,7 +384,7 @@ async function stepFilterAndScreen(c: Ctx, doFilter: boolean, doScreen: boolean)
       for (let i = 0; i < 3; i++) {
         const page = await c.browser.newPage();
         const t0 = performance.now();
-        await page.goto(r.ui);
+        await page.goto(r.ui, { timeout: 600_000 });
         await page.waitForFunction(
           (n) =>
             (globalThis as any).document.querySelectorAll(".list .row").length >= 20 &&
@@ -475,7 +475,7 @@ async function stepRss(c: Ctx): Promise<void> {
   try {
     sampler.sample("start");
     const t0 = performance.now();
-    await page.goto(r.ui);
+    await page.goto(r.ui, { timeout: 600_000 });
     await waitForCount(page, "mitmdeno", c.rssFlows, 120_000);
     await page.waitForSelector(".list .row");
     report({
@@ -548,7 +548,7 @@ async function stepThroughput(c: Ctx): Promise<void> {
       try {
         if (withUi) {
           page = await c.browser.newPage();
-          await page.goto(r.ui);
+          await page.goto(r.ui, { timeout: 600_000 });
           await page.waitForTimeout(1000);
         }
         const target = viaProxy({ host: HOST, port: r.proxyPort }, origin);
