@@ -144,7 +144,7 @@ export function authRequiredResponse(isProxy: boolean): Response {
   );
 }
 
-/** Socks5 auth hook data (for when a SOCKS5 mode exists). */
+/** What the socks5_auth hook receives (the socks5 mode: lib/proxy/layers/socks5.ts). */
 export interface Socks5AuthData {
   clientConn: Client;
   username: string;

@@ -31,17 +31,10 @@ export const EVENTS = [
   "http_connect_upstream",
   "http_connected",
   "http_connect_error",
-  "dns_request",
-  "dns_response",
-  "dns_error",
   "tcp_start",
   "tcp_message",
   "tcp_end",
   "tcp_error",
-  "udp_start",
-  "udp_message",
-  "udp_end",
-  "udp_error",
   "tls_clienthello",
   "tls_start_client",
   "tls_start_server",
@@ -56,6 +49,20 @@ export const EVENTS = [
   "next_layer",
   "update",
 ] as const;
+
+/**
+ * mitmproxy events that mitmdeno never fires (it has no DNS or UDP mode yet); a script handling one is told so
+ * when it loads.
+ */
+export const UNFIRED_MITMPROXY_EVENTS: readonly string[] = [
+  "dns_request",
+  "dns_response",
+  "dns_error",
+  "udp_start",
+  "udp_message",
+  "udp_end",
+  "udp_error",
+];
 
 /** An event name. */
 export type EventName = typeof EVENTS[number];
@@ -118,22 +125,28 @@ function isNameless(addon: Addon): boolean {
 
 const LEGACY = ["clientconnect", "clientdisconnect", "serverconnect", "serverdisconnect", "add_log"];
 
-type Handler = [Addon, (...args: unknown[]) => unknown];
+/** An addon and one of its event handlers. */
+export type Handler = [Addon, (...args: unknown[]) => unknown];
 
 /** Host services the manager needs. */
 export interface ManagerHost {
+  /** The options addons declare into. */
   options: Options;
+  /** The log addons write to. */
   log: Logger;
+  /** Where addons' commands are registered. */
   commands: { add(path: string, fn: CommandFn, help?: string): void };
 }
 
 /** The addon chain and event dispatch. */
 export class AddonManager {
+  /** The addons, in the order events reach them. */
   readonly chain: Addon[] = [];
   readonly #byName = new Map<string, Addon>();
   readonly #host: ManagerHost;
   #cache = new Map<string, Handler[]>();
 
+  /** A manager for `host`'s addons. */
   constructor(host: ManagerHost) {
     this.#host = host;
   }

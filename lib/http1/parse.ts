@@ -23,6 +23,13 @@ export interface HeadLimits {
   maxHeadSize: number;
   /** Maximum number of header fields. */
   maxHeaders: number;
+  /**
+   * Accept header lines RFC 9112 forbids but that do not change the framing (`validate_inbound_headers=false`,
+   * as mitmproxy): obsolete line folding (unfolded into the previous value with one space), a name that is
+   * not a token, whitespace before the colon (stripped). Framing errors (Content-Length, Transfer-Encoding,
+   * chunks) and CR/NUL in values are refused either way: they are how requests are smuggled.
+   */
+  lenientHeaders?: boolean;
 }
 
 /** Defaults like common servers: 64 KiB of head, 256 fields. */
@@ -114,6 +121,13 @@ function parseFields(text: string, pos: number, limits: HeadLimits): [string, st
     }
     const c0 = text.charCodeAt(start);
     if (c0 === 32 || c0 === 9) {
+      if (limits.lenientHeaders && out.length) {
+        const value = text.slice(start, end).replace(/^[ \t]+|[ \t]+$/g, "");
+        if (/[\0\r]/.test(value)) throw new HttpSyntaxError("invalid character in folded header line");
+        const last = out[out.length - 1];
+        last[1] = last[1] ? `${last[1]} ${value}` : value;
+        continue;
+      }
       throw new HttpSyntaxError("obsolete line folding in header field");
     }
     const colon = text.indexOf(":", start);
@@ -122,10 +136,20 @@ function parseFields(text: string, pos: number, limits: HeadLimits): [string, st
         `malformed header line: ${JSON.stringify(text.slice(start, end).slice(0, 60))}`,
       );
     }
+    let nameEnd = colon;
     if (!isToken(text, start, colon)) {
-      throw new HttpSyntaxError(
-        `invalid header name: ${JSON.stringify(text.slice(start, colon).slice(0, 60))}`,
-      );
+      if (limits.lenientHeaders) {
+        while (
+          nameEnd > start && (text.charCodeAt(nameEnd - 1) === 32 || text.charCodeAt(nameEnd - 1) === 9)
+        ) {
+          nameEnd--;
+        }
+      }
+      if (!limits.lenientHeaders || nameEnd === start || /[\0\r]/.test(text.slice(start, nameEnd))) {
+        throw new HttpSyntaxError(
+          `invalid header name: ${JSON.stringify(text.slice(start, colon).slice(0, 60))}`,
+        );
+      }
     }
     // only SP and HTAB are optional whitespace (String.trim would also strip 0xA0, a valid obs-text byte)
     let a = colon + 1;
@@ -138,7 +162,7 @@ function parseFields(text: string, pos: number, limits: HeadLimits): [string, st
         throw new HttpSyntaxError(`invalid character in header ${text.slice(start, colon)}`);
       }
     }
-    out.push([text.slice(start, colon), text.slice(a, b)]);
+    out.push([text.slice(start, nameEnd), text.slice(a, b)]);
   }
   return out;
 }

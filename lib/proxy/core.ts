@@ -18,8 +18,14 @@ import type { ModeSpec } from "./mode.ts";
 export interface ModeDefinition {
   /** The mode's name, as in `--mode NAME[:DATA]`. */
   name: string;
+  /** How the mode is written, e.g. `upstream:URL` (for --help and errors). */
+  syntax: string;
   /** Short description for --help and errors. */
   description: string;
+  /** What a listener in this mode is, for the start-up line ("HTTP(S) proxy", "SOCKS v5 proxy", ...). */
+  label(spec: ModeSpec): string;
+  /** The port it listens on when neither the spec nor `listen_port` says (mitmproxy's default_port). */
+  defaultPort: number;
   /** The first layer of a client connection. */
   layer(ctx: Context, spec: ModeSpec): Layer;
 }

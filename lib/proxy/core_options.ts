@@ -10,7 +10,8 @@ export const CORE_OPTIONS: OptionSpec[] = [
     name: "mode",
     type: "strs",
     default: ["regular"],
-    help: "The proxy server type(s): regular, reverse:URL (several with MODE@[HOST:]PORT).",
+    help:
+      "The proxy server type(s): regular, upstream:URL (http:// or https:// proxy), socks5, transparent, reverse:URL (http, https, tls or tcp://host[:port]). Several at once: repeat it, each as MODE@[HOST:]PORT.",
   },
   {
     name: "showhost",
@@ -92,7 +93,8 @@ export const CORE_OPTIONS: OptionSpec[] = [
     name: "validate_inbound_headers",
     type: "bool",
     default: true,
-    help: "Reject malformed/ambiguous headers.",
+    help: "Reject malformed HTTP/1 header lines (obsolete line folding, names that are not tokens, " +
+      "whitespace before the colon) with a 400. Off: accept them. Framing errors are refused either way.",
   },
   {
     name: "tcp_timeout",
@@ -133,6 +135,20 @@ export const CORE_OPTIONS: OptionSpec[] = [
     help: "Most header fields accepted in one message.",
   },
   { name: "proxy_debug", type: "bool", default: false, help: "Enable debug logs in the proxy core." },
+  {
+    name: "connect_addr",
+    type: "optional str",
+    default: null,
+    help: "Set the local IP address that mitmdeno should use when connecting to upstream servers.",
+  },
+  {
+    name: "normalize_outbound_headers",
+    type: "bool",
+    default: true,
+    help: "Normalize outgoing HTTP/2 header names, but emit a warning when doing so. HTTP/2 does not allow " +
+      "uppercase header names. This option makes sure that HTTP/2 headers set in custom scripts are " +
+      "lowercased before they are sent (HTTP/1 messages keep their spelling).",
+  },
   {
     name: "content_view_lines_cutoff",
     type: "int",

@@ -1,6 +1,10 @@
 /**
  * Proxy mode specs: `MODE[:DATA][@[LISTEN_HOST:]LISTEN_PORT]` (mitmproxy's `mode_specs.py`). Every mode of
  * mitmproxy parses; which ones run is the master's mode registry (core.ts), which the proxyserver checks.
+ *
+ * Targets: `reverse:[SCHEME://]HOST[:PORT]` with http, https (the default), tls or tcp (tcp needs a port);
+ * `upstream:[SCHEME://]HOST[:PORT]` with http (the default) or https. mitmproxy's UDP schemes (http3, dtls,
+ * udp, quic, dns) are refused by name: mitmdeno has no UDP listener.
  */
 
 /** A parsed mode. */
@@ -30,6 +34,13 @@ const KNOWN_MODES = [
 ];
 
 const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443, tls: 443, dns: 53 };
+
+/** The schemes a reverse proxy target may have (mitmproxy's TCP ones). */
+export const REVERSE_SCHEMES = ["http", "https", "tls", "tcp"];
+/** mitmproxy's reverse schemes over UDP, which mitmdeno does not serve. */
+const UDP_SCHEMES = ["http3", "dtls", "udp", "quic", "dns"];
+/** The schemes of an upstream proxy. */
+export const UPSTREAM_SCHEMES = ["http", "https"];
 
 /** Parse a server spec `[scheme://]host[:port][/]` (no path allowed). */
 export function parseServerSpec(spec: string, defaultScheme: string, allowed: string[]) {
@@ -70,10 +81,18 @@ export function parseMode(spec: string): ModeSpec {
   const out: ModeSpec = { kind, data, listenHost, listenPort, full: spec.trim() };
   if (kind === "reverse") {
     if (!data) throw new Error("reverse mode needs a target, e.g. reverse:http://127.0.0.1:3000");
-    out.target = parseServerSpec(data, "https", ["http", "https"]);
+    const scheme = /^([a-zA-Z0-9]+):\/\//.exec(data.trim())?.[1]?.toLowerCase();
+    if (scheme && UDP_SCHEMES.includes(scheme)) {
+      throw new Error(
+        `reverse proxy scheme "${scheme}" runs over UDP, which mitmdeno does not serve (allowed: ${
+          REVERSE_SCHEMES.join(", ")
+        })`,
+      );
+    }
+    out.target = parseServerSpec(data, "https", REVERSE_SCHEMES);
   } else if (kind === "upstream") {
     if (!data) throw new Error("upstream mode needs a proxy, e.g. upstream:http://127.0.0.1:3128");
-    out.target = parseServerSpec(data, "http", ["http", "https"]);
+    out.target = parseServerSpec(data, "http", UPSTREAM_SCHEMES);
   } else if (data && ["regular", "transparent", "socks5", "dns"].includes(kind)) {
     throw new Error(`mode ${kind} takes no arguments`);
   }

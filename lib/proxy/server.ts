@@ -10,6 +10,7 @@ import { type ModeSpec, parseMode } from "./mode.ts";
 import { Driver } from "./driver.ts";
 import { parseSize } from "../http/bytes.ts";
 import { hostPort } from "../http/message.ts";
+import { injectTcp, injectWebSocket } from "./inject.ts";
 
 /** Runs the proxy listeners. */
 export class ProxyServer {
@@ -31,6 +32,17 @@ export class ProxyServer {
       () => this.#sockets.size,
       "Number of open client connections.",
     );
+    loader.addCommand(
+      "inject.websocket",
+      (flow, toClient, message, isText = true) =>
+        injectWebSocket(this.#master.log, flow, toClient, message, isText),
+      "Inject a WebSocket message into a live flow: inject.websocket FLOW TO_CLIENT MESSAGE [IS_TEXT].",
+    );
+    loader.addCommand(
+      "inject.tcp",
+      (flow, toClient, message) => injectTcp(this.#master.log, flow, toClient, message),
+      "Inject a TCP message into a live flow: inject.tcp FLOW TO_CLIENT MESSAGE.",
+    );
   }
 
   configure(updated: Set<string>): void {
@@ -47,8 +59,8 @@ export class ProxyServer {
         const known = this.#master.proxy.modes;
         if (!known.has(spec.kind)) {
           throw new OptionsError(
-            `Option "mode": ${spec.kind} mode is not supported yet (supported: ${
-              [...known.keys()].join(", ")
+            `Option "mode": ${spec.kind} mode is not supported by mitmdeno (supported: ${
+              [...known.values()].map((d) => d.syntax).join(", ")
             })`,
           );
         }
@@ -56,8 +68,9 @@ export class ProxyServer {
       }
       const seen = new Set<string>();
       for (const m of modes) {
-        const key = `${m.listenHost ?? o.listen_host}:${m.listenPort ?? o.listen_port ?? 8080}`;
-        if (seen.has(key)) {
+        const key = `${m.listenHost ?? o.listen_host}:${this.#port(m)}`;
+        // port 0: each listener gets its own ephemeral port
+        if (seen.has(key) && this.#port(m) !== 0) {
           throw new OptionsError(`Option "mode": two modes listen on the same address ${key}`);
         }
         seen.add(key);
@@ -71,6 +84,11 @@ export class ProxyServer {
       } catch (e) {
         throw new OptionsError(`Option "${name}": ${(e as Error).message}`);
       }
+    }
+    if (updated.has("connect_addr") && o.connect_addr && net.isIP(o.connect_addr) === 0) {
+      throw new OptionsError(
+        `Option "connect_addr": invalid connection address "${o.connect_addr}", specify a valid IP address.`,
+      );
     }
     if (
       updated.has("listen_port") && o.listen_port !== null && (o.listen_port < 0 || o.listen_port > 65535)
@@ -108,10 +126,16 @@ export class ProxyServer {
     for (const mode of this.#modes) await this.#listen(mode);
   }
 
+  /** The port of a mode's listener: from the spec, else `listen_port`, else the mode's default. */
+  #port(mode: ModeSpec): number {
+    const def = this.#master.proxy.modes.get(mode.kind);
+    return mode.listenPort ?? this.#master.options.listen_port ?? def?.defaultPort ?? 8080;
+  }
+
   #listen(mode: ModeSpec): Promise<void> {
     const o = this.#master.options;
     const host = mode.listenHost ?? (o.listen_host || "0.0.0.0");
-    const port = mode.listenPort ?? o.listen_port ?? 8080;
+    const port = this.#port(mode);
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       this.#sockets.add(socket);
       socket.once("close", () => this.#sockets.delete(socket));
@@ -132,7 +156,7 @@ export class ProxyServer {
         this.#servers.push(server);
         this.listenAddresses.push({ mode: mode.full, host: addr.address, port: addr.port });
         this.#master.proxy.listeningPorts.add(addr.port);
-        const what = mode.kind === "regular" ? "HTTP(S) proxy" : `${mode.kind} proxy to ${mode.data}`;
+        const what = this.#master.proxy.modes.get(mode.kind)!.label(mode);
         this.#master.log.info(
           `${what} listening at ${
             host === "0.0.0.0" && !(mode.listenHost ?? o.listen_host)

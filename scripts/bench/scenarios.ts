@@ -16,6 +16,7 @@
 import { findExecutable, splitCommand } from "./process.ts";
 import { streamScenario } from "./stream_scenarios.ts";
 import { tlsScenario } from "./tls_scenarios.ts";
+import { socks5Scenario, upstreamScenario } from "./mode_scenarios.ts";
 import type { WrkLoad, WrkResult, WrkTarget } from "./wrk.ts";
 import { RUNTIME_FLAGS } from "../runtime_flags.ts";
 
@@ -249,6 +250,10 @@ export function defaultScenarios(): Scenario[] {
     tlsScenario("mitmdump-tls-fresh", "mitmdump", "fresh"),
     tlsScenario("mitmdeno-https-ka", "mitmdeno", "keepalive"),
     tlsScenario("mitmdump-https-ka", "mitmdump", "keepalive"),
+    upstreamScenario("mitmdeno-upstream", "mitmdeno"),
+    upstreamScenario("mitmdump-upstream", "mitmdump"),
+    socks5Scenario("mitmdeno-socks5", "mitmdeno"),
+    socks5Scenario("mitmdump-socks5", "mitmdump"),
     streamScenario("stream-direct", null, false),
     streamScenario("stream-mitmdeno", "mitmdeno", false),
     streamScenario("stream-direct-tls", null, true),
@@ -290,6 +295,18 @@ export const defaultTargets: Target[] = [
     numerator: "mitmdeno-tls-fresh",
     denominator: "mitmdump-tls-fresh",
     min: 4,
+  },
+  {
+    label: "upstream mode req/s >= 25x mitmdump upstream",
+    numerator: "mitmdeno-upstream",
+    denominator: "mitmdump-upstream",
+    min: 25,
+  },
+  {
+    label: "socks5 mode req/s >= 25x mitmdump socks5",
+    numerator: "mitmdeno-socks5",
+    denominator: "mitmdump-socks5",
+    min: 25,
   },
   {
     label: "keep-alive HTTPS req/s >= 10x mitmdump",

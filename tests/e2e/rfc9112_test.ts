@@ -193,3 +193,34 @@ Deno.test("rfc9112: an origin that never answers gets a 504 after http_response_
     await origin.close();
   }
 });
+
+Deno.test("rfc9112: validate_inbound_headers: folded lines and bad names are 400 by default, relayed when off", async () => {
+  const origin = await startRawOrigin((s) =>
+    onRequestHead(s, (head) => {
+      const body = /^x-long: *(.*)$/im.exec(head)?.[1]?.trim() ?? "(none)";
+      s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    })
+  );
+  const strict = await startProxy(["--flow-detail", "0"]);
+  const lenient = await startProxy(["--flow-detail", "0", "--set", "validate_inbound_headers=false"]);
+  const req = `GET ${origin.url}/ HTTP/1.1\r\nHost: x\r\nX-Long: one\r\n two\r\nConnection: close\r\n\r\n`;
+  try {
+    const refused = await rawExchange(strict.port, req);
+    assert.equal(statusOf(refused), "400", refused);
+    assert.match(refused, /obsolete line folding/);
+    const relayed = await rawExchange(lenient.port, req);
+    assert.equal(statusOf(relayed), "200", relayed);
+    assert.ok(relayed.endsWith("one two"), relayed);
+    // framing errors stay refused when validation is off
+    const smuggle = await rawExchange(
+      lenient.port,
+      `POST ${origin.url}/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab`,
+    );
+    assert.equal(statusOf(smuggle), "400", smuggle);
+    assert.match(smuggle, /conflicting Content-Length/);
+  } finally {
+    await strict.stop();
+    await lenient.stop();
+    await origin.close();
+  }
+});

@@ -177,7 +177,7 @@ export function response(flow: HTTPFlow) { flow.response!.headers.set("x-version
     const changedAt = performance.now();
     await Deno.writeTextFile(`${dir}/dep.ts`, `export const VERSION = "2";\n`);
     let seen = "";
-    while (performance.now() - changedAt < 5000) {
+    while (performance.now() - changedAt < 10_000) {
       const r = await curl(["-x", p.url, `${o.url}/v`]);
       seen = /^x-version: (\d)\r$/m.exec(r.headers)?.[1] ?? "";
       if (seen === "2") break;
@@ -185,7 +185,8 @@ export function response(flow: HTTPFlow) { flow.response!.headers.set("x-version
     }
     const reloadMs = performance.now() - changedAt;
     assert.equal(seen, "2");
-    assert.ok(reloadMs < 2000, `reload took ${reloadMs.toFixed(0)} ms`);
+    // a bound, not a benchmark: the watcher must notice within seconds, even on a loaded machine
+    assert.ok(reloadMs < 10_000, `reload took ${reloadMs.toFixed(0)} ms`);
     if (Deno.env.get("DEBUG_SCRIPTS")) console.log(`reload seen after ${reloadMs.toFixed(0)} ms`);
     await p.waitFor(/done v1(.|\n)*running v2/);
 

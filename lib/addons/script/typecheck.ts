@@ -38,7 +38,10 @@ export function parseCheckOutput(text: string): TypeDiagnostic[] {
   return out;
 }
 
-/** Run `deno check` on `path` with mitmdeno's import map; resolves to its diagnostics (empty when clean). */
+/**
+ * Run `deno check` on `path` with mitmdeno's import map; resolves to its diagnostics (empty when clean). A
+ * check that does not finish within `timeoutMs` is stopped and reported as one diagnostic saying so.
+ */
 export async function typecheckScript(path: string, timeoutMs = 60_000): Promise<TypeDiagnostic[]> {
   if (!canTypecheck()) return [];
   const child = new Deno.Command(Deno.execPath(), {
@@ -48,7 +51,9 @@ export async function typecheckScript(path: string, timeoutMs = 60_000): Promise
     stderr: "piped",
     stdin: "null",
   }).spawn();
+  let timedOut = false;
   const timer = setTimeout(() => {
+    timedOut = true;
     try {
       child.kill();
     } catch { /* already done */ }
@@ -56,6 +61,9 @@ export async function typecheckScript(path: string, timeoutMs = 60_000): Promise
   try {
     const r = await child.output();
     if (r.success) return [];
+    if (timedOut) {
+      return [{ location: path, message: `type check stopped: not done within ${timeoutMs / 1000}s` }];
+    }
     return parseCheckOutput(new TextDecoder().decode(r.stderr) + new TextDecoder().decode(r.stdout));
   } finally {
     clearTimeout(timer);

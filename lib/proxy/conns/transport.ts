@@ -145,7 +145,8 @@ export class Transport {
    */
   detachForTls(initial: Uint8Array | null): Socket {
     this.#unwire(this.socket);
-    const s = this.tcp;
+    // the TCP socket, or the TLS socket over it (TLS in TLS: through an https:// upstream proxy)
+    const s = this.socket;
     s.pause();
     if (initial && initial.length) {
       s.unshift(Buffer.from(initial.buffer, initial.byteOffset, initial.byteLength));

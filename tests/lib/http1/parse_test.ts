@@ -683,3 +683,45 @@ Deno.test("ChunkedDecoder: a large chunk spread over many feeds yields all its b
   assert.ok(done);
   assert.deepEqual(concat(out), payload);
 });
+
+Deno.test("parseRequestHead: lenientHeaders (validate_inbound_headers=false) accepts folding, odd names, space before colon", () => {
+  const lenient = { ...DEFAULT_LIMITS, lenientHeaders: true };
+  const h = parseRequestHead(
+    b("GET / HTTP/1.1\r\nHost: a\r\nX-Long: one\r\n  two\r\n\tthree \r\nBad Name: x\r\nSpaced : y\r\n\r\n"),
+    lenient,
+  );
+  assert.deepEqual(h.headers, [["Host", "a"], ["X-Long", "one two three"], ["Bad Name", "x"], [
+    "Spaced",
+    "y",
+  ]]);
+  // still refused: a fold before any field, NUL/CR in names or values, an empty name, framing errors
+  assertSyntax(
+    () => parseRequestHead(b("GET / HTTP/1.1\r\n folded\r\nHost: a\r\n\r\n"), lenient),
+    400,
+    /folding/,
+  );
+  assertSyntax(
+    () => parseRequestHead(b("GET / HTTP/1.1\r\nNa\x00me: x\r\n\r\n"), lenient),
+    400,
+    /header name/,
+  );
+  assertSyntax(
+    () => parseRequestHead(b("GET / HTTP/1.1\r\n: x\r\n\r\n"), lenient),
+    400,
+    /malformed header line/,
+  );
+  assertSyntax(
+    () => parseRequestHead(b("GET / HTTP/1.1\r\nA: b\x00c\r\n\r\n"), lenient),
+    400,
+    /invalid character/,
+  );
+  const req = parseRequestHead(
+    b("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"),
+    lenient,
+  );
+  assertSyntax(
+    () => bodyFraming(req.headers, { request: true, httpVersion: req.httpVersion }),
+    400,
+    /conflicting Content-Length/,
+  );
+});

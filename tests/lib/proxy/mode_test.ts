@@ -139,7 +139,13 @@ Deno.test("parseMode: modes with free-form data keep it", () => {
 
 Deno.test("the mode registry on the master lists exactly the modes that are implemented", () => {
   const m = new Master();
-  assert.deepEqual([...m.proxy.modes.keys()].sort(), ["regular", "reverse"]);
+  assert.deepEqual([...m.proxy.modes.keys()].sort(), [
+    "regular",
+    "reverse",
+    "socks5",
+    "transparent",
+    "upstream",
+  ]);
 });
 
 Deno.test("parseServerSpec: default ports by scheme, and a required port for tls/others", () => {

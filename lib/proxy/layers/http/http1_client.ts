@@ -125,6 +125,10 @@ export class Http1Client extends Layer {
     const length = ev.endStream ? 0 : ev.length;
     this.#chunked = length === null;
     const out = endToEndFields(req.headers, isUpgrade(req.headers));
+    if (this.conn.viaAbsoluteForm) {
+      // to an upstream proxy, Proxy-Authorization is for that hop (upstream_auth sets it)
+      for (const f of req.headers.fields) if (f[0].toLowerCase() === "proxy-authorization") out.push(f);
+    }
     const hadLength = placeContentLength(out, this.#chunked ? null : length);
     if (!out.some((f) => f[0].length === 4 && f[0].toLowerCase() === "host")) {
       const dp = req.scheme === "https" ? 443 : 80;
@@ -134,7 +138,7 @@ export class Http1Client extends Layer {
     else if (length !== null && !hadLength && (length > 0 || /^(POST|PUT|PATCH)$/.test(req.method))) {
       out.push(["Content-Length", String(length)]);
     }
-    const target = this.conn.via !== null && req.method !== "CONNECT"
+    const target = this.conn.viaAbsoluteForm && req.method !== "CONNECT"
       ? req.url // through an upstream proxy: absolute form
       : req.method === "CONNECT"
       ? req.authority || `${req.host}:${req.port}`
