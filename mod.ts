@@ -23,6 +23,8 @@ export { Flow, FlowError, HTTPFlow } from "./lib/flow/flow.ts";
 export { Client, Connection, Server } from "./lib/flow/connection.ts";
 export { MessageType, WebSocketData, WebSocketMessage } from "./lib/flow/websocket.ts";
 export { TCPFlow, TCPMessage } from "./lib/flow/tcp.ts";
+export type { TCPInjector } from "./lib/flow/tcp.ts";
+export type { WebSocketInjector } from "./lib/flow/websocket.ts";
 export type { Address } from "./lib/flow/connection.ts";
 export { ctx } from "./lib/addons/ctx.ts";
 export { AddonHalt, EVENTS } from "./lib/addons/manager.ts";

@@ -147,6 +147,11 @@ export interface TFlowOptions {
   ws?: boolean | WebSocketData;
   /** Whether the flow is live (default true). */
   live?: boolean;
+  /**
+   * An HTTP/2 flow: request and response `HTTP/2.0` (the request with `authority`, the response without a
+   * reason phrase, as HTTP/2 has none), both connections with ALPN `h2`.
+   */
+  http2?: boolean;
 }
 
 /**
@@ -162,6 +167,16 @@ export function tflow(opts: TFlowOptions = {}): HTTPFlow {
   );
   if (opts.resp) f.response = opts.resp === true ? tresp() : opts.resp;
   if (opts.err) f.error = opts.err === true ? terr() : opts.err;
+  if (opts.http2) {
+    f.request.httpVersion = "HTTP/2.0";
+    f.request.authority ||= `${f.request.host}:${f.request.port}`;
+    if (f.response) {
+      f.response.httpVersion = "HTTP/2.0";
+      f.response.reason = "";
+    }
+    f.clientConn.alpn = "h2";
+    f.serverConn.alpn = "h2";
+  }
   if (opts.ws) f.websocket = opts.ws === true ? twebsocket() : opts.ws;
   return f;
 }

@@ -190,8 +190,6 @@ type Browser = Awaited<ReturnType<typeof launchChromium>>;
 type Page = Awaited<ReturnType<Browser["newPage"]>>;
 
 async function launchChromium(profileDir: string) {
-  // a test-only package: not in the import map (deno task install fetches what is); tests/deno.lock pins it
-  // deno-lint-ignore no-import-prefix
   const { chromium } = await import("npm:playwright-core@1.65.1");
   return await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,

@@ -208,3 +208,12 @@ Deno.test("script: loads a script module in-process", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tflow({ http2: true }) makes an HTTP/2 flow", () => {
+  const f = tflow({ resp: true, http2: true });
+  assert.equal(f.request.httpVersion, "HTTP/2.0");
+  assert.equal(f.request.authority, "address:22");
+  assert.equal(f.response!.httpVersion, "HTTP/2.0");
+  assert.equal(f.response!.reason, "");
+  assert.equal(f.clientConn.alpn, "h2");
+});

@@ -10,13 +10,16 @@ import { fromUtf8, utf8 } from "../http/bytes.ts";
 
 /** One read of a TCP connection. */
 export class TCPMessage {
+  /** Whether the client sent it. */
   fromClient: boolean;
+  /** The bytes. */
   content: Uint8Array;
   /** Seconds since the epoch. */
   timestamp: number;
   /** Injected by an addon (`inject.tcp`), not sent by a peer. */
   injected: boolean;
 
+  /** A message of `content`, from the client or the server. */
   constructor(
     fromClient: boolean,
     content: Uint8Array | string,
@@ -37,6 +40,7 @@ export class TCPMessage {
     this.content = utf8(s);
   }
 
+  /** A short description of the message. */
   toString(): string {
     return `${this.fromClient ? "->" : "<-"} ${JSON.stringify(this.text)}`;
   }
@@ -47,10 +51,13 @@ export type TCPInjector = (message: TCPMessage) => void;
 
 /** A TCP connection through the proxy and its messages. */
 export class TCPFlow extends Flow {
+  /** Always `"tcp"`. */
   readonly type = "tcp" as const;
+  /** The messages so far, in order. */
   messages: TCPMessage[] = [];
   #inject: TCPInjector | null = null;
 
+  /** A TCP flow between `clientConn` and `serverConn`; `live` when it is being proxied now. */
   constructor(clientConn: Client, serverConn: Server, live = true) {
     super(clientConn, serverConn, live);
   }
@@ -68,6 +75,7 @@ export class TCPFlow extends Flow {
     return true;
   }
 
+  /** A readable summary of the flow. */
   override toString(): string {
     return `<TCPFlow (${this.messages.length} messages)>`;
   }

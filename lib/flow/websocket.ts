@@ -25,6 +25,7 @@ export class WebSocketMessage {
   /** Injected by an addon (`inject.websocket`), not sent by a peer. */
   injected: boolean;
 
+  /** A message of `type` (1 text, 2 binary), from the client or the server. */
   constructor(
     type: number,
     fromClient: boolean,
@@ -77,11 +78,13 @@ export type WebSocketInjector = (message: WebSocketMessage) => void;
 
 /** The WebSocket part of an HTTP flow. */
 export class WebSocketData {
+  /** The messages so far, in order. */
   messages: WebSocketMessage[] = [];
   /** Who sent the first close frame (or closed the connection); null while open. */
   closedByClient: boolean | null = null;
   /** The close code (1005: a close frame without code, 1006: closed without a close frame). */
   closeCode: number | null = null;
+  /** The reason given when the connection was closed, if any. */
   closeReason: string | null = null;
   /** When the connection ended, seconds since the epoch. */
   timestampEnd: number | null = null;
@@ -136,6 +139,7 @@ export class WebSocketData {
     return ws;
   }
 
+  /** A short description of the message. */
   toString(): string {
     return `WebSocketData(${this.messages.length} messages${
       this.closeCode !== null ? `, closed ${this.closeCode}` : ""

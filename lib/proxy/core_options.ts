@@ -55,7 +55,19 @@ export const CORE_OPTIONS: OptionSpec[] = [
     default: true,
     help: "Connect to upstream server to look up certificate details.",
   },
-  { name: "http2", type: "bool", default: true, help: "Enable/disable HTTP/2 support." },
+  {
+    name: "http2",
+    type: "bool",
+    default: true,
+    help:
+      "Enable/disable HTTP/2 support: h2 is offered to TLS clients and servers (ALPN), translated to HTTP/1 where a side speaks only that.",
+  },
+  {
+    name: "http2_ping_keepalive",
+    type: "int",
+    default: 58,
+    help: "Send a PING to keep idle HTTP/2 connections alive, in seconds. 0 to disable.",
+  },
   { name: "websocket", type: "bool", default: true, help: "Enable/disable WebSocket support." },
   { name: "rawtcp", type: "bool", default: true, help: "Enable/disable raw TCP connections." },
   {

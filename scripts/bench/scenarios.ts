@@ -16,6 +16,7 @@
 import { findExecutable, splitCommand } from "./process.ts";
 import { streamScenario } from "./stream_scenarios.ts";
 import { tlsScenario } from "./tls_scenarios.ts";
+import { h2Scenario } from "./h2_scenarios.ts";
 import { socks5Scenario, upstreamScenario } from "./mode_scenarios.ts";
 import type { WrkLoad, WrkResult, WrkTarget } from "./wrk.ts";
 import { RUNTIME_FLAGS } from "../runtime_flags.ts";
@@ -259,11 +260,24 @@ export function defaultScenarios(): Scenario[] {
     streamScenario("stream-direct-tls", null, true),
     streamScenario("stream-mitmdeno-tls", "mitmdeno", true),
     streamScenario("stream-mitmdump-tls", "mitmdump", true, { default: false }),
+    h2Scenario("h2-direct", null, false),
+    h2Scenario("mitmdeno-h2", "mitmdeno", false),
+    h2Scenario("mitmdump-h2", "mitmdump", false),
+    h2Scenario("h2-direct-100mb", null, true),
+    h2Scenario("mitmdeno-h2-100mb", "mitmdeno", true),
+    h2Scenario("mitmdump-h2-100mb", "mitmdump", true, { default: false }),
   ];
 }
 
 /** The performance targets. */
 export const defaultTargets: Target[] = [
+  { label: "mitmdeno-h2 >= 15x mitmdump-h2", numerator: "mitmdeno-h2", denominator: "mitmdump-h2", min: 15 },
+  {
+    label: "mitmdeno-h2 >= 70% of mitmdeno-https-ka",
+    numerator: "mitmdeno-h2",
+    denominator: "mitmdeno-https-ka",
+    min: 0.7,
+  },
   {
     label: "streamed HTTPS download >= 50% of direct MB/s",
     numerator: "stream-mitmdeno-tls",

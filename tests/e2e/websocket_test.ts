@@ -8,7 +8,7 @@ import https from "node:https";
 import http from "node:http";
 import type net from "node:net";
 import tls from "node:tls";
-import * as wsModule from "ws";
+import * as wsModule from "npm:ws@8.23.0";
 
 // the ws package has no type declarations of its own
 const { WebSocket, WebSocketServer } = wsModule as any;
@@ -281,7 +281,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const { chromium } = await import("playwright-core");
+    const { chromium } = await import("npm:playwright-core@1.65.1");
     const dir = await Deno.makeTempDir({ prefix: "mitmdeno-ws-chromium-" });
     const origin = await wsOrigin({ tls: { dir }, deflate: true });
     const tlsconfig = new TlsConfig();

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const TEST_ONLY = ["playwright-core"];
+const TEST_ONLY = ["playwright-core", "ws"];
 
 function lockPackages(text: string): string[] {
   const lock = JSON.parse(text) as { npm?: Record<string, unknown> };

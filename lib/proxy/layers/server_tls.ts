@@ -11,6 +11,7 @@ import { type BlockingCommand, StartHook, StartTls, type TlsInfo } from "../comm
 import { ProtocolError } from "../errors.ts";
 import type { Context } from "../context.ts";
 import type { Connection, Server } from "../../flow/connection.ts";
+import { upstreamAlpn } from "./alpn.ts";
 
 /** What the tls_* hooks receive, as mitmproxy's TlsData. */
 export interface TlsData {
@@ -44,7 +45,7 @@ export function applyTlsInfo(conn: Connection, info: TlsInfo): void {
 export function prepareServerTls(ctx: Context, server: Server): void {
   server.tls = true;
   server.sni = ctx.core.conns.sniFor(server.address![0], server.sni ?? undefined);
-  if (!server.alpnOffers.length) server.alpnOffers = [...ctx.core.conns.tlsConfig.alpn];
+  if (!server.alpnOffers.length) server.alpnOffers = upstreamAlpn(ctx);
 }
 
 /**

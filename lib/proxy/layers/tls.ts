@@ -31,6 +31,7 @@ import { TcpLayer } from "./tcp.ts";
 import { HttpLayer } from "./http/layer.ts";
 import { applyTlsInfo, establishServerTls, type TlsData } from "./server_tls.ts";
 import { isIpLiteral } from "../conns/connect.ts";
+import { clientAlpn } from "./alpn.ts";
 
 export type { TlsData, UpstreamCertInfo };
 
@@ -274,7 +275,7 @@ export class TlsLayer extends Layer {
       this.call(
         new StartTls(client, {
           secureContext: leaf.secureContext,
-          alpn: ["http/1.1"],
+          alpn: clientAlpn(ctx),
           initialData: raw,
           timeoutMs: timeout,
           ciphers: this.#cfg.clientCiphers,

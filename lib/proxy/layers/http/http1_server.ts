@@ -29,6 +29,7 @@ import { clientWantsKeepAlive, endToEndFields, placeContentLength } from "../../
 import { concat } from "../../../http/bytes.ts";
 import { Request, type Response } from "../../../http/message.ts";
 import { Headers } from "../../../http/headers.ts";
+import { reasonPhrase } from "../../../http/status.ts";
 import {
   HttpEvent,
   HttpSend,
@@ -337,14 +338,21 @@ export class Http1Server extends Layer {
       );
       return;
     }
-    const known = ev.endStream ? 0 : ev.length;
+    // trailers (from an HTTP/2 server, a gRPC answer) need chunked framing to reach an HTTP/1.1 client
+    const known = ev.endStream
+      ? 0
+      : resp.trailers?.size && this.#clientVersion === "HTTP/1.1"
+      ? null
+      : ev.length;
     this.#chunked = !bodyless && known === null && this.#clientVersion === "HTTP/1.1";
     let keep = this.#keepAlive && !/close/i.test(resp.headers.get("connection") ?? "") &&
       (bodyless || known !== null || this.#chunked);
     if (code === 101) keep = true;
     this.#closeAfter = !keep;
     const fields = this.#headFields(resp, bodyless, known, keep);
-    this.#pendingHead = { code, reason: resp.reason || "", fields };
+    // HTTP/2 has no reason phrase: an HTTP/1 client gets the standard one (as mitmproxy)
+    const reason = resp.reason || (resp.httpVersion === "HTTP/2.0" ? reasonPhrase(code) : "");
+    this.#pendingHead = { code, reason, fields };
     this.#sending = "body";
     if (ev.endStream) this.#responseEnd(null);
   }

@@ -13,7 +13,14 @@
  */
 import { Layer } from "../../layer.ts";
 import { ConnectionClosed, DataReceived, type Event, Start } from "../../events.ts";
-import { CloseConnection, type Command, OpenConnection, Relay, type RequestWakeup } from "../../commands.ts";
+import {
+  CloseConnection,
+  type Command,
+  OpenConnection,
+  Relay,
+  type RequestWakeup,
+  SetReading,
+} from "../../commands.ts";
 import { ProtocolError } from "../../errors.ts";
 import type { Context } from "../../context.ts";
 import { Server } from "../../../flow/connection.ts";
@@ -21,6 +28,8 @@ import type { HTTPFlow } from "../../../flow/flow.ts";
 import { hostPort } from "../../../http/message.ts";
 import { Http1Server } from "./http1_server.ts";
 import { Http1Client } from "./http1_client.ts";
+import { Http2Server } from "./http2_server.ts";
+import { Http2Client } from "./http2_client.ts";
 import { HttpStream, type StreamOptions } from "./stream.ts";
 import {
   GetHttpConnection,
@@ -30,18 +39,28 @@ import {
   RequestEndOfMessage,
   RequestHeaders,
   RequestTrailers,
+  ResponseData,
   SendHttp,
 } from "./events.ts";
 import { establishServerTls, prepareServerTls } from "../server_tls.ts";
 import { WebSocketLayer } from "../websocket.ts";
 
-/** A server connection of this layer and the stream it serves (HTTP/1: one at a time). */
+/** A server connection of this layer and the stream it serves (HTTP/1: one at a time; HTTP/2: many). */
 interface Slot {
   server: Server;
-  /** Its codec, once the connection is open. */
-  codec: Http1Client | null;
+  /** Its codec, once the connection is open (and its TLS handshake done: ALPN decides the codec). */
+  codec: Http1Client | Http2Client | null;
+  /** HTTP/1: the stream it serves (also while the connection is being opened for it). */
   stream: HttpStream | null;
+  /** HTTP/2: the streams it serves, by stream id. */
+  streams: Map<number, HttpStream> | null;
+  /** Events that came before the codec. */
+  early?: Event[];
 }
+
+/** Queued bytes in an HTTP/2 codec above which the sending stream is held back, and below which it resumes. */
+const HOLD_ABOVE = 1 << 20;
+const RESUME_BELOW = 256 * 1024;
 
 /** How to continue a tunnel after a CONNECT (set by the layer that builds HTTP layers: next_layer.ts). */
 export type TunnelStarter = (ctx: Context, initial: Uint8Array, flow: HTTPFlow) => Layer;
@@ -50,7 +69,7 @@ export type TunnelStarter = (ctx: Context, initial: Uint8Array, flow: HTTPFlow) 
 export class HttpLayer extends Layer {
   readonly #opts: StreamOptions;
   readonly #tunnel: TunnelStarter | null;
-  #client!: Http1Server;
+  #client!: Http1Server | Http2Server;
   readonly #streams = new Map<number, HttpStream>();
   readonly #slots: Slot[] = [];
   /** After a CONNECT or 101: the layer that now gets every event. */
@@ -72,6 +91,11 @@ export class HttpLayer extends Layer {
         return this.#client.handle(e);
       }
       const slot = this.#slotOf(e.conn as Server);
+      if (slot && !slot.codec) {
+        // bytes before the codec exists (the server spoke during tls_established_server): kept for it
+        (slot.early ??= []).push(e);
+        return;
+      }
       if (slot?.codec) slot.codec.handle(e);
       if (e instanceof ConnectionClosed && slot) this.#dropIfClosed(slot);
       return;
@@ -80,7 +104,10 @@ export class HttpLayer extends Layer {
   }
 
   #start(): void {
-    this.#client = this.adopt(new Http1Server(this.context));
+    // ALPN decided the client's protocol (see alpn.ts)
+    this.#client = this.adopt(
+      this.context.client.alpn === "h2" ? new Http2Server(this.context) : new Http1Server(this.context),
+    );
     this.#client.onHttp = (ev) => this.#fromClient(ev);
     // a tunnel's server connection may be open already (eager CONNECT, or TLS with the server first)
     const s = this.context.server;
@@ -94,7 +121,7 @@ export class HttpLayer extends Layer {
   }
 
   #addSlot(server: Server, open: boolean): Slot {
-    const slot: Slot = { server, codec: null, stream: null };
+    const slot: Slot = { server, codec: null, stream: null, streams: null };
     if (open) slot.codec = this.#serverCodec(slot);
     this.#slots.push(slot);
     return slot;
@@ -126,7 +153,18 @@ export class HttpLayer extends Layer {
     });
   }
 
-  #serverCodec(slot: Slot): Http1Client {
+  #serverCodec(slot: Slot): Http1Client | Http2Client {
+    if (slot.server.alpn === "h2") {
+      const h2 = this.adopt(new Http2Client(this.context, slot.server));
+      const streams = slot.streams ??= new Map();
+      if (slot.stream) {
+        streams.set(slot.stream.streamId, slot.stream);
+        slot.stream = null;
+      }
+      h2.onHttp = (ev) => streams.get(ev.streamId)?.handle(ev);
+      h2.handle(new Start());
+      return h2;
+    }
     const codec = this.adopt(new Http1Client(this.context, slot.server));
     codec.onHttp = (ev) => {
       const stream = slot.stream;
@@ -136,7 +174,7 @@ export class HttpLayer extends Layer {
   }
 
   #dropIfClosed(slot: Slot): void {
-    if (slot.codec?.closed && slot.stream === null) {
+    if (slot.codec?.closed && slot.stream === null && !slot.streams?.size) {
       const i = this.#slots.indexOf(slot);
       if (i !== -1) this.#slots.splice(i, 1);
     }
@@ -145,6 +183,14 @@ export class HttpLayer extends Layer {
   /** The client went away: idle server connections may serve other clients. */
   #clientClosed(): void {
     for (const slot of [...this.#slots]) {
+      if (slot.codec instanceof Http2Client) {
+        // an HTTP/2 connection is not parked (its codec state cannot move to another client connection)
+        if (slot.codec.idle) {
+          slot.codec.shutdown();
+          this.#slots.splice(this.#slots.indexOf(slot), 1);
+        }
+        continue;
+      }
       if (slot.stream === null && slot.codec?.idle) {
         this.emit(new CloseConnection(slot.server, { reuse: true }));
         this.#slots.splice(this.#slots.indexOf(slot), 1);
@@ -199,6 +245,7 @@ export class HttpLayer extends Layer {
         (flow, server) => this.#upgrade(s, flow, server),
         (done) => {
           if (this.#streams.get(done.streamId) === done) this.#streams.delete(done.streamId);
+          if (this.#held.size) this.#unhold(done.streamId);
         },
         (st, waiting) => this.#watchResponse(st, waiting),
       ),
@@ -209,9 +256,63 @@ export class HttpLayer extends Layer {
   }
 
   #sendHttp(ev: HttpEvent, conn: import("../../../flow/connection.ts").Connection): void {
-    if (conn === this.context.client) return this.#client.handle(ev);
-    this.#slotOf(conn as Server)?.codec?.handle(ev);
+    const toClient = conn === this.context.client;
+    const target = toClient ? this.#client : this.#slotOf(conn as Server)?.codec;
+    if (!target) return;
+    target.handle(ev);
+    if (
+      (target instanceof Http2Server || target instanceof Http2Client) && target.backlog > HOLD_ABOVE &&
+      (ev instanceof ResponseData || ev instanceof RequestData)
+    ) this.#hold(target, ev.streamId, toClient);
   }
+
+  // ---- backpressure across codecs ----
+
+  /**
+   * Body bytes wait in an HTTP/2 codec for its peer's flow-control window: hold back the stream that sends
+   * them where they come from (an HTTP/2 source withholds that stream's credit, so only it stops; an HTTP/1
+   * source stops reading its connection) until the queue drained. Memory stays bounded per connection.
+   */
+  #hold(target: Http2Server | Http2Client, streamId: number, toClient: boolean): void {
+    let held = this.#held.get(target);
+    if (held?.has(streamId)) return;
+    const stream = this.#streams.get(streamId);
+    const source = toClient ? (stream?.server ? this.#slotOf(stream.server)?.codec : null) : this.#client;
+    if (!source) return;
+    let resume: () => void;
+    if (source instanceof Http2Server || source instanceof Http2Client) {
+      source.pauseStream(streamId, true);
+      resume = () => source.pauseStream(streamId, false);
+    } else {
+      const conn = source.conn;
+      this.emit(new SetReading(conn, false));
+      resume = () => this.emit(new SetReading(conn, true));
+    }
+    if (!held) {
+      held = new Map();
+      this.#held.set(target, held);
+      target.onDrain = () => {
+        if (target.backlog > RESUME_BELOW) return;
+        const all = this.#held.get(target);
+        this.#held.delete(target);
+        for (const r of all?.values() ?? []) r();
+      };
+    }
+    held.set(streamId, resume);
+  }
+
+  /** A stream is over: whatever it held back goes again. */
+  #unhold(streamId: number): void {
+    for (const held of this.#held.values()) {
+      const r = held.get(streamId);
+      if (r) {
+        held.delete(streamId);
+        r();
+      }
+    }
+  }
+
+  readonly #held = new Map<Http2Server | Http2Client, Map<number, () => void>>();
 
   // ---- server connections ----
 
@@ -230,8 +331,17 @@ export class HttpLayer extends Layer {
       return c.complete(err);
     }
     if (!c.fresh) {
+      // an HTTP/2 connection to that server takes any number of streams
       for (const slot of this.#slots) {
         const s = slot.server;
+        if (!(slot.codec instanceof Http2Client) || !slot.codec.reusable) continue;
+        if (s.address![0] !== host || s.address![1] !== port || s.tls !== c.tls) continue;
+        slot.streams!.set(stream.streamId, stream);
+        return c.complete(s);
+      }
+      for (const slot of this.#slots) {
+        const s = slot.server;
+        if (slot.codec instanceof Http2Client) continue;
         if (slot.stream !== null || s.address![0] !== host || s.address![1] !== port) continue;
         // a tunnel's TCP connection may still become TLS (eager CONNECT, TLS with the client first)
         if (s.tls !== c.tls && !(c.tls && s.timestampTlsSetup === null && s === tunnel)) continue;
@@ -268,10 +378,23 @@ export class HttpLayer extends Layer {
         slot.stream = null;
         return c.complete(err);
       }
-      slot.codec = this.#serverCodec(slot);
       if (c.tls && server.timestampTlsSetup === null) return this.#startTls(slot, c);
+      this.#ready(slot);
       c.complete(server);
     });
+  }
+
+  /** The connection is open (TLS included): the codec its ALPN asks for. */
+  #ready(slot: Slot): void {
+    const h2 = slot.server.alpn === "h2";
+    if (slot.codec === null || h2 !== (slot.codec instanceof Http2Client)) {
+      slot.codec = this.#serverCodec(slot);
+    }
+    const early = slot.early;
+    if (early) {
+      slot.early = undefined;
+      for (const e of early) slot.codec.handle(e);
+    }
   }
 
   #startTls(slot: Slot, c: GetHttpConnection): void {
@@ -282,12 +405,17 @@ export class HttpLayer extends Layer {
         this.#slots.splice(this.#slots.indexOf(slot), 1);
         return c.complete(err);
       }
+      this.#ready(slot);
       c.complete(slot.server);
     });
   }
 
   #releaseConnection(server: Server, stream: HttpStream): void {
     const slot = this.#slotOf(server);
+    if (slot?.streams?.get(stream.streamId) === stream) {
+      slot.streams.delete(stream.streamId);
+      return this.#dropIfClosed(slot);
+    }
     if (!slot || slot.stream !== stream) return;
     slot.stream = null;
     this.#dropIfClosed(slot);
@@ -305,8 +433,9 @@ export class HttpLayer extends Layer {
     const proceed = () =>
       stream.connectEstablished(() => {
         this.#streams.delete(stream.streamId);
-        this.#client.upgrade();
-        const initial = this.#client.takeBuffered();
+        const client = this.#client as Http1Server; // an HTTP/2 CONNECT never gets here (h2_fields.ts)
+        client.upgrade();
+        const initial = client.takeBuffered();
         if (!this.#tunnel) {
           this.log(`${ctx.client}: CONNECT ${hostPort(req.host, req.port)}: no layer for the tunnel`, "warn");
           this.emit(new CloseConnection(ctx.client));
@@ -333,9 +462,16 @@ export class HttpLayer extends Layer {
   #upgrade(stream: HttpStream, flow: HTTPFlow, server: Server): void {
     this.#streams.delete(stream.streamId);
     const slot = this.#slotOf(server);
-    this.#client.upgrade();
+    if (this.#client instanceof Http2Server || slot?.codec instanceof Http2Client) {
+      // no protocol switch on an HTTP/2 connection (the codec reset the stream): drop the server side
+      this.emit(new CloseConnection(server));
+      if (slot) this.#slots.splice(this.#slots.indexOf(slot), 1);
+      return;
+    }
+    const client = this.#client;
+    client.upgrade();
     slot?.codec?.upgrade();
-    const clientRest = this.#client.takeBuffered();
+    const clientRest = client.takeBuffered();
     const serverRest = slot?.codec?.takeBuffered() ?? null;
     if (flow.websocket) {
       const ctx = this.context.fork();

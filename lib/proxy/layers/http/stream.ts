@@ -235,7 +235,10 @@ export class HttpStream extends Layer {
           `(expected an absolute URL like http://host/path, or CONNECT host:port)`,
       );
     }
-    if (!req.host) {
+    // HTTP/2 inside a tunnel or reverse proxy: like the origin form, the destination is the context's
+    // server, whatever :authority says (it stays as the client sent it, as a Host field would)
+    const h2Tunnel = req.httpVersion === "HTTP/2.0" && this.#opts.mode !== "regular" && !!ctx.server.address;
+    if (!req.host || h2Tunnel) {
       // origin form: the destination of the tunnel or reverse proxy, else the Host header; the Host header
       // stays as the client sent it (setDestination, unlike the host/port setters, leaves it alone)
       const dest = ctx.server.address;

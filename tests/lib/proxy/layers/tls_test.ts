@@ -17,7 +17,7 @@ import {
   Relay,
   type RequestWakeup,
   type StartHook,
-  StartTls,
+  type StartTls,
   type TlsInfo,
 } from "../../../../lib/proxy/commands.ts";
 import { ProtocolError } from "../../../../lib/proxy/errors.ts";
@@ -96,7 +96,7 @@ Deno.test("tls: ClientHello in two pieces; server handshake first; the leaf copi
     .out(hook("tls_start_server")).reply();
   const st = pb.take() as StartTls;
   assert.equal(st.conn, server);
-  assert.deepEqual([st.settings.sni, st.settings.alpn], ["example.com", ["http/1.1"]]);
+  assert.deepEqual([st.settings.sni, st.settings.alpn], ["example.com", ["h2", "http/1.1"]]);
   pb.reply(info({ cn: "upstream.example", sans: ["upstream.example", "alt.example"], o: "Upstream Inc" }))
     .out(hook("tls_established_server")).reply()
     .out(hook("tls_start_client", (x) => (x as { conn: unknown }).conn === t.client)).reply();

@@ -242,7 +242,7 @@ Deno.test("http layer: an https URL: TLS to the server with tls_start_server / t
   const server = (pb.history.at(-1) as OpenConnection).conn;
   assert.equal(server.tls, true);
   assert.equal(server.sni, "example.com");
-  assert.deepEqual(server.alpnOffers, ["http/1.1"]);
+  assert.deepEqual(server.alpnOffers, ["h2", "http/1.1"]); // http2 on: h2 offered upstream too
   pb.reply(null)
     .out(hook("tls_start_server", (d) => (d as { conn: unknown }).conn === server)).reply();
   const st = pb.take() as StartTls;
@@ -250,7 +250,7 @@ Deno.test("http layer: an https URL: TLS to the server with tls_start_server / t
   assert.equal(st.conn, server);
   assert.deepEqual([st.settings.sni, st.settings.alpn, st.settings.insecure], [
     "example.com",
-    ["http/1.1"],
+    ["h2", "http/1.1"],
     false,
   ]);
   pb.reply(TLS_INFO)

@@ -1,0 +1,83 @@
+/**
+ * Real headless Chromium loads a page with 30 subresources over HTTP/2 through the proxy (HTTPS, an
+ * h2-only origin): the page and every resource arrive over h2 (`nextHopProtocol`), every one a flow.
+ */
+import assert from "node:assert/strict";
+import { startInProcess } from "./helpers.ts";
+import { startH2Origin } from "./h2_helpers.ts";
+import { TlsConfig } from "../../addons/tlsconfig.ts";
+import type { HTTPFlow } from "../../lib/flow/flow.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const haveChromium = (() => {
+  try {
+    return Deno.statSync(CHROMIUM).isFile;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "http2: headless Chromium loads a page with 30 subresources over h2 through the proxy",
+  ignore: !haveChromium,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // deno-lint-ignore no-import-prefix
+    const { chromium } = await import("npm:playwright-core@1.65.1");
+    const dir = await Deno.makeTempDir({ prefix: "mitmdeno-chromium-h2-" });
+    const origin = await startH2Origin(dir);
+    const flows: HTTPFlow[] = [];
+    const tlsconfig = new TlsConfig();
+    const proxy = await startInProcess([tlsconfig, { response: (f: HTTPFlow) => void flows.push(f) }], [
+      `confdir=${dir}/conf`,
+      `ssl_verify_upstream_trusted_ca=${origin.caFile}`,
+    ]);
+    const browser = await chromium.launchPersistentContext(`${dir}/profile`, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        `--proxy-server=http://127.0.0.1:${proxy.port}`,
+        "--proxy-bypass-list=<-loopback>",
+        `--ignore-certificate-errors-spki-list=${tlsconfig.ca!.spkiSha256Base64}`,
+      ],
+    });
+    try {
+      const page = await browser.newPage();
+      const resp = await page.goto(`https://localhost:${origin.port}/page30`, {
+        timeout: 20000,
+        waitUntil: "load",
+      });
+      assert.equal(resp?.status(), 200);
+      // evaluated in the page (a string: the test is type-checked without the DOM library)
+      const entries = await page.evaluate(`[
+        ...performance.getEntriesByType("navigation"),
+        ...performance.getEntriesByType("resource"),
+      ].map((e) => [e.name, e.nextHopProtocol])`) as [string, string][];
+      const complete = await page.evaluate(
+        `[...document.images].filter((i) => i.complete && i.naturalWidth === 8).length`,
+      ) as number;
+      assert.equal(entries.length, 31, JSON.stringify(entries));
+      for (const [name, proto] of entries) assert.equal(proto, "h2", `${name} over ${proto}`);
+      assert.equal(complete, 30);
+      const h2flows = flows.filter((f) =>
+        f.request.httpVersion === "HTTP/2.0" && f.response?.statusCode === 200
+      );
+      assert.ok(h2flows.length >= 31, `${h2flows.length} flows`);
+      assert.equal(origin.sessions, 1, "one upstream h2 connection for all of them");
+    } finally {
+      await browser.close();
+      await proxy.stop();
+      await origin.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

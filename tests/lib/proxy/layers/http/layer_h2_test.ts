@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { Start } from "../../../../../lib/proxy/events.ts";
+import { HttpLayer } from "../../../../../lib/proxy/layers/http/layer.ts";
+import {
+  CloseConnection,
+  OpenConnection,
+  RequestWakeup,
+  SendData,
+  StartHook,
+  StartTls,
+  type TlsInfo,
+} from "../../../../../lib/proxy/commands.ts";
+import { Server } from "../../../../../lib/flow/connection.ts";
+import type { HTTPFlow } from "../../../../../lib/flow/flow.ts";
+import { Playbook, tctx } from "../../tutils.ts";
+import { H2Peer } from "./h2_tutils.ts";
+
+/** An HTTP layer behind TLS with an h2 client; `serverAlpn`: what the server's handshake gives. */
+function setup(serverAlpn: "h2" | "http/1.1") {
+  const t = tctx();
+  t.client.tls = true;
+  t.client.alpn = "h2";
+  t.ctx.server = new Server(["example.com", 443]);
+  t.ctx.server.tls = true;
+  const pb = new Playbook(new HttpLayer(t.ctx, { mode: "transparent", rewriteHost: false }));
+  const client = new H2Peer("client");
+  const server = new H2Peer("server");
+  const servers: Server[] = [];
+  const held: StartHook[] = [];
+  const h1: Uint8Array[] = [];
+  /** Carry out what the layer asks for, holding hooks `hold` says to, until nothing moves. */
+  const pump = (hold: (h: StartHook) => boolean = () => false) => {
+    for (let i = 0; i < 200; i++) {
+      client.flushTo(pb, t.client);
+      for (const s of servers) if (s.alpn === "h2") server.flushTo(pb, s);
+      const c = pb.pending.shift();
+      if (!c) break; // the peers' output was just flushed: nothing moves any more
+      if (c instanceof SendData) {
+        if (c.conn === t.client) client.h2.receive(c.data);
+        else if ((c.conn as Server).alpn === "h2") server.h2.receive(c.data);
+        else h1.push(c.data);
+      } else if (c instanceof StartHook) {
+        if (c.flow && hold(c)) held.push(c);
+        else c.complete();
+      } else if (c instanceof OpenConnection) {
+        servers.push(c.conn);
+        c.conn.timestampStart = Date.now() / 1000;
+        c.complete(null);
+      } else if (c instanceof StartTls) {
+        const info: TlsInfo = { alpn: serverAlpn, tlsVersion: "TLSv1.3", cipher: "x", certificateList: [] };
+        c.complete(info);
+      } else if (c instanceof RequestWakeup || c instanceof CloseConnection) {
+        // timers and closes need nothing here
+      } else throw new Error(`unexpected ${c}`);
+    }
+  };
+  pb.in(new Start());
+  pump();
+  return { t, pb, client, server, servers, held, pump, h1 };
+}
+
+const req = (path: string): [string, string][] => [[":method", "GET"], [":scheme", "https"], [
+  ":authority",
+  "example.com",
+], [":path", path]];
+
+Deno.test("http layer over h2: an intercepted stream blocks no other; both share one h2 server connection", () => {
+  const { client, server, servers, held, pump } = setup("h2");
+  client.h2.sendHeaders(1, req("/slow"), true);
+  client.h2.sendHeaders(3, req("/fast"), true);
+  const isSlow = (h: StartHook) => h.name === "request" && (h.flow as HTTPFlow).request.path === "/slow";
+  pump(isSlow);
+  assert.equal(held.length, 1);
+  // only /fast reached the server so far
+  const sent = server.take("headers");
+  assert.deepEqual(sent.map((h) => h.fields.find((f) => f[0] === ":path")![1]), ["/fast"]);
+  server.h2.sendHeaders(sent[0].id, [[":status", "200"]], false);
+  server.h2.sendData(sent[0].id, new TextEncoder().encode("fast body"), true);
+  pump(isSlow);
+  const got = client.take("headers");
+  assert.deepEqual(got.map((h) => [h.id, h.fields[0][1]]), [[3, "200"]]);
+  assert.equal(client.take("data").map((d) => d.data).join(""), "fast body");
+  // the intercepted one resumes: same server connection, a new stream there
+  held.shift()!.complete();
+  pump();
+  assert.equal(servers.length, 1);
+  const slow = server.take("headers");
+  assert.equal(slow.length, 1);
+  assert.notEqual(slow[0].id, sent[0].id);
+  server.h2.sendHeaders(slow[0].id, [[":status", "404"]], true);
+  pump();
+  assert.deepEqual(client.take("headers").map((h) => [h.id, h.fields[0][1]]), [[1, "404"]]);
+});
+
+Deno.test("http layer over h2: an h2 client to an HTTP/1 server (:authority -> Host)", () => {
+  const { client, pump, h1, servers } = setup("http/1.1");
+  client.h2.sendHeaders(1, [...req("/one"), ["accept", "*/*"]], true);
+  pump();
+  assert.equal(servers.length, 1);
+  const text = new TextDecoder().decode(h1[0]);
+  assert.equal(text, "GET /one HTTP/1.1\r\nHost: example.com\r\naccept: */*\r\n\r\n");
+});
