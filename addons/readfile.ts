@@ -13,6 +13,7 @@
  * A truncated or corrupt file: every complete flow is processed, then one error naming the byte offset is
  * logged and the exit code becomes 1. Command `readfile.reading` tells whether a read is in progress.
  */
+import { setImmediate } from "node:timers";
 import { expandHome } from "../lib/paths.ts";
 import type { Loader } from "../lib/addons/manager.ts";
 import type { Flow, HTTPFlow } from "../lib/flow/flow.ts";
@@ -92,6 +93,9 @@ export async function loadFlow(master: EventTarget, flow: Flow): Promise<void> {
   }
 }
 
+/** Flows replayed between two turns of the event loop. */
+const YIELD_EVERY = 256;
+
 /** Reads flows from `rfile` at startup and replays them through the addons. */
 export class ReadFile {
   readonly name = "readfile";
@@ -166,6 +170,8 @@ export class ReadFile {
         await loadFlow(master, flow);
         n++;
         this.count = n;
+        // let the rest of the process (the web UI's server, its store writes) run now and then
+        if (n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
       }
     } catch (e) {
       const msg = (e as Error).message;

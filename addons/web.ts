@@ -29,6 +29,8 @@ import { latin1 } from "../lib/http/bytes.ts";
 
 const ASSETS = new URL("../web/", import.meta.url);
 const MAX_EVENTS = 10000;
+/** How long a new flow in progress may wait for its first write to the store (see `#flush`). */
+const LIVE_WRITE_DELAY_MS = 50;
 
 const MIME: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -72,6 +74,11 @@ export class WebAddon {
   #dirty = new Set<HTTPFlow>();
   #finished = new WeakSet<HTTPFlow>();
   #flushScheduled = false;
+  /** Flows written at least once, when each was first seen, and the ones waiting for their first write. */
+  #written = new WeakSet<HTTPFlow>();
+  #firstSeen = new WeakMap<HTTPFlow, number>();
+  #deferred = new Set<HTTPFlow>();
+  #deferTimer: ReturnType<typeof setTimeout> | null = null;
   #clients = new Set<Client>();
   #events: { e: LogEntry; id: number }[] = [];
   #eventId = 0;
@@ -224,6 +231,7 @@ export class WebAddon {
       } catch { /* gone */ }
     }
     if (this.#notifyTimer !== null) clearTimeout(this.#notifyTimer);
+    if (this.#deferTimer !== null) clearTimeout(this.#deferTimer);
     await this.#server?.shutdown().catch(() => {});
     this.store?.close();
     this.store = null;
@@ -259,18 +267,38 @@ export class WebAddon {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    setImmediate(() => this.#flush());
+    setImmediate(() => this.#flush(false));
   }
 
-  /** Write dirty flows, drop finished ones from memory, tell the views. */
-  #flush(): void {
+  /**
+   * Write dirty flows, drop finished ones from memory, tell the views. A flow still in progress that was
+   * never written waits up to {@link LIVE_WRITE_DELAY_MS} (most finish sooner and are then written once,
+   * not at request and again at response); intercepted flows and an explicit flush (`all`, before an API
+   * call reads the store) write at once.
+   */
+  #flush(all = true): void {
     this.#flushScheduled = false;
+    if (all && this.#deferred.size) {
+      for (const f of this.#deferred) this.#dirty.add(f);
+      this.#deferred.clear();
+    }
     const store = this.store;
     if (!store || this.#dirty.size === 0) return;
     const dirty = this.#dirty;
     this.#dirty = new Set();
     const written: [HTTPFlow, number][] = [];
+    const now = Date.now();
     for (const f of dirty) {
+      if (!all && !this.#written.has(f) && !f.intercepted && !this.#finished.has(f)) {
+        const first = this.#firstSeen.get(f);
+        if (first === undefined) this.#firstSeen.set(f, now);
+        if (first === undefined || now - first < LIVE_WRITE_DELAY_MS) {
+          this.#deferred.add(f);
+          continue;
+        }
+      }
+      this.#deferred.delete(f);
+      this.#written.add(f);
       const done = this.#finished.has(f) && !f.intercepted;
       const wasLive = f.live;
       if (done) f.live = false;
@@ -282,7 +310,15 @@ export class WebAddon {
       written.push([f, seq]);
     }
     store.commit();
-    if (this.#clients.size) this.#tellClients(written);
+    if (this.#deferred.size && this.#deferTimer === null) {
+      this.#deferTimer = setTimeout(() => {
+        this.#deferTimer = null;
+        for (const f of this.#deferred) this.#dirty.add(f);
+        this.#deferred.clear();
+        this.#flush(false);
+      }, LIVE_WRITE_DELAY_MS);
+    }
+    if (written.length && this.#clients.size) this.#tellClients(written);
   }
 
   #tellClients(written: [HTTPFlow, number][]): void {
@@ -406,6 +442,7 @@ export class WebAddon {
     for (const f of this.live.values()) if (f.killable) f.kill();
     this.live.clear();
     this.#dirty.clear();
+    this.#deferred.clear();
     this.store!.clear();
   }
 
@@ -737,6 +774,7 @@ export class WebAddon {
         if (f.killable && this.live.has(id)) f.kill();
         this.live.delete(id);
         this.#dirty.delete(f);
+        this.#deferred.delete(f);
         const seq = store.seqOf(id);
         store.remove([id]);
         store.commit();

@@ -212,7 +212,7 @@ async function waitForCount(page: Page, tool: "mitmdeno" | "mitmweb", n: number,
   const opts = { timeout: timeoutMs, polling: 50 };
   if (tool === "mitmdeno") {
     await page.waitForFunction(
-      (n) =>
+      (n: number) =>
         Number(
           ((globalThis as any).document.querySelector("#flow-count")?.textContent ?? "").split(" ")[0],
         ) >= n,
@@ -221,7 +221,7 @@ async function waitForCount(page: Page, tool: "mitmdeno" | "mitmweb", n: number,
     );
   } else {
     await page.waitForFunction(
-      (n) => ((globalThis as any).backend?.store?.getState()?.flows?.list?.length ?? 0) >= n,
+      (n: number) => ((globalThis as any).backend?.store?.getState()?.flows?.list?.length ?? 0) >= n,
       n,
       opts,
     );
@@ -303,8 +303,13 @@ async function stepLoad(c: Ctx): Promise<void> {
     const sampler = new RssSampler(r.proc.pid, { intervalMs: 250 });
     const page = await c.browser.newPage();
     try {
-      await page.goto(r.ui);
-      await waitForCount(page, tool, c.loadFlows, 600_000);
+      await page.goto(r.ui, { timeout: 600_000 });
+      try {
+        await waitForCount(page, tool, c.loadFlows, 900_000);
+      } catch (e) {
+        console.error(`[load] ${tool}: not all flows in the UI after 900 s: ${(e as Error).message}`);
+        continue;
+      }
       const s = (performance.now() - t0) / 1000;
       secs[tool] = s;
       sampler.sample("end");
@@ -354,14 +359,14 @@ async function fillStore(path: string, n: number): Promise<void> {
   if (!st.success) throw new Error(`fill_store failed: ${proc.stderrTail()}`);
 }
 
-/** A copy of a generated store (the runs must not change the cached one). */
+/**
+ * The generated store of `n` flows (made once, kept in the data dir). The steps only read it: opening a
+ * store writes nothing unless it holds live flows, and no traffic goes through these runs.
+ */
 async function storeCopy(c: Ctx, n: number): Promise<{ path: string; dir: string }> {
-  const src = `${c.data}/store-${n}.sqlite`;
-  await fillStore(src, n);
-  const dir = await tempDir();
-  const path = `${dir}/store.sqlite`;
-  await Deno.copyFile(src, path);
-  return { path, dir };
+  const path = `${c.data}/store-${n}.sqlite`;
+  await fillStore(path, n);
+  return { path, dir: await tempDir() };
 }
 
 const FILTERS = [
@@ -384,9 +389,9 @@ async function stepFilterAndScreen(c: Ctx, doFilter: boolean, doScreen: boolean)
       for (let i = 0; i < 3; i++) {
         const page = await c.browser.newPage();
         const t0 = performance.now();
-        await page.goto(r.ui);
+        await page.goto(r.ui, { timeout: 600_000 });
         await page.waitForFunction(
-          (n) =>
+          (n: number) =>
             (globalThis as any).document.querySelectorAll(".list .row").length >= 20 &&
             (globalThis as any).document.querySelector("#flow-count")?.textContent === `${n} flows`,
           c.filterFlows,
@@ -401,7 +406,7 @@ async function stepFilterAndScreen(c: Ctx, doFilter: boolean, doScreen: boolean)
             l.scrollTop = l.scrollHeight;
           });
           await page.waitForFunction(
-            (last) =>
+            (last: number) =>
               [...(globalThis as any).document.querySelectorAll(".list .row")].some((r: any) =>
                 r.textContent.includes(`/api/item/${last}?`)
               ),
@@ -475,7 +480,7 @@ async function stepRss(c: Ctx): Promise<void> {
   try {
     sampler.sample("start");
     const t0 = performance.now();
-    await page.goto(r.ui);
+    await page.goto(r.ui, { timeout: 600_000 });
     await waitForCount(page, "mitmdeno", c.rssFlows, 120_000);
     await page.waitForSelector(".list .row");
     report({
@@ -491,7 +496,7 @@ async function stepRss(c: Ctx): Promise<void> {
     await page.waitForTimeout(500);
     const ui = await UiSocket.open(r.webPort);
     try {
-      for (const f of ["~d host42.example", "~c 404", "~bs needle-999999"]) {
+      for (const f of ["~d host42.example", "~c 404"]) {
         const { ms, total } = await timeFilter(ui, f);
         report({
           step: "rss",
@@ -548,7 +553,7 @@ async function stepThroughput(c: Ctx): Promise<void> {
       try {
         if (withUi) {
           page = await c.browser.newPage();
-          await page.goto(r.ui);
+          await page.goto(r.ui, { timeout: 600_000 });
           await page.waitForTimeout(1000);
         }
         const target = viaProxy({ host: HOST, port: r.proxyPort }, origin);

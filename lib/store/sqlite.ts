@@ -412,9 +412,10 @@ export class SqliteStore implements FlowStore {
     const dir = reverse ? "DESC" : "ASC";
     const by = order === "time" ? `seq ${dir}` : `${ORDER[order]} ${dir}, seq ${dir}`;
     return this.#withFilter(filter, (where) => {
-      const rows = this.#db.prepare(`SELECT seq FROM flows ${where} ORDER BY ${by}`).all() as Row[];
-      const out = new Array<number>(rows.length);
-      for (let i = 0; i < rows.length; i++) out[i] = rows[i].seq;
+      // iterate, not all(): all() of 1M rows left ~300 MiB of native memory behind (RSS 435 vs 140 MiB)
+      const st = this.#db.prepare(`SELECT seq FROM flows ${where} ORDER BY ${by}`);
+      const out: number[] = [];
+      for (const r of st.iterate() as Iterable<Row>) out.push(r.seq);
       return out;
     });
   }

@@ -4,10 +4,45 @@ import type { Connection } from "../flow/connection.ts";
 import type { Options } from "../addons/options.ts";
 import type { LogEntry } from "../addons/log.ts";
 import type { FlowSummary } from "../store/store.ts";
+import { X509Certificate } from "node:crypto";
 
 /** mitmproxy's emoji name for the default marker. */
 function marker(m: string): string {
   return m === ":default:" ? "🔴" : m;
+}
+
+/** "CN=a\nO=b" (node:crypto's form) as [["CN", "a"], ["O", "b"]]. */
+function nameParts(s: string): [string, string][] {
+  return s.split("\n").filter(Boolean).map((l) => {
+    const i = l.indexOf("=");
+    return [l.slice(0, i), l.slice(i + 1)];
+  });
+}
+
+/**
+ * mitmweb's `cert_to_json` for a PEM certificate: key type and size, SHA-256 fingerprint, validity (epoch
+ * seconds), serial, subject and issuer as name/value pairs, subject alternative names. Null if unparsable.
+ */
+export function certJson(pem: string): Record<string, unknown> | null {
+  try {
+    const c = new X509Certificate(pem);
+    const key = c.publicKey;
+    const d = key.asymmetricKeyDetails ?? {};
+    const type = (key.asymmetricKeyType ?? "").toUpperCase();
+    const size = d.modulusLength ?? (d.namedCurve ? Number(/\d+/.exec(d.namedCurve)?.[0] ?? 0) : 0);
+    return {
+      keyinfo: [type === "EC" ? "EC (" + (d.namedCurve ?? "") + ")" : type, size],
+      sha256: c.fingerprint256.replaceAll(":", "").toLowerCase(),
+      notbefore: Math.floor(Date.parse(c.validFrom) / 1000),
+      notafter: Math.floor(Date.parse(c.validTo) / 1000),
+      serial: BigInt("0x" + c.serialNumber).toString(),
+      subject: nameParts(c.subject),
+      issuer: nameParts(c.issuer),
+      altnames: (c.subjectAltName ?? "").split(", ").filter(Boolean).map((a) => a.replace(/^[^:]*:/, "")),
+    };
+  } catch {
+    return null;
+  }
 }
 
 function conn(c: Connection, extra: Record<string, unknown>): Record<string, unknown> {
@@ -16,7 +51,7 @@ function conn(c: Connection, extra: Record<string, unknown>): Record<string, unk
     peername: c.peername,
     sockname: c.sockname,
     tls_established: c.tls,
-    cert: null,
+    cert: c.certificateList.length ? certJson(c.certificateList[0]) : null,
     sni: c.sni,
     cipher: c.cipher,
     alpn: c.alpn,

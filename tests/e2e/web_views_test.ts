@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { curl } from "./helpers.ts";
 import { haveChromium, launchChromium, startWeb } from "./web_helpers.ts";
+import { startHttpsOrigin } from "./tls_helpers.ts";
 import { SqliteStore } from "../../lib/store/sqlite.ts";
 import { tflow, tresp } from "../../testing.ts";
 import { Request } from "../../lib/http/message.ts";
@@ -95,7 +96,7 @@ Deno.test({
       await page.click(`.row:has-text("/feed.xml")`);
       await page.click("[data-tab=response]");
       await page.waitForSelector(".content[data-view=xml]");
-      assert.match((await page.textContent(".content"))!, /<feed>\n\s+<item id="1">one<\/item>/);
+      assert.match((await page.textContent(".content"))!, /<feed>\n\s+<item id="1">\n\s+one\n\s+<\/item>/);
 
       // the failed flow: its Error tab says why
       await page.click(`.row:has-text("/gone")`);
@@ -154,7 +155,7 @@ function makeStore(path: string, n: number): void {
     INSERT INTO flows(idh, id, type, ts, method, scheme, rhost, host, port, path, url, http_version, status,
       reason, req_len, resp_len, duration, ctype, tls, marked, comment, intercepted, is_replay, error, ws,
       live, src, dst, req_body, resp_body)
-    SELECT idh(printf('flow-%07d', i)), printf('flow-%07d', i), type, ts + i, method, scheme, rhost, host,
+    SELECT idh(printf('flow-%07d', i)), printf('flow-%07d', i), type, ts, method, scheme, rhost, host,
       port, '/item/' || i, 'http://example.com/item/' || i, http_version, status, reason, req_len,
       resp_len, duration, ctype, tls, marked, comment, intercepted, is_replay, error, ws, live, src, dst,
       req_body, resp_body
@@ -216,6 +217,62 @@ Deno.test({
     } finally {
       await browser.close();
       await w.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "web (Chromium): the Connection tab of an HTTPS flow shows TLS and the server's certificate",
+  ...browserTest,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "mitmdeno-web-" });
+    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    const origin = await startHttpsOrigin(dir);
+    const confdir = `${dir}/conf`;
+    const w = await startWeb([
+      "--set",
+      `confdir=${confdir}`,
+      "--set",
+      `ssl_verify_upstream_trusted_ca=${origin.caFile}`,
+    ]);
+    const browser = await launchChromium(`${dir}/profile`);
+    try {
+      const r = await curl([
+        "--cacert",
+        `${confdir}/mitmdeno-ca-cert.pem`,
+        "-x",
+        w.url,
+        `https://localhost:${origin.port}/secure`,
+      ]);
+      assert.equal(r.status, 200, r.stderr);
+      const page = await browser.newPage();
+      await page.goto(w.webUrl);
+      await page.click(`.row:has-text("/secure")`);
+      await page.click("[data-tab=connection]");
+      await page.waitForSelector("#server-cert");
+      const text = (await page.textContent(".pane"))!;
+      assert.match(text, /TLS versionTLSv1\.[23]/);
+      assert.match(text, /SNIlocalhost/);
+      const cert = (await page.textContent("#server-cert"))!;
+      assert.match(cert, /SubjectCN=localhost/);
+      assert.match(cert, /O=Origin Org/);
+      assert.match(cert, /Alternative nameslocalhost, 127\.0\.0\.1/);
+      assert.match(cert, /SHA-256[0-9a-f]{64}/);
+      // the API has mitmweb's cert JSON
+      const flows =
+        await (await fetch(`${w.webBase}/flows`, { headers: { authorization: `Bearer ${w.token}` } }))
+          .json();
+      const c = flows[0].server_conn.cert;
+      assert.deepEqual(c.altnames, ["localhost", "127.0.0.1"]);
+      assert.equal(c.keyinfo.length, 2);
+      assert.ok(c.notafter > c.notbefore);
+      await page.$eval("#server-cert", (e) => e.scrollIntoView());
+      await page.screenshot({ path: `${ARTIFACTS}connection.png` });
+    } finally {
+      await browser.close();
+      await w.stop();
+      await origin.close();
       await Deno.remove(dir, { recursive: true });
     }
   },

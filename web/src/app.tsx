@@ -1061,7 +1061,53 @@ function Connection({ flow }: { flow: Row }) {
           {row("Cipher", s.cipher)}
         </tbody>
       </table>
+      {s.cert && <Certificate cert={s.cert} />}
     </div>
+  );
+}
+
+/** The server's certificate (mitmweb's cert JSON). */
+function Certificate({ cert }: { cert: Row }) {
+  const name = (n: [string, string][]) => n.map(([k, v]) => `${k}=${v}`).join(", ");
+  const date = (t: number) => new Date(t * 1000).toISOString().replace(".000Z", "Z");
+  return (
+    <>
+      <h4>Server certificate</h4>
+      <table class="kv" id="server-cert">
+        <tbody>
+          <tr>
+            <td>Subject</td>
+            <td>{name(cert.subject)}</td>
+          </tr>
+          <tr>
+            <td>Issuer</td>
+            <td>{name(cert.issuer)}</td>
+          </tr>
+          <tr>
+            <td>Valid</td>
+            <td>{date(cert.notbefore)} to {date(cert.notafter)}</td>
+          </tr>
+          {cert.altnames.length > 0 && (
+            <tr>
+              <td>Alternative names</td>
+              <td>{cert.altnames.join(", ")}</td>
+            </tr>
+          )}
+          <tr>
+            <td>Key</td>
+            <td>{cert.keyinfo.join(" ")} bits</td>
+          </tr>
+          <tr>
+            <td>Serial</td>
+            <td>{cert.serial}</td>
+          </tr>
+          <tr>
+            <td>SHA-256</td>
+            <td class="mono">{cert.sha256}</td>
+          </tr>
+        </tbody>
+      </table>
+    </>
   );
 }
 
