@@ -21,6 +21,8 @@ export type {
 } from "./lib/http/message.ts";
 export { Flow, FlowError, HTTPFlow } from "./lib/flow/flow.ts";
 export { Client, Connection, Server } from "./lib/flow/connection.ts";
+export { MessageType, WebSocketData, WebSocketMessage } from "./lib/flow/websocket.ts";
+export { TCPFlow, TCPMessage } from "./lib/flow/tcp.ts";
 export type { Address } from "./lib/flow/connection.ts";
 export { ctx } from "./lib/addons/ctx.ts";
 export { AddonHalt, EVENTS } from "./lib/addons/manager.ts";
@@ -50,3 +52,16 @@ export { FlowReadError, FlowWriter, readFlows, readFlowsToArray } from "./lib/io
 export type { FlowSource, FlowWriterOptions, ReadFlowsOptions } from "./lib/io/flowfile.ts";
 export { harToFlows, makeHar, validateHar } from "./lib/io/har.ts";
 export type { Har, HarEntry } from "./lib/io/har.ts";
+export type { MasterLike } from "./lib/addons/ctx.ts";
+export { LOG_LEVELS } from "./lib/addons/log.ts";
+export type { Logger, LogSink } from "./lib/addons/log.ts";
+export type { CommandFn } from "./lib/addons/manager.ts";
+export type { FilterNode, ParseFilterOptions } from "./lib/flow/filter.ts";
+export type { FormPart, FormValue, MultipartForm } from "./lib/http/multipart.ts";
+export type { Json } from "./lib/io/har.ts";
+// the data of the connection-level hooks (tls_clienthello, tls_start_client/server, tls_established_*,
+// tls_failed_*, next_layer; server_connect and friends get ServerConnectionHookData)
+export type { ClientHelloData, TlsData } from "./lib/proxy/layers/tls.ts";
+export type { NextLayerData } from "./lib/proxy/layers/next_layer.ts";
+export type { ClientHello } from "./lib/tls/clienthello.ts";
+export type { Context } from "./lib/proxy/context.ts";

@@ -22,16 +22,32 @@
  */
 import { AssertionError } from "node:assert";
 import { Master } from "./lib/master.ts";
-import { type Addon, AddonHalt, addonName, EVENTS } from "./lib/addons/manager.ts";
+import { type Addon, AddonHalt, addonName, type EventName, EVENTS } from "./lib/addons/manager.ts";
+import { ScriptLoader } from "./lib/addons/script/loader.ts";
 import type { Options } from "./lib/addons/options.ts";
 import type { LogEntry, Logger, LogLevel } from "./lib/addons/log.ts";
 import { ctx, type MasterLike } from "./lib/addons/ctx.ts";
 import { type Flow, FlowError, HTTPFlow } from "./lib/flow/flow.ts";
 import { Client, Server } from "./lib/flow/connection.ts";
 import { Request, type RequestInit, Response, type ResponseInit } from "./lib/http/message.ts";
+import { WebSocketData, WebSocketMessage } from "./lib/flow/websocket.ts";
+import { TCPFlow, TCPMessage } from "./lib/flow/tcp.ts";
 
-export { AddonHalt, FlowError, HTTPFlow, Master, Request, Response };
+export {
+  AddonHalt,
+  FlowError,
+  HTTPFlow,
+  Master,
+  Request,
+  Response,
+  TCPFlow,
+  TCPMessage,
+  WebSocketData,
+  WebSocketMessage,
+};
 export type { Addon, LogEntry, LogLevel };
+export type { AddonManager, Handler, ManagerHost } from "./lib/addons/manager.ts";
+export type { Command, CommandManager } from "./lib/addons/commands.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Flow factories (mitmproxy's test/tflow.py), with mitmproxy's default values.
@@ -117,7 +133,9 @@ export function tserverConn(overrides: Partial<Server> = {}): Server {
 
 /** Options of {@link tflow}. */
 export interface TFlowOptions {
+  /** The client connection to use (default: {@link tclientConn}). */
   clientConn?: Client;
+  /** The server connection to use (default: {@link tserverConn}). */
   serverConn?: Server;
   /** The request (default {@link treq}()). */
   req?: Request;
@@ -125,8 +143,8 @@ export interface TFlowOptions {
   resp?: boolean | Response;
   /** `true` for {@link terr}(), or an error. */
   err?: boolean | FlowError;
-  /** WebSocket flows do not exist in mitmdeno yet: passing `true` throws. */
-  ws?: boolean;
+  /** `true` for {@link twebsocket}() (mitmproxy's `tflow(ws=True)`), or WebSocket data. */
+  ws?: boolean | WebSocketData;
   /** Whether the flow is live (default true). */
   live?: boolean;
 }
@@ -136,7 +154,6 @@ export interface TFlowOptions {
  * @example tflow({ resp: true }) // a flow with a 200 response
  */
 export function tflow(opts: TFlowOptions = {}): HTTPFlow {
-  if (opts.ws) throw new Error("tflow: WebSocket flows are not implemented in mitmdeno yet");
   const f = new HTTPFlow(
     opts.clientConn ?? tclientConn(),
     opts.serverConn ?? tserverConn(),
@@ -145,6 +162,66 @@ export function tflow(opts: TFlowOptions = {}): HTTPFlow {
   );
   if (opts.resp) f.response = opts.resp === true ? tresp() : opts.resp;
   if (opts.err) f.error = opts.err === true ? terr() : opts.err;
+  if (opts.ws) f.websocket = opts.ws === true ? twebsocket() : opts.ws;
+  return f;
+}
+
+/** A 101 response to a WebSocket handshake. */
+function twebsocketHandshake(): Response {
+  return tresp({
+    statusCode: 101,
+    reason: "Switching Protocols",
+    headers: [["upgrade", "websocket"], ["connection", "upgrade"], [
+      "sec-websocket-accept",
+      "HSmrc0sMlYUkAGmm5OPpG2HaGWk=",
+    ]],
+    content: "",
+  });
+}
+
+/**
+ * WebSocket data like mitmproxy's `twebsocket()`: a binary and a text message from the client, a text
+ * message from the server, closed by the server with 1000 "Close Reason".
+ */
+export function twebsocket(messages = true): WebSocketData {
+  const ws = new WebSocketData();
+  if (messages) {
+    ws.messages = [
+      new WebSocketMessage(2, true, "hello binary", 946681203),
+      new WebSocketMessage(1, true, "hello text", 946681204),
+      new WebSocketMessage(1, false, "it's me", 946681205),
+    ];
+  }
+  ws.closedByClient = false;
+  ws.closeCode = 1000;
+  ws.closeReason = "Close Reason";
+  ws.timestampEnd = 946681205;
+  return ws;
+}
+
+/**
+ * A TCP flow like mitmproxy's `ttcpflow()`: "hello" from the client, "it's me" from the server, optionally
+ * an error.
+ */
+export function ttcpflow(
+  opts: { err?: boolean | FlowError; messages?: boolean; live?: boolean } = {},
+): TCPFlow {
+  const f = new TCPFlow(tclientConn(), tserverConn(), opts.live ?? true);
+  if (opts.messages ?? true) {
+    f.messages = [new TCPMessage(true, "hello", 946681204), new TCPMessage(false, "it's me", 946681205)];
+  }
+  if (opts.err) f.error = opts.err === true ? terr() : opts.err;
+  return f;
+}
+
+/** A WebSocket flow: a handshake request and 101 response, and {@link twebsocket}() data. */
+export function twebsocketflow(opts: { messages?: boolean; live?: boolean } = {}): HTTPFlow {
+  const f = tflow({ ws: twebsocket(opts.messages ?? true), resp: twebsocketHandshake(), live: opts.live });
+  const h = f.request.headers;
+  h.set("upgrade", "websocket");
+  h.set("connection", "upgrade");
+  h.set("sec-websocket-version", "13");
+  h.set("sec-websocket-key", "1234");
   return f;
 }
 
@@ -153,13 +230,18 @@ export function tflow(opts: TFlowOptions = {}): HTTPFlow {
 
 /** The events a flow goes through when replayed (mitmproxy's `eventsequence.iterate`). */
 export function eventSequence(flow: Flow): string[] {
+  if (flow instanceof TCPFlow) {
+    return ["tcp_start", ...flow.messages.map(() => "tcp_message"), flow.error ? "tcp_error" : "tcp_end"];
+  }
   if (!(flow instanceof HTTPFlow)) {
     throw new Error(`eventSequence: ${flow.type} flows are not implemented in mitmdeno yet`);
   }
   const evs = ["requestheaders", "request"];
   if (flow.response) evs.push("responseheaders", "response");
   if (flow.websocket) {
-    throw new Error("eventSequence: WebSocket flows are not implemented in mitmdeno yet");
+    evs.push("websocket_start");
+    for (let i = 0; i < flow.websocket.messages.length; i++) evs.push("websocket_message");
+    evs.push("websocket_end");
   } else if (flow.error) evs.push("error");
   return evs;
 }
@@ -203,6 +285,11 @@ export interface TestContext extends AsyncDisposable {
    * file; `load` and then `configure` (all options) run. Returns that addon, for {@link cycle}/{@link invoke}.
    */
   script(path: string | URL): Promise<Addon>;
+  /**
+   * Run a flow event through the whole addon chain, as the proxy does: built-in addons, in-process scripts
+   * and the sandboxed scripts of {@link sandboxed} (their workers get the flow, the changes come back).
+   */
+  hook(event: EventName, flow: Flow): Promise<void>;
   /** Close the context: `done` on every addon, then the global `ctx` is restored. */
   close(): Promise<void>;
 }
@@ -323,6 +410,10 @@ class TestContextImpl implements TestContext {
     return addon;
   }
 
+  hook(event: EventName, flow: Flow): Promise<void> {
+    return this.master.addons.handleLifecycle(event, flow);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -376,4 +467,48 @@ export async function withContext<T>(
   } finally {
     await t.close();
   }
+}
+
+/** Options of {@link sandboxed}. */
+export interface SandboxedOptions {
+  /** `--script-allow` entries (e.g. `"net=127.0.0.1:8000"`, `"shutdown"`); none by default, as with `-s`. */
+  allow?: string[];
+  /** Other options, `--set` style (`"name=value"`), set before the scripts load. */
+  set?: string[];
+}
+
+/**
+ * A test context that runs `scripts` exactly as `mitmdeno -s` does: each in its own sandboxed worker with no
+ * permissions but the `allow` grants, its options and commands registered with the master, its log lines
+ * tagged with its file name. Drive it with {@link TestContext.hook}; read the results on the flow and in
+ * {@link TestContext.logs}. A script that fails to load is logged (`error in script ...`), as in the proxy.
+ * Script paths are absolute or relative to the current folder; arguments go after the path (`"x.ts a b"`).
+ * `script_timeout` is 60 s unless `set` says otherwise (under `deno test` the first worker type-checks its
+ * module graph while it loads, which can take longer than the proxy's default of 15 s).
+ *
+ * @example
+ * ```ts ignore
+ * await using tctx = await sandboxed("add_header.ts");
+ * const f = tflow({ resp: true });
+ * await tctx.hook("response", f);
+ * assert.equal(f.response!.headers.get("newheader"), "foo");
+ * ```
+ */
+export async function sandboxed(
+  scripts: string | string[],
+  opts: SandboxedOptions = {},
+): Promise<TestContext> {
+  const t = new TestContextImpl();
+  try {
+    await t.master.addons.add(new ScriptLoader(t.master, { watch: false }));
+    const sets = [...(opts.set ?? []), ...(opts.allow ?? []).map((a) => `script_allow=${a}`)];
+    // `deno test` type-checks the first worker's module graph as it loads: that can exceed the default 15 s
+    if (!sets.some((x) => x.startsWith("script_timeout="))) sets.unshift("script_timeout=60");
+    if (sets.length) await t.options.set(sets);
+    await t.options.update({ scripts: Array.isArray(scripts) ? scripts : [scripts] });
+  } catch (e) {
+    await t.close();
+    throw e;
+  }
+  return t;
 }

@@ -14,6 +14,7 @@
 import type { Loader } from "../lib/addons/manager.ts";
 import type { HTTPFlow } from "../lib/flow/flow.ts";
 import { formatAddress } from "../lib/flow/connection.ts";
+import { CLOSE_REASONS } from "../lib/websocket/frame.ts";
 import type { Headers } from "../lib/http/headers.ts";
 import type { Message } from "../lib/http/message.ts";
 import { prettySize } from "../lib/http/bytes.ts";
@@ -278,5 +279,44 @@ export class Dumper {
 
   http_connect_error(f: HTTPFlow): void {
     this.#dump(f);
+  }
+
+  /** `127.0.0.1:5000 -> WebSocket text message -> example.com:80/ws` (mitmdump's line), the content at 3+. */
+  websocket_message(f: HTTPFlow): void {
+    const o = ctx.options;
+    const m = f.websocket?.messages.at(-1);
+    if (!m || o.flow_detail <= 0 || (this.#filter && !this.#filter(f))) return;
+    const dir = m.fromClient ? "->" : "<-";
+    const type = m.isText ? "text" : "binary";
+    let line = `${this.#client(f)} ${dir} WebSocket ${type} message ${dir} ${
+      escapeControlCharacters(formatAddress(f.serverConn.address))
+    }${escapeControlCharacters(f.request.path)}`;
+    if (o.flow_detail >= 3) {
+      const text = m.isText ? m.text : String(m).slice("binary message: ".length);
+      const cut = o.flow_detail === 3 ? cutAfterNLines(text, o.content_view_lines_cutoff) : text;
+      line += "\n" + indent(4, escapeControlCharacters(cut, true));
+      if (cut.length < text.length) line += "\n" + this.#style(indent(4, "(cut off)"), { dim: true });
+    }
+    this.#write(line + "\n");
+  }
+
+  /** `WebSocket connection closed by client: 1000 bye`, or an error line for abnormal closes (as mitmdump). */
+  websocket_end(f: HTTPFlow): void {
+    const ws = f.websocket;
+    if (!ws || ctx.options.flow_detail <= 0 || (this.#filter && !this.#filter(f))) return;
+    const code = ws.closeCode;
+    if (code === 1000 || code === 1001 || code === 1005) {
+      const by = ws.closedByClient ? "client" : "server";
+      this.#write(`WebSocket connection closed by ${by}: ${code} ${ws.closeReason ?? ""}\n`);
+      return;
+    }
+    let err = code !== null && CLOSE_REASONS[code] ? CLOSE_REASONS[code] : `UNKNOWN_ERROR=${code}`;
+    if (ws.closeReason) err += ` (reason: ${ws.closeReason})`;
+    this.#write(
+      this.#style(
+        `Error in WebSocket connection to ${formatAddress(f.serverConn.address)}: WebSocket Error: ${err}`,
+        { fg: "red" },
+      ) + "\n",
+    );
   }
 }

@@ -3,7 +3,7 @@
  * (mitmproxy's `export.py`, plus `har`). Commands: `export.formats`, `export` (returns the text),
  * `export.file FORMAT FLOW PATH`. There is no clipboard in a terminal proxy, so `export.clip` is absent.
  */
-import { type Flow, HTTPFlow, type Loader, type Request, type Response } from "../mod.ts";
+import { ctx, type Flow, HTTPFlow, type Loader, type Request, type Response } from "../mod.ts";
 import { concat, fromLatin1 } from "../lib/http/bytes.ts";
 import { flowToHarEntry, type HarEntry } from "../lib/io/har.ts";
 import { CommandError } from "../lib/addons/commands.ts";
@@ -46,12 +46,17 @@ function bodyForConsole(r: Request): string {
   return (text ?? "").replace(/[\x00-\x1f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
-/** The flow's request as a curl command line. */
-export function curlCommand(f: Flow): string {
+/**
+ * The flow's request as a curl command line. `preserveOriginalIp` (`export_preserve_original_ip`): connect to
+ * the IP address the proxy connected to (`--resolve`), when it differs from the request's host.
+ */
+export function curlCommand(f: Flow, preserveOriginalIp = false): string {
   const r = popHeaders(needRequest(f));
   const args = ["curl"];
-  const server = f.serverConn.address?.[0];
-  if (server && r.prettyHost !== server) args.push("--resolve", `${r.prettyHost}:${r.port}:[${server}]`);
+  const server = f.serverConn.peername?.[0];
+  if (preserveOriginalIp && server && r.prettyHost !== server) {
+    args.push("--resolve", `${r.prettyHost}:${r.port}:[${server}]`);
+  }
   for (const [k, v] of r.headers.items(true)) {
     if (k.toLowerCase() === "accept-encoding") args.push("--compressed");
     else args.push("-H", `${k}: ${v}`);
@@ -108,7 +113,7 @@ export function harEntry(f: Flow): HarEntry {
 
 /** Export formats: name -> function returning text or bytes. */
 export const FORMATS: Record<string, (f: Flow) => string | Uint8Array> = {
-  curl: curlCommand,
+  curl: (f) => curlCommand(f),
   httpie: httpieCommand,
   raw: (f) => raw(f),
   raw_request: rawRequest,
@@ -121,6 +126,14 @@ export class Export {
   readonly name = "export";
 
   load(loader: Loader): void {
+    loader.addOption(
+      "export_preserve_original_ip",
+      "bool",
+      false,
+      "When exporting a request as an external command, make an effort to connect to the same IP as in the " +
+        "original request. This helps with reproducibility in cases where the behaviour depends on the " +
+        "particular host we are connecting to. Currently this only affects curl exports.",
+    );
     loader.addCommand(
       "export.formats",
       () => this.formats(),
@@ -145,6 +158,7 @@ export class Export {
   export(format: string, flow: Flow): string | Uint8Array {
     const fn = FORMATS[format];
     if (!fn) throw new CommandError(`No such export format: ${format}`);
+    if (format === "curl") return curlCommand(flow, !!ctx.options.export_preserve_original_ip);
     return fn(flow);
   }
 

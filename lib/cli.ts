@@ -191,7 +191,7 @@ function usage(specs: OptionSpec[]): string {
     "Usage: mitmdeno [dump] [options] [filter expression]",
     "       mitmdeno web [options]",
     "       mitmdeno ca [--export DIR | --import DIR]",
-    "       mitmdeno new-addon NAME | DIR/NAME [--force]",
+    "       mitmdeno new-addon NAME | DIR/NAME [--force | --update]",
     "",
     "Commands:",
     ...COMMANDS.map(([c, h]) => row(c, h)),
@@ -396,7 +396,19 @@ export async function setupDump(
       updates.flow_detail = 2;
       updates.termlog_verbosity = "debug";
     }
-    const filter = parsed.positionals.filter((p) => p !== "dump").join(" ");
+    const words = parsed.positionals.filter((p) => p !== "dump");
+    const dashes = args.indexOf("--");
+    if (
+      words.length && ["web", "ca", "new-addon"].includes(words[0]) &&
+      (dashes === -1 || args.indexOf(words[0]) < dashes)
+    ) {
+      const rest = args.filter((a) => a !== words[0]).join(" ");
+      throw new OptionsError(
+        `"${words[0]}" is a command: write it first: \`mitmdeno ${words[0]}${rest ? ` ${rest}` : ""}\` ` +
+          `(to filter flows by URL with this word: \`"~u ${words[0]}"\`)`,
+      );
+    }
+    const filter = words.join(" ");
     for (const name of ["dumper_filter", "save_stream_filter", "readfile_filter", "view_filter"]) {
       if (filter && master.options.has(name)) updates[name] = filter;
     }
@@ -490,7 +502,7 @@ async function runCa(args: string[]): Promise<number> {
   const v = parsed.values;
   if (v.help) {
     console.log(
-      "Usage: mitmdeno ca [--confdir DIR] [--export DIR] [--import DIR|FILE [--force]]\n\n" +
+      "Usage: mitmdeno ca [--confdir DIR] [--export DIR] [--import DIR|FILE [--force]] [--set cert_passphrase=P]\n\n" +
         "Shows where the certificate authority lives (created on first use) and its SHA-256 fingerprint.\n" +
         "--export DIR   writes the public forms (PEM, DER .cer, PKCS#12 without key) into DIR.\n" +
         "--import DIR   makes a mitmproxy CA (DIR/mitmproxy-ca.pem, e.g. ~/.mitmproxy, or a key+cert PEM\n" +
@@ -501,14 +513,18 @@ async function runCa(args: string[]): Promise<number> {
     return 0;
   }
   let confdir = v.confdir ?? "~/.mitmdeno";
-  for (const s of v.set ?? []) if (s.startsWith("confdir=")) confdir = s.slice(8);
+  let passphrase: string | null = null; // an encrypted CA key (mitmproxy's cert_passphrase)
+  for (const s of v.set ?? []) {
+    if (s.startsWith("confdir=")) confdir = s.slice(8);
+    if (s.startsWith("cert_passphrase=")) passphrase = s.slice(16);
+  }
   const dir = expandHome(confdir);
   try {
     if (v.import) {
-      const imported = await importCA(expandHome(v.import), dir, { force: v.force });
+      const imported = await importCA(expandHome(v.import), dir, { force: v.force, passphrase });
       console.log(`Imported the CA into ${imported.paths.pem}`);
     }
-    const ca = await loadOrCreateCA(dir);
+    const ca = await loadOrCreateCA(dir, { passphrase });
     console.log(`CA certificate: ${ca.paths.certPem}`);
     console.log(`CA key + cert:  ${ca.paths.pem} (private, mode 0600)`);
     console.log(`SHA-256 fingerprint: ${ca.fingerprintSha256}`);
@@ -558,7 +574,7 @@ export async function main(args: string[]): Promise<number> {
     case "ca":
       return await runCa(rest);
     case "new-addon":
-      return (await import("./scaffold.ts")).newAddonMain(rest);
+      return await (await import("./scaffold.ts")).newAddonMain(rest);
     default: {
       const wrong = cmd === undefined ? null : unknownCommand(cmd);
       if (wrong) {

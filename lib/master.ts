@@ -14,11 +14,16 @@ import { registerBuiltinModes } from "./proxy/layers/modes.ts";
 
 /** The core of a running mitmdeno. */
 export class Master {
+  /** The options of every addon. */
   readonly options: Options = new Options();
+  /** The commands addons declared. */
   readonly commands: CommandManager = new CommandManager();
+  /** The addon chain. */
   readonly addons: AddonManager;
+  /** The log every addon writes to (`ctx.log`). */
   readonly log: Logger;
-  /** The proxy core's per-master services: modes, layers from addons, connections, timers. */
+  /** The proxy core's per-master services: modes, layers from addons, connections, timers.
+   * @ignore */
   readonly proxy: ProxyCore;
   /** Log entries are delivered to these (the termlog addon, tests). */
   readonly logListeners: ((e: LogEntry) => void)[] = [];

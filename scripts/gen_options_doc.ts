@@ -46,6 +46,27 @@ const OUTPUT_SECTION = [
   "",
 ];
 
+/** How the TLS options behave on Deno's TLS (prose, kept with the generator so the file stays generated). */
+const TLS_SECTION = [
+  "## TLS options: differences from mitmproxy",
+  "",
+  "mitmdeno does TLS with Deno's `node:tls`, which is built on rustls, not OpenSSL:",
+  "",
+  "- TLS 1.2 and 1.3 only. `tls_version_*_min` below `TLS1_2` allows everything Deno can do; a",
+  "  `tls_version_*_max` below `TLS1_2` is refused at start. `tls_version_server_*` apply to server",
+  "  connections (mitmproxy 8.1.1 applies the `tls_version_client_*` values there).",
+  "- `ciphers_client` / `ciphers_server` take OpenSSL cipher strings and, as in OpenSSL, govern TLS 1.2 only.",
+  "  Deno negotiates six TLS 1.2 suites (ECDHE with AES-GCM or ChaCha20-Poly1305) and cannot restrict what it",
+  "  offers, so the proxy checks: a client offering no allowed suite (and no TLS 1.3) gets a handshake_failure",
+  "  alert as from OpenSSL; a negotiated suite outside the list fails the handshake (with the client: the",
+  "  connection closes; with a server: a 502 naming the cipher). Listed suites Deno lacks are reported at",
+  "  start; a list with none Deno has and TLS 1.3 turned off is refused.",
+  "- `ssl_verify_upstream_trusted_ca` and `ssl_verify_upstream_trusted_confdir` add to the default roots",
+  "  (mitmproxy trusts only them). `client_certs` directories are read when the option is set.",
+  "- `cert_passphrase` opens encrypted keys of the CA, of `certs` files and of `client_certs` files.",
+  "",
+];
+
 /** The markdown for every declared option, sorted by name. */
 export async function renderOptionsDoc(): Promise<string> {
   const master = new Master();
@@ -72,7 +93,7 @@ export async function renderOptionsDoc(): Promise<string> {
     const choices = s.choices ? ` Choices: ${s.choices.map((c) => `\`${c}\``).join(", ")}.` : "";
     lines.push(`| \`${s.name}\` | ${s.type} | ${fmtDefault(s)} | ${cell(s.help)}${choices} |`);
   }
-  lines.push("", `${specs.length} options.`, "", ...OUTPUT_SECTION);
+  lines.push("", `${specs.length} options.`, "", ...OUTPUT_SECTION, "", ...TLS_SECTION);
   return await denoFmt(lines.join("\n"));
 }
 

@@ -54,7 +54,7 @@ Deno.test("docs/addons.md: every ts block runs", async () => {
       const res = await run(["run", "--allow-all", "--no-lock", r.file], dir);
       assert.equal(res.code, 0, `docs/addons.md block at line ${r.line} (${r.file}) failed:\n${res.out}`);
     }
-    const t = await run(["test", "--allow-all", "--no-lock", ...tests], dir);
+    const t = await run(["test", "--allow-all", "--unstable-worker-options", "--no-lock", ...tests], dir);
     assert.equal(t.code, 0, `docs/addons.md test blocks failed:\n${t.out}`);
     assert.match(t.out, /\d+ passed \| 0 failed/);
   } finally {

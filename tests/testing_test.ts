@@ -9,6 +9,7 @@ import {
   treq,
   tresp,
   tserverConn,
+  twebsocketflow,
   withContext,
 } from "mitmdeno/testing";
 import { ctx, type HTTPFlow, type Loader, OptionsError } from "mitmdeno";
@@ -57,7 +58,24 @@ Deno.test("factories have mitmproxy's defaults", () => {
   assert.equal(tflow({ err: true }).error?.msg, "error");
   assert.equal(tflow({ live: false }).live, false);
   assert.equal(tflow({ req: treq({ method: "POST", path: "/x" }) }).request.method, "POST");
-  assert.throws(() => tflow({ ws: true }), /WebSocket flows are not implemented/);
+  const w = tflow({ ws: true });
+  assert.equal(w.websocket!.messages.length, 3);
+  assert.equal(w.websocket!.messages[1].text, "hello text");
+  assert.equal(w.websocket!.closeCode, 1000);
+  const wf = twebsocketflow();
+  assert.equal(wf.response!.statusCode, 101);
+  assert.equal(wf.request.headers.get("sec-websocket-version"), "13");
+  assert.deepEqual(eventSequence(wf), [
+    "requestheaders",
+    "request",
+    "responseheaders",
+    "response",
+    "websocket_start",
+    "websocket_message",
+    "websocket_message",
+    "websocket_message",
+    "websocket_end",
+  ]);
   assert.deepEqual(eventSequence(tflow({ resp: true })), [
     "requestheaders",
     "request",

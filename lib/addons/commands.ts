@@ -11,13 +11,17 @@ export class CommandError extends Error {
 
 /** A registered command. */
 export interface Command {
+  /** The command's path (`replay.client`, ...). */
   path: string;
+  /** What runs. */
   fn: CommandFn;
+  /** One line of help (`--commands`). */
   help: string;
 }
 
 /** The command registry. */
 export class CommandManager {
+  /** Every command, by path. */
   readonly commands: Map<string, Command> = new Map();
 
   /** Register (or replace) a command. */

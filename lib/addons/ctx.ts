@@ -7,10 +7,15 @@ import type { Options } from "./options.ts";
 
 /** The master's public surface as seen by addons (kept minimal to avoid import cycles). */
 export interface MasterLike {
+  /** The options of every addon. */
   options: Options;
+  /** The log (`ctx.log`). */
   log: Logger;
+  /** Call a command by path (`ctx.master.commands.call("replay.client", flows)`). */
   commands: { call(path: string, ...args: unknown[]): Promise<unknown> };
+  /** Look an addon up by name (undefined if absent). */
   addons: { get(name: string): unknown };
+  /** Stop the proxy (in a script: only with `--script-allow shutdown`). */
   shutdown(): void;
 }
 

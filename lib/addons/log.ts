@@ -7,10 +7,13 @@ export type LogLevel = typeof LOG_LEVELS[number];
 
 /** One logged line. */
 export interface LogEntry {
+  /** Severity, as mitmproxy's log levels. */
   level: LogLevel;
+  /** The message (one line, control characters escaped). */
   msg: string;
   /** Who logged it, e.g. a script's name. */
   source?: string;
+  /** Seconds since the epoch. */
   timestamp: number;
 }
 
@@ -30,27 +33,36 @@ export type LogSink = (entry: LogEntry) => void;
 
 /** A logger bound to a sink and an optional source tag. */
 export class Logger {
+  /** Where entries go. */
   sink: LogSink;
+  /** The tag entries carry (a script's file name, ...). */
   source?: string;
+  /** A logger writing to `sink`, tagging entries with `source`. */
   constructor(sink: LogSink, source?: string) {
     this.sink = sink;
     this.source = source;
   }
+  /** Log the arguments (formatted like console.log) at `level`. */
   log(level: LogLevel, ...args: unknown[]): void {
     this.sink({ level, msg: format(args), source: this.source, timestamp: Date.now() / 1000 });
   }
+  /** Log at level error. */
   error(...args: unknown[]): void {
     this.log("error", ...args);
   }
+  /** Log at level warn. */
   warn(...args: unknown[]): void {
     this.log("warn", ...args);
   }
+  /** Log at level info. */
   info(...args: unknown[]): void {
     this.log("info", ...args);
   }
+  /** Log at level alert (shown even with -q). */
   alert(...args: unknown[]): void {
     this.log("alert", ...args);
   }
+  /** Log at level debug (shown with -v). */
   debug(...args: unknown[]): void {
     this.log("debug", ...args);
   }

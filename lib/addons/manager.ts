@@ -125,22 +125,28 @@ function isNameless(addon: Addon): boolean {
 
 const LEGACY = ["clientconnect", "clientdisconnect", "serverconnect", "serverdisconnect", "add_log"];
 
-type Handler = [Addon, (...args: unknown[]) => unknown];
+/** An addon and one of its event handlers. */
+export type Handler = [Addon, (...args: unknown[]) => unknown];
 
 /** Host services the manager needs. */
 export interface ManagerHost {
+  /** The options addons declare into. */
   options: Options;
+  /** The log addons write to. */
   log: Logger;
+  /** Where addons' commands are registered. */
   commands: { add(path: string, fn: CommandFn, help?: string): void };
 }
 
 /** The addon chain and event dispatch. */
 export class AddonManager {
+  /** The addons, in the order events reach them. */
   readonly chain: Addon[] = [];
   readonly #byName = new Map<string, Addon>();
   readonly #host: ManagerHost;
   #cache = new Map<string, Handler[]>();
 
+  /** A manager for `host`'s addons. */
   constructor(host: ManagerHost) {
     this.#host = host;
   }

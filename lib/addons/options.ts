@@ -21,10 +21,15 @@ export const OPTION_TYPES: readonly OptionType[] = [
 
 /** One declared option. */
 export interface OptionSpec {
+  /** The option's name (snake_case, as in mitmproxy). */
   name: string;
+  /** Its value type. */
   type: OptionType;
+  /** The value before anything sets it. */
   default: unknown;
+  /** One line of help (shown by --help and --options). */
   help: string;
+  /** The values allowed, for `str` options with a fixed set. */
   choices?: readonly string[];
   /** A credential (e.g. `proxyauth`): never shown to sandboxed scripts. */
   secret?: boolean;
@@ -35,6 +40,7 @@ const OPTION_NAME = /^[A-Za-z][A-Za-z0-9_]*$/;
 
 /** A bad option value, or an addon refusing a configuration. The message names the option. */
 export class OptionsError extends Error {
+  /** An error naming the option and what is allowed. */
   constructor(message: string) {
     super(message);
     this.name = "OptionsError";
@@ -143,6 +149,7 @@ export class Options {
   /** Called with the names of changed options; may throw OptionsError to veto. */
   onChange: (updated: Set<string>) => void | Promise<void> = () => {};
   // Declared options appear as properties.
+  /** Option values by name (also readable as properties). */
   [name: string]: any;
 
   /**

@@ -22,7 +22,9 @@ import { fromLatin1, latin1, utf8 } from "../http/bytes.ts";
 export interface Spec {
   /** The flow filter (`~all` when the spec has none). */
   filter: Filter;
+  /** The regular expression (or header name) to look for. */
   subject: string;
+  /** What replaces it (`@path` reads a file). */
   replacement: string;
 }
 

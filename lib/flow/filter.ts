@@ -20,6 +20,8 @@
  * @example
  * ```ts
  * import { matchFilter, parseFilter } from "./filter.ts";
+ * import { tflow } from "../../testing.ts";
+ * const flow = tflow({ resp: true });
  * const f = parseFilter('~d example\\.com & ~h "content-type: text/html"');
  * f(flow); // boolean
  * matchFilter("~s", flow);
@@ -47,6 +49,7 @@ export type FilterNode =
 export class FilterError extends Error {
   /** 0-based character position of the problem, or -1 for an empty expression. */
   position: number;
+  /** `message` with the character `position` in the expression where parsing failed. */
   constructor(message: string, position: number) {
     super(message);
     this.name = "FilterError";

@@ -1,16 +1,20 @@
 /** Flows: one exchange through the proxy, with its connections, state and error (mitmproxy's `flow.py`). */
 import type { Client, Server } from "./connection.ts";
 import type { Request, Response } from "../http/message.ts";
+import type { WebSocketData } from "./websocket.ts";
 
 /** An error that ended a flow. */
 export class FlowError {
+  /** What went wrong. */
   msg: string;
   /** Seconds since the epoch. */
   timestamp: number;
+  /** An error with `msg`, at `timestamp` (seconds since the epoch; now by default). */
   constructor(msg: string, timestamp: number = Date.now() / 1000) {
     this.msg = msg;
     this.timestamp = timestamp;
   }
+  /** The message. */
   toString(): string {
     return this.msg;
   }
@@ -21,13 +25,19 @@ export const KILLED_MESSAGE = "Connection killed.";
 
 /** Base of every flow type. */
 export abstract class Flow {
+  /** The kind of flow. */
   abstract readonly type: "http" | "tcp" | "udp" | "dns";
+  /** A unique id (UUID). */
   id: string = crypto.randomUUID();
+  /** The client connection. */
   clientConn: Client;
+  /** The server connection. */
   serverConn: Server;
+  /** The error that ended the flow, if any. */
   error: FlowError | null = null;
   /** Whether the flow is still being proxied (false for flows loaded from a file). */
   live: boolean;
+  /** Whether the flow is paused, waiting for the user to resume it. */
   intercepted = false;
   /** null, "request" (client replay) or "response" (server replay). */
   isReplay: "request" | "response" | null = null;
@@ -35,12 +45,15 @@ export abstract class Flow {
   marked = "";
   /** Free-form data addons attach to the flow. */
   metadata: Record<string, unknown> = {};
+  /** A user's note about the flow. */
   comment = "";
+  /** When the flow was created (seconds since the epoch). */
   timestampCreated: number = Date.now() / 1000;
 
   #resume: (() => void) | null = null;
   #resumed: Promise<void> | null = null;
 
+  /** A flow between `clientConn` and `serverConn`; `live` when it is being proxied now. */
   constructor(clientConn: Client, serverConn: Server, live = true) {
     this.clientConn = clientConn;
     this.serverConn = serverConn;
@@ -87,17 +100,20 @@ export abstract class Flow {
 
 /** An HTTP request/response exchange. */
 export class HTTPFlow extends Flow {
+  /** Always `"http"`. */
   readonly type = "http" as const;
+  /** The request. */
   request: Request;
   /** Set in `request`/`requestheaders` to answer without contacting the server. */
   response: Response | null = null;
   /** WebSocket data after an upgrade, else null. */
-  websocket: unknown = null;
+  websocket: WebSocketData | null = null;
   /** The proxy mode that produced this flow. */
   get mode(): string {
     return this.clientConn.proxyMode;
   }
 
+  /** A flow of `request` between the two connections; `live` when it is being proxied now. */
   constructor(clientConn: Client, serverConn: Server, request: Request, live = true) {
     super(clientConn, serverConn, live);
     this.request = request;

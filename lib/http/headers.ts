@@ -15,6 +15,7 @@ export class Headers {
   /** The header fields in wire order. Mutate through the methods; read freely. */
   fields: [string, string][];
 
+  /** Headers from [name, value] pairs (order kept, names repeatable) or an object. */
   constructor(init?: Iterable<[string, string]> | Record<string, string>) {
     this.fields = [];
     if (!init) return;
@@ -118,6 +119,7 @@ export class Headers {
     return this.keys().map((k) => [k, this.get(k)!]);
   }
 
+  /** The fields in order, as [name, value] pairs. */
   [Symbol.iterator](): Iterator<[string, string]> {
     return this.fields[Symbol.iterator]();
   }
@@ -141,6 +143,7 @@ export class Headers {
     return o;
   }
 
+  /** Index of the first field named `name` (case-insensitive), or -1. */
   private indexOf(name: string): number {
     const lower = name.toLowerCase();
     return this.fields.findIndex(([k]) => k.toLowerCase() === lower);

@@ -47,12 +47,15 @@ function charsetOf(contentType: string | undefined): string | undefined {
 export abstract class Message {
   /** "HTTP/1.1", "HTTP/1.0", "HTTP/2.0". */
   httpVersion: string;
+  /** The header fields (ordered, case-insensitive, repeatable). */
   headers: Headers;
   /** Body as on the wire (content-encoded), or null when it was not kept (streamed). */
   rawContent: Uint8Array | null;
+  /** Trailer fields, if any. */
   trailers: Headers | null;
   /** Seconds since the epoch (float), like mitmproxy. */
   timestampStart: number;
+  /** When the message was complete (seconds since the epoch), if it is. */
   timestampEnd: number | null;
   /** Stream the body instead of buffering it: `true`, or a chunk transformer. Set in *headers hooks. */
   stream: boolean | StreamTransformer = false;
@@ -61,6 +64,7 @@ export abstract class Message {
   #decodedCe = "";
   #decoded: Uint8Array | null = null;
 
+  /** A message with its version, headers, body, trailers and timestamps. */
   constructor(init: {
     httpVersion?: string;
     headers?: HeadersInit;
@@ -78,12 +82,15 @@ export abstract class Message {
     this.timestampEnd = init.timestampEnd ?? null;
   }
 
+  /** Whether the HTTP version is 1.0. */
   get isHttp10(): boolean {
     return this.httpVersion === "HTTP/1.0";
   }
+  /** Whether the HTTP version is 1.1. */
   get isHttp11(): boolean {
     return this.httpVersion === "HTTP/1.1";
   }
+  /** Whether the HTTP version is 2. */
   get isHttp2(): boolean {
     return this.httpVersion === "HTTP/2.0";
   }
@@ -208,18 +215,31 @@ export abstract class Message {
 
 /** Request constructor fields. */
 export interface RequestInit {
+  /** The request method (`GET`, ...). */
   method: string;
+  /** `http` (default) or `https`. */
   scheme?: string;
+  /** The target host. */
   host: string;
+  /** The target port (default: the scheme's). */
   port?: number;
+  /** The path with the query string (default `/`). */
   path?: string;
+  /** The authority as sent (`host:port`), if any. */
   authority?: string;
+  /** `HTTP/1.1` by default. */
   httpVersion?: string;
+  /** The header fields. */
   headers?: HeadersInit;
+  /** The body (text, bytes or JSON-able), encoded per content-encoding. */
   content?: BodyInit;
+  /** The body as sent on the wire (still content-encoded). */
   rawContent?: Uint8Array | null;
+  /** Trailer fields, if any. */
   trailers?: Headers | null;
+  /** When the request started (seconds since the epoch). */
   timestampStart?: number;
+  /** When it was complete (seconds since the epoch). */
   timestampEnd?: number | null;
 }
 
@@ -235,7 +255,9 @@ export function hostPort(host: string, port: number): string {
 
 /** An HTTP request. */
 export class Request extends Message {
+  /** The request method (`GET`, ...). */
   method: string;
+  /** `http` or `https`. */
   scheme: string;
   #host: string;
   #port: number;
@@ -244,6 +266,7 @@ export class Request extends Message {
   /** The authority for CONNECT and HTTP/2 (":authority"), else "". */
   authority: string;
 
+  /** A request from `init` (see {@link RequestInit}). */
   constructor(init: RequestInit) {
     super(init);
     this.method = init.method;
@@ -542,14 +565,23 @@ class LiveParams extends URLSearchParams {
 
 /** Response constructor fields. */
 export interface ResponseInit {
+  /** The status code (100-999). */
   statusCode: number;
+  /** The reason phrase (default: the standard one for the code). */
   reason?: string;
+  /** `HTTP/1.1` by default. */
   httpVersion?: string;
+  /** The header fields. */
   headers?: HeadersInit;
+  /** The body (text, bytes or JSON-able), encoded per content-encoding. */
   content?: BodyInit;
+  /** The body as sent on the wire (still content-encoded). */
   rawContent?: Uint8Array | null;
+  /** Trailer fields, if any. */
   trailers?: Headers | null;
+  /** When the response started (seconds since the epoch). */
   timestampStart?: number;
+  /** When it was complete (seconds since the epoch). */
   timestampEnd?: number | null;
 }
 
@@ -564,8 +596,10 @@ export function checkStatusCode(code: unknown): number {
 /** An HTTP response. */
 export class Response extends Message {
   #statusCode: number;
+  /** The reason phrase. */
   reason: string;
 
+  /** A response from `init` (see {@link ResponseInit}). */
   constructor(init: ResponseInit) {
     super(init);
     // as read (a flow file or HAR may hold any number): checked when an addon sets it and when it is sent

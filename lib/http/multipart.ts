@@ -150,6 +150,7 @@ export class MultipartForm implements Iterable<[string, Uint8Array]> {
   #parts: FormPart[];
   #write: (parts: FormPart[]) => void;
 
+  /** A live view of `parts`; `write` stores the changed parts back into the body. */
   constructor(parts: FormPart[], write: (parts: FormPart[]) => void) {
     this.#parts = parts;
     this.#write = write;
@@ -223,6 +224,7 @@ export class MultipartForm implements Iterable<[string, Uint8Array]> {
     return this.#parts.map((p) => [p.name, p.content]);
   }
 
+  /** The fields as [name, value] pairs, in order. */
   [Symbol.iterator](): Iterator<[string, Uint8Array]> {
     return this.entries()[Symbol.iterator]();
   }

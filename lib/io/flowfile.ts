@@ -3,9 +3,12 @@
  *
  * @example
  * ```ts
+ * import { FlowWriter, readFlows } from "./flowfile.ts";
+ * import { tflow } from "../../testing.ts";
+ * const flow = tflow({ resp: true });
  * const w = await FlowWriter.open("out.mitm");      // "+out.mitm" appends
  * await w.add(flow);
- * w.close();
+ * await w.close();
  * for await (const f of readFlows("out.mitm")) console.log(f.request.url);
  * ```
  * @module
@@ -21,6 +24,7 @@ import { HarError, harToFlows } from "./har.ts";
 export class FlowReadError extends Error {
   /** Byte offset in the file where the problem starts, or null. */
   offset: number | null;
+  /** `message`, with the byte `offset` in the file where reading failed, if known. */
   constructor(message: string, offset: number | null = null) {
     super(message);
     this.name = "FlowReadError";
@@ -56,9 +60,10 @@ async function* chunksOf(src: FlowSource): AsyncGenerator<Uint8Array> {
 }
 
 async function* readFile(file: Deno.FsFile): AsyncGenerator<Uint8Array> {
-  // read() directly instead of file.readable: the stream would close the file when done
+  // read() directly instead of file.readable: the stream would close the file when done. 1 MiB reads:
+  // a few hundred flows per read, so a consumer that commits once per turn (the web store) batches them
   for (;;) {
-    const buf = new Uint8Array(1 << 16);
+    const buf = new Uint8Array(1 << 20);
     const n = await file.read(buf);
     if (n === null) return;
     if (n > 0) yield n === buf.length ? buf : buf.subarray(0, n);
@@ -236,6 +241,7 @@ export class FlowWriter {
   /** Number of flows written. */
   count = 0;
 
+  /** A writer to `sink` (a file or a byte sink), see {@link FlowWriterOptions}. */
   constructor(sink: ByteSink | Deno.FsFile, options: FlowWriterOptions = {}) {
     this.#sink = sink;
     this.#file = sink instanceof Deno.FsFile ? sink : null;

@@ -12,6 +12,9 @@
  *
  * @example
  * ```ts
+ * import { harToFlows, makeHar } from "./har.ts";
+ * import { tflow } from "../../testing.ts";
+ * const flows = [tflow({ resp: true })];
  * const har = makeHar(flows);
  * await Deno.writeTextFile("out.har", JSON.stringify(har, null, 4));
  * for (const f of harToFlows(JSON.parse(await Deno.readTextFile("out.har")))) console.log(f.request.url);
@@ -28,8 +31,9 @@ import { asUtf8Text, fromLatin1, latin1 } from "../http/bytes.ts";
 import { isIP } from "node:net";
 import { VERSION } from "../version.ts";
 
+/** Parsed JSON (HAR documents are read and written as plain JSON values). */
 // deno-lint-ignore no-explicit-any
-type Json = any;
+export type Json = any;
 
 /** A HAR name/value pair. */
 export interface HarNameValue {
@@ -39,18 +43,27 @@ export interface HarNameValue {
 
 /** A HAR entry (the fields mitmdeno writes). */
 export interface HarEntry {
+  /** When the request started (ISO 8601). */
   startedDateTime: string;
+  /** Total time in milliseconds. */
   time: number;
+  /** The request (HAR 1.2 `request` object). */
   request: Json;
+  /** The response (HAR 1.2 `response` object). */
   response: Json;
+  /** Cache information (always `{}`). */
   cache: Json;
+  /** Phase durations in milliseconds (-1: not applicable). */
   timings: { connect: number; ssl: number; send: number; receive: number; wait: number; [k: string]: number };
+  /** The server's IP address, only when known. */
   serverIPAddress?: string;
+  /** Other fields (custom `_` fields). */
   [k: string]: unknown;
 }
 
 /** A HAR document. */
 export interface Har {
+  /** The HAR log: creator, pages and entries. */
   log: {
     version: string;
     creator: { name: string; version: string; comment?: string };

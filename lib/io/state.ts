@@ -19,6 +19,7 @@ import { Headers } from "../http/headers.ts";
 import { Request, Response } from "../http/message.ts";
 import { type Address, Client, type Connection, Server } from "../flow/connection.ts";
 import { type Flow, FlowError, HTTPFlow } from "../flow/flow.ts";
+import { WebSocketData } from "../flow/websocket.ts";
 import { tfloat, type TNetValue } from "./tnetstring.ts";
 import { downgradeFlow, FLOW_FORMAT_VERSION, FlowFormatError } from "./compat.ts";
 
@@ -450,7 +451,8 @@ export function flowFromState(state: State): HTTPFlow {
     flow.error = new FlowError(str(e.msg, "error.msg"), num(e.timestamp, "error.timestamp"));
   }
   flow.response = s.response == null ? null : responseFromState(s.response);
-  flow.websocket = websocketFromState(s.websocket);
+  const ws = websocketFromState(s.websocket);
+  flow.websocket = ws ? WebSocketData.from(ws) : null;
   flow.intercepted = Boolean(s.intercepted);
   const r = s.is_replay;
   if (r != null && r !== "request" && r !== "response") bad("is_replay", 'null, "request" or "response"', r);

@@ -303,6 +303,13 @@ let scratch: Uint8Array = new Uint8Array(SCRATCH_MIN);
 
 const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/** A short ASCII string from bytes (no subarray, no apply: this runs for most values of a flow). */
+function asciiShort(buf: Uint8Array, start: number, end: number): string {
+  let s = "";
+  for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
+  return s;
+}
+
 function decodeUtf8(buf: Uint8Array, start: number, end: number, offset: number): string {
   // ASCII fast path for short strings
   if (end - start < 64) {
@@ -313,13 +320,43 @@ function decodeUtf8(buf: Uint8Array, start: number, end: number, offset: number)
         break;
       }
     }
-    if (ascii) return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
+    if (ascii) return end - start < 24 ? asciiShort(buf, start, end) : latin1(buf, start, end);
   }
   try {
     return utf8Strict.decode(buf.subarray(start, end));
   } catch {
     throw new TnetstringError("not a tnetstring: invalid UTF-8 in str value", offset);
   }
+}
+
+/**
+ * Dict keys: a flow has the same few dozen keys every time, so their strings are kept (by length and a
+ * hash of the bytes, checked byte by byte) instead of being made again for every flow.
+ */
+const KEY_CACHE_SIZE = 1024;
+const keyCache: (string | undefined)[] = new Array(KEY_CACHE_SIZE);
+
+function cachedKey(buf: Uint8Array, start: number, end: number, offset: number): string {
+  const len = end - start;
+  if (len > 32) return decodeUtf8(buf, start, end, offset);
+  let h = len;
+  for (let i = start; i < end; i++) h = (Math.imul(h, 31) + buf[i]) | 0;
+  const slot = h & (KEY_CACHE_SIZE - 1);
+  const k = keyCache[slot];
+  if (k !== undefined && k.length === len) {
+    let same = true;
+    for (let i = 0; i < len; i++) {
+      if (k.charCodeAt(i) !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return k;
+  }
+  for (let i = start; i < end; i++) if (buf[i] > 0x7f) return decodeUtf8(buf, start, end, offset);
+  const s = asciiShort(buf, start, end);
+  keyCache[slot] = s;
+  return s;
 }
 
 function latin1(buf: Uint8Array, start: number, end: number): string {
@@ -331,6 +368,17 @@ function latin1(buf: Uint8Array, start: number, end: number): string {
 }
 
 function parseInt10(buf: Uint8Array, start: number, end: number, offset: number): number | bigint {
+  // the common case: a plain non-negative integer that fits
+  if (end > start && end - start < 16) {
+    let n = 0;
+    let i = start;
+    for (; i < end; i++) {
+      const c = buf[i];
+      if (c < 0x30 || c > 0x39) break;
+      n = n * 10 + (c - 0x30);
+    }
+    if (i === end) return n;
+  }
   const s = latin1(buf, start, end).trim().replace(/_/g, "");
   if (!/^[+-]?\d+$/.test(s)) {
     throw new TnetstringError(`not a tnetstring: invalid integer literal: ${JSON.stringify(s)}`, offset);
@@ -338,6 +386,19 @@ function parseInt10(buf: Uint8Array, start: number, end: number, offset: number)
   if (s.length < 16) return Number(s);
   const b = BigInt(s);
   return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+}
+
+/** A float as Python writes it ("1764000000.0003"): digits, one dot, more digits; else null. */
+function plainFloat(buf: Uint8Array, start: number, end: number): number | null {
+  if (end - start > 17 || end === start) return null;
+  let dot = -1;
+  for (let i = start; i < end; i++) {
+    const c = buf[i];
+    if (c === 0x2e && dot < 0) dot = i;
+    else if (c < 0x30 || c > 0x39) return null;
+  }
+  if (dot === start || dot === end - 1) return null;
+  return Number(asciiShort(buf, start, end));
 }
 
 /** Where the length prefix of a tnetstring at `pos` ends; result `{len, dataStart}` or a negative code. */
@@ -370,87 +431,137 @@ function readPrefix(
  * `base` is added to offsets in error messages. Returns the value and the offset just after it.
  */
 export function decodeAt(buf: Uint8Array, pos = 0, end = buf.length, base = 0): [TNetValue, number] {
-  const p = readPrefix(buf, pos, end, base);
-  if (!p) throw new TnetstringError("not a tnetstring: truncated length prefix", base + pos);
-  const { len, dataStart } = p;
-  const dataEnd = dataStart + len;
-  if (dataEnd >= end) {
-    throw new TnetstringError(
-      `not a tnetstring: truncated value, length prefix says ${len} bytes but only ${
-        Math.max(0, end - dataStart - 1)
-      } follow`,
-      base + pos,
-    );
-  }
-  const tag = buf[dataEnd];
-  const next = dataEnd + 1;
-  switch (tag) {
-    case 0x2c: // ,
-      return [buf.slice(dataStart, dataEnd), next];
-    case 0x3b: // ;
-      return [decodeUtf8(buf, dataStart, dataEnd, base + pos), next];
-    case 0x23: // #
-      return [parseInt10(buf, dataStart, dataEnd, base + pos), next];
-    case 0x5e: { // ^
-      const s = latin1(buf, dataStart, dataEnd);
-      const f = parsePyFloat(s);
-      if (Number.isNaN(f) && s.trim().toLowerCase().replace(/^[+-]/, "") !== "nan") {
-        throw new TnetstringError(
-          `not a tnetstring: invalid float literal: ${JSON.stringify(s)}`,
-          base + pos,
-        );
-      }
-      return [f, next];
+  const d = new Decoder(buf, base);
+  const v = d.value(pos, end, false);
+  return [v, d.next];
+}
+
+/**
+ * The decoder's state: the offset after the value just decoded is kept in `next` (no [value, offset]
+ * pair allocated per value: a flow has ~130 of them).
+ */
+class Decoder {
+  next = 0;
+  constructor(readonly buf: Uint8Array, readonly base: number) {}
+
+  value(pos: number, end: number, isKey: boolean): TNetValue {
+    const buf = this.buf;
+    const base = this.base;
+    let len = 0;
+    let i = pos;
+    for (; i < end; i++) {
+      const c = buf[i];
+      if (c >= 0x30 && c <= 0x39) {
+        if (i - pos >= 12) {
+          throw new TnetstringError("not a tnetstring: absurdly large length prefix", base + pos);
+        }
+        len = len * 10 + (c - 0x30);
+      } else break;
     }
-    case 0x21: { // !
-      const s = latin1(buf, dataStart, dataEnd);
-      if (s === "true") return [true, next];
-      if (s === "false") return [false, next];
+    if (i >= end) throw new TnetstringError("not a tnetstring: truncated length prefix", base + pos);
+    if (buf[i] !== COLON || i === pos) {
+      throw new TnetstringError("not a tnetstring: missing or invalid length prefix", base + pos);
+    }
+    const dataStart = i + 1;
+    const dataEnd = dataStart + len;
+    if (dataEnd >= end) {
       throw new TnetstringError(
-        `not a tnetstring: invalid boolean literal: ${JSON.stringify(s)}`,
+        `not a tnetstring: truncated value, length prefix says ${len} bytes but only ${
+          Math.max(0, end - dataStart - 1)
+        } follow`,
         base + pos,
       );
     }
-    case 0x7e: // ~
-      if (len !== 0) throw new TnetstringError("not a tnetstring: invalid null literal", base + pos);
-      return [null, next];
-    case 0x5d: { // ]
-      const out: TNetValue[] = [];
-      let i = dataStart;
-      while (i < dataEnd) {
-        const [v, n] = decodeAt(buf, i, dataEnd, base);
-        out.push(v);
-        i = n;
-      }
-      return [out, next];
-    }
-    case 0x7d: { // }
-      const out: TNetDict = {};
-      let i = dataStart;
-      while (i < dataEnd) {
-        const keyPos = i;
-        const [k, n] = decodeAt(buf, i, dataEnd, base);
-        if (n >= dataEnd) {
-          throw new TnetstringError("not a tnetstring: dict key without value", base + keyPos);
+    const tag = buf[dataEnd];
+    const next = dataEnd + 1;
+    switch (tag) {
+      case 0x2c: // ,
+        this.next = next;
+        return isKey ? cachedKey(buf, dataStart, dataEnd, base + pos) : buf.slice(dataStart, dataEnd);
+      case 0x3b: // ;
+        this.next = next;
+        return isKey
+          ? cachedKey(buf, dataStart, dataEnd, base + pos)
+          : decodeUtf8(buf, dataStart, dataEnd, base + pos);
+      case 0x23: // #
+        this.next = next;
+        return parseInt10(buf, dataStart, dataEnd, base + pos);
+      case 0x5e: { // ^
+        this.next = next;
+        const plain = plainFloat(buf, dataStart, dataEnd);
+        if (plain !== null) return plain;
+        const s = latin1(buf, dataStart, dataEnd);
+        const f = parsePyFloat(s);
+        if (Number.isNaN(f) && s.trim().toLowerCase().replace(/^[+-]/, "") !== "nan") {
+          throw new TnetstringError(
+            `not a tnetstring: invalid float literal: ${JSON.stringify(s)}`,
+            base + pos,
+          );
         }
-        const [v, n2] = decodeAt(buf, n, dataEnd, base);
-        let key: string;
-        if (typeof k === "string") key = k;
-        else if (k instanceof Uint8Array) key = decodeUtf8(k, 0, k.length, base + keyPos);
-        else if (typeof k === "number" || typeof k === "bigint" || typeof k === "boolean") key = String(k);
-        else throw new TnetstringError("not a tnetstring: unsupported dict key type", base + keyPos);
-        if (key === "__proto__") {
-          Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
-        } else out[key] = v;
-        i = n2;
+        return f;
       }
-      return [out, next];
+      case 0x21: { // !
+        this.next = next;
+        if (
+          len === 4 && buf[dataStart] === 0x74 && buf[dataStart + 1] === 0x72 &&
+          buf[dataStart + 2] === 0x75 && buf[dataStart + 3] === 0x65
+        ) return true;
+        if (len === 5 && buf[dataStart] === 0x66 && latin1(buf, dataStart, dataEnd) === "false") return false;
+        const s = latin1(buf, dataStart, dataEnd);
+        throw new TnetstringError(
+          `not a tnetstring: invalid boolean literal: ${JSON.stringify(s)}`,
+          base + pos,
+        );
+      }
+      case 0x7e: // ~
+        if (len !== 0) throw new TnetstringError("not a tnetstring: invalid null literal", base + pos);
+        this.next = next;
+        return null;
+      case 0x5d: { // ]
+        const out: TNetValue[] = [];
+        let j = dataStart;
+        while (j < dataEnd) {
+          out.push(this.value(j, dataEnd, false));
+          j = this.next;
+        }
+        this.next = next;
+        return out;
+      }
+      case 0x7d: { // }
+        const out: TNetDict = {};
+        let j = dataStart;
+        while (j < dataEnd) {
+          const keyPos = j;
+          const k = this.value(j, dataEnd, true);
+          const n = this.next;
+          if (n >= dataEnd) {
+            throw new TnetstringError("not a tnetstring: dict key without value", base + keyPos);
+          }
+          const v = this.value(n, dataEnd, false);
+          let key: string;
+          if (typeof k === "string") key = k;
+          else if (k instanceof Uint8Array) key = decodeUtf8(k, 0, k.length, base + keyPos);
+          else if (typeof k === "number" || typeof k === "bigint" || typeof k === "boolean") key = String(k);
+          else throw new TnetstringError("not a tnetstring: unsupported dict key type", base + keyPos);
+          if (key === "__proto__") {
+            Object.defineProperty(out, key, {
+              value: v,
+              enumerable: true,
+              writable: true,
+              configurable: true,
+            });
+          } else out[key] = v;
+          j = this.next;
+        }
+        this.next = next;
+        return out;
+      }
+      default:
+        throw new TnetstringError(
+          `not a tnetstring: unknown type tag ${JSON.stringify(String.fromCharCode(tag))}`,
+          base + dataEnd,
+        );
     }
-    default:
-      throw new TnetstringError(
-        `not a tnetstring: unknown type tag ${JSON.stringify(String.fromCharCode(tag))}`,
-        base + dataEnd,
-      );
   }
 }
 

@@ -14,6 +14,8 @@ import type { EventName } from "../addons/manager.ts";
 import type { LogLevel } from "../addons/log.ts";
 import type { Flow } from "../flow/flow.ts";
 import type { ProtocolError } from "./errors.ts";
+import type { SecureVersion } from "node:tls";
+import type { CipherPolicy } from "../tls/ciphers.ts";
 
 /** Something a layer asks for. */
 export abstract class Command {
@@ -184,6 +186,13 @@ export interface TlsSettings {
   initialData?: Uint8Array;
   /** Handshake timeout in ms (0: none). */
   timeoutMs: number;
+  /** The server side: TLS version bounds (node:tls names; the client side has them in its context). */
+  minVersion?: SecureVersion;
+  maxVersion?: SecureVersion;
+  /** The server side: the client certificate to present when asked (`client_certs`). */
+  clientCert?: { key: string; cert: string } | null;
+  /** TLS 1.2 suites allowed (`ciphers_client`/`ciphers_server`): another one fails the handshake. */
+  ciphers?: CipherPolicy | null;
 }
 
 /**

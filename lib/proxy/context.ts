@@ -12,13 +12,17 @@ import type { Options } from "../addons/options.ts";
 
 /** Per-connection context shared by the layers of one stack. */
 export class Context {
+  /** The client connection of this stack. */
   readonly client: Client;
   /** The server this stack talks to (its address may be set later, e.g. after CONNECT). */
   server: Server;
+  /** The per-master proxy core.
+   * @ignore */
   readonly core: ProxyCore;
   /** Names of the layers of this stack, outermost first (for debugging). */
   readonly layers: string[];
 
+  /** A context for a stack between `client` and `server`. */
   constructor(client: Client, server: Server, core: ProxyCore, layers: string[] = []) {
     this.client = client;
     this.server = server;
@@ -31,10 +35,12 @@ export class Context {
     return new Context(this.client, this.server, this.core, [...this.layers]);
   }
 
+  /** The master running the proxy. */
   get master(): Master {
     return this.core.master;
   }
 
+  /** The master's options. */
   get options(): Options {
     return this.core.master.options;
   }

@@ -136,6 +136,20 @@ export const CORE_OPTIONS: OptionSpec[] = [
   },
   { name: "proxy_debug", type: "bool", default: false, help: "Enable debug logs in the proxy core." },
   {
+    name: "connect_addr",
+    type: "optional str",
+    default: null,
+    help: "Set the local IP address that mitmdeno should use when connecting to upstream servers.",
+  },
+  {
+    name: "normalize_outbound_headers",
+    type: "bool",
+    default: true,
+    help: "Normalize outgoing HTTP/2 header names, but emit a warning when doing so. HTTP/2 does not allow " +
+      "uppercase header names. This option makes sure that HTTP/2 headers set in custom scripts are " +
+      "lowercased before they are sent (HTTP/1 messages keep their spelling).",
+  },
+  {
     name: "content_view_lines_cutoff",
     type: "int",
     default: 512,

@@ -34,6 +34,7 @@ import { Transport } from "./conns/transport.ts";
 import { clientTls, connectTcp, describeTlsError, tlsInfoOf } from "./conns/connect.ts";
 import { connectError, ProtocolError } from "./errors.ts";
 import { upgradeToServerTls } from "../tls/upgrade.ts";
+import { cipherAllowed } from "../tls/ciphers.ts";
 import type { SecureContext } from "node:tls";
 import type { ModeSpec } from "./mode.ts";
 
@@ -204,7 +205,7 @@ export class Driver {
   #watchIdle(): void {
     const ms = this.core.limits.idleTimeout;
     if (ms <= 0) return;
-    let seen = -1;
+    let seen = this.#activity;
     let since = Date.now();
     const d = {
       at: Date.now() + ms,
@@ -295,6 +296,10 @@ export class Driver {
       return c.complete(null);
     }
     const data = { server, client: this.client };
+    // connect_addr: the local address, visible (and changeable) as server.sockname in server_connect
+    if (server.timestampStart !== null) server.sockname = null; // a reconnect: the old one is stale
+    const connectAddr = this.core.limits.connectAddr;
+    if (connectAddr && server.sockname === null) server.sockname = [connectAddr, 0];
     try {
       if (addons.has("server_connect")) await addons.trigger("server_connect", data);
     } catch { /* logged by the manager */ }
@@ -305,7 +310,7 @@ export class Driver {
     }
     let socket: Socket;
     try {
-      socket = await connectTcp(host, port, this.core.limits.connectTimeout);
+      socket = await connectTcp(host, port, this.core.limits.connectTimeout, server.sockname);
     } catch (e) {
       const err = connectError(e, where);
       server.error = err.message;
@@ -367,8 +372,19 @@ export class Driver {
           insecure: !!s.insecure,
           ca: s.ca,
           timeoutMs: s.timeoutMs,
+          minVersion: s.minVersion,
+          maxVersion: s.maxVersion,
+          clientCert: s.clientCert,
         });
         info = tlsInfoOf(sock, true);
+      }
+      if (!cipherAllowed(s.ciphers ?? null, info.tlsVersion, info.cipher)) {
+        sock.destroy();
+        const opt = isClient ? "ciphers_client" : "ciphers_server";
+        throw Object.assign(
+          new Error(`${info.tlsVersion} cipher ${info.cipher} is not allowed by ${opt} (${s.ciphers!.spec})`),
+          { code: "ERR_CIPHER_NOT_ALLOWED" },
+        );
       }
     } catch (e) {
       this.#transports.delete(c.conn);

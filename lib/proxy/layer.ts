@@ -9,7 +9,7 @@
  * pauses: its parents go on (an intercepted HTTP/2 stream blocks no other stream). Layers written this way
  * read like sequential code in continuation style:
  *
- * ```ts
+ * ```ts ignore
  * this.call(new StartHook("request", flow, flow), () => this.#afterRequestHook());
  * return; // nothing after a call: the reply may run the continuation before call() returns
  * ```

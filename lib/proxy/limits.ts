@@ -19,6 +19,8 @@ export interface Limits {
   headerTimeout: number;
   /** Time for a server to start its response (`http_response_timeout`). */
   responseTimeout: number;
+  /** Local address of connections to servers (`connect_addr`), null: the system's choice. */
+  connectAddr: string | null;
   /** Accept non-framing header errors (`validate_inbound_headers=false`; see HeadLimits in lib/http1/parse.ts). */
   lenientHeaders: boolean;
 }
@@ -35,6 +37,7 @@ export function readLimits(o: Options): Limits {
     connectTimeout: o.connect_timeout * 1000,
     headerTimeout: (o.has("http_header_timeout") ? o.http_header_timeout : 60) * 1000,
     responseTimeout: (o.has("http_response_timeout") ? o.http_response_timeout : 60) * 1000,
+    connectAddr: o.has("connect_addr") ? o.connect_addr || null : null,
     lenientHeaders: !o.validate_inbound_headers,
   };
 }

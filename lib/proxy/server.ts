@@ -10,6 +10,7 @@ import { type ModeSpec, parseMode } from "./mode.ts";
 import { Driver } from "./driver.ts";
 import { parseSize } from "../http/bytes.ts";
 import { hostPort } from "../http/message.ts";
+import { injectTcp, injectWebSocket } from "./inject.ts";
 
 /** Runs the proxy listeners. */
 export class ProxyServer {
@@ -30,6 +31,17 @@ export class ProxyServer {
       "proxyserver.active_connections",
       () => this.#sockets.size,
       "Number of open client connections.",
+    );
+    loader.addCommand(
+      "inject.websocket",
+      (flow, toClient, message, isText = true) =>
+        injectWebSocket(this.#master.log, flow, toClient, message, isText),
+      "Inject a WebSocket message into a live flow: inject.websocket FLOW TO_CLIENT MESSAGE [IS_TEXT].",
+    );
+    loader.addCommand(
+      "inject.tcp",
+      (flow, toClient, message) => injectTcp(this.#master.log, flow, toClient, message),
+      "Inject a TCP message into a live flow: inject.tcp FLOW TO_CLIENT MESSAGE.",
     );
   }
 
@@ -72,6 +84,11 @@ export class ProxyServer {
       } catch (e) {
         throw new OptionsError(`Option "${name}": ${(e as Error).message}`);
       }
+    }
+    if (updated.has("connect_addr") && o.connect_addr && net.isIP(o.connect_addr) === 0) {
+      throw new OptionsError(
+        `Option "connect_addr": invalid connection address "${o.connect_addr}", specify a valid IP address.`,
+      );
     }
     if (
       updated.has("listen_port") && o.listen_port !== null && (o.listen_port < 0 || o.listen_port > 65535)

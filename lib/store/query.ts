@@ -75,6 +75,77 @@ export interface CompiledQuery {
 }
 
 /** Split `filter` into column conditions and the engine's part. */
+/**
+ * Runs of plain characters (2 or more) every match of a (Python-syntax) regex must contain, or null when
+ * it is not safe to say: alternation, inline flags, a non-ASCII literal (SQL LIKE folds only ASCII case).
+ * Quantified characters and classes end a run; a group ends the scan.
+ */
+export function requiredLiterals(pattern: string): string[] | null {
+  if (pattern.includes("|") || pattern.startsWith("(?")) return null;
+  const runs: string[] = [];
+  let run = "";
+  const end = () => {
+    if (run.length >= 2) runs.push(run);
+    run = "";
+  };
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    const next = pattern[i + 1];
+    const optional = next === "*" || next === "?" || next === "{";
+    if (c === "\\") {
+      const e = pattern[i + 1];
+      i++;
+      if (
+        e !== undefined && /[.^$*+?()[\]{}|\\/\-]/.test(e) &&
+        !(pattern[i + 1] === "*" || pattern[i + 1] === "?" || pattern[i + 1] === "{")
+      ) {
+        run += e;
+      } else end();
+      continue;
+    }
+    if ("()[]|".includes(c)) {
+      end();
+      if (c === "(" || c === "[") break; // what follows may be optional: stop here
+      continue;
+    }
+    if (".^$*+?{}".includes(c)) {
+      end();
+      continue;
+    }
+    if (optional) {
+      end();
+      continue;
+    }
+    if (c.charCodeAt(0) > 0x7e || c.charCodeAt(0) < 0x20) return null;
+    run += c;
+  }
+  end();
+  return runs.length ? runs : null;
+}
+
+/** `col LIKE '%lit%'` with LIKE's wildcards and SQL quotes escaped. */
+function like(col: string, lit: string): string {
+  const esc = lit.replace(/[\\%_]/g, (m) => "\\" + m).replaceAll("'", "''");
+  return `${col} LIKE '%${esc}%' ESCAPE '\\'`;
+}
+
+/** A cheap SQL condition every flow matching `node` passes (the engine still decides), or null. */
+function prefilter(node: FilterNode): string | null {
+  if (node.kind !== "op" || typeof node.arg !== "string") return null;
+  const lits = requiredLiterals(node.arg);
+  if (lits === null) return null;
+  const all = (col: string) => lits.map((l) => like(col, l)).join(" AND ");
+  switch (node.op) {
+    case "d":
+      return `((${all("rhost")}) OR (${all("host")}))`;
+    case "u":
+      return `(${all("url")})`;
+    case "m":
+      return `(${all("method")})`;
+  }
+  return null;
+}
+
 export function compileQuery(filter: Filter | null): CompiledQuery {
   if (!filter) return { where: [], needsEngine: false, needsRecord: false };
   const ast = filter.ast;
@@ -83,8 +154,12 @@ export function compileQuery(filter: Filter | null): CompiledQuery {
   let rest = false;
   for (const it of items) {
     const c = columnCondition(it);
-    if (c === null) rest = true;
-    else where.push(c);
+    if (c !== null) where.push(c);
+    else {
+      rest = true;
+      const p = prefilter(it);
+      if (p !== null) where.push(p);
+    }
   }
   return { where, needsEngine: rest, needsRecord: rest && needsRecord(ast) };
 }

@@ -10,6 +10,7 @@ import { Headers } from "../http/headers.ts";
 import { Request, Response } from "../http/message.ts";
 import { type Address, Client, type Connection, Server } from "../flow/connection.ts";
 import { FlowError, HTTPFlow } from "../flow/flow.ts";
+import { WebSocketData } from "../flow/websocket.ts";
 
 /** Record format version (stored with each record). */
 export const RECORD_VERSION = 1;
@@ -310,10 +311,10 @@ export function flowFromRecord(rec: FlowRecord, bodies: BodySource): HTTPFlow {
   flow.metadata = rec.metadata ?? {};
   flow.timestampCreated = rec.timestampCreated;
   if (rec.websocket) {
-    flow.websocket = {
+    flow.websocket = WebSocketData.from({
       ...rec.websocket,
       messages: rec.websocket.messages.map((m) => ({ ...m, content: bytesOf(m.content) })),
-    };
+    });
   }
   return flow;
 }

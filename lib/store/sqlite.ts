@@ -21,7 +21,8 @@ import { flowFromRecord, type FlowRecord, flowRecord } from "./record.ts";
 import type { FlowStore, FlowSummary, Side, SortKey } from "./store.ts";
 import { compileQuery, LIGHT_COLUMNS, lightFlow } from "./query.ts";
 
-const SCHEMA_VERSION = "1";
+/** Version of the database layout (a store of an older one is migrated when opened). */
+export const SCHEMA_VERSION = "2";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -55,19 +56,19 @@ CREATE TABLE IF NOT EXISTS flows(
   live INTEGER NOT NULL,
   src TEXT,
   dst TEXT,
-  rec TEXT NOT NULL,
   req_body INTEGER,
   resp_body INTEGER,
-  backup TEXT
+  modified INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS flows_idh ON flows(idh);
+CREATE TABLE IF NOT EXISTS records(seq INTEGER PRIMARY KEY, rec TEXT NOT NULL, backup TEXT);
 CREATE TABLE IF NOT EXISTS bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 `;
 
 const SUMMARY_COLUMNS =
   "seq, id, type, method, scheme, host, port, path, url, http_version, status, reason, " +
   "req_len, resp_len, ts, duration, tls, marked, comment, intercepted, is_replay, error, ws, ctype, live, " +
-  "backup IS NOT NULL AS modified";
+  "modified";
 
 const ORDER: Record<SortKey, string> = {
   time: "seq",
@@ -131,20 +132,31 @@ export class SqliteStore implements FlowStore {
     const p = (sql: string) => db.prepare(sql);
     this.#st = {
       seqOf: p("SELECT seq FROM flows WHERE idh = ? AND id = ?"),
-      bodiesOf: p("SELECT seq, req_body, resp_body, backup FROM flows WHERE idh = ? AND id = ?"),
-      rowOf: p("SELECT seq, rec, req_body, resp_body, backup FROM flows WHERE idh = ? AND id = ?"),
-      recBySeq: p("SELECT seq, rec, req_body, resp_body FROM flows WHERE seq = ?"),
+      bodiesOf: p(
+        "SELECT f.seq, f.req_body, f.resp_body, r.backup FROM flows f JOIN records r ON r.seq = f.seq " +
+          "WHERE f.idh = ? AND f.id = ?",
+      ),
+      rowOf: p(
+        "SELECT f.seq, r.rec, f.req_body, f.resp_body, r.backup FROM flows f JOIN records r ON r.seq = f.seq " +
+          "WHERE f.idh = ? AND f.id = ?",
+      ),
+      recBySeq: p(
+        "SELECT f.seq, r.rec, f.req_body, f.resp_body FROM flows f JOIN records r ON r.seq = f.seq WHERE f.seq = ?",
+      ),
       summaryOf: p(`SELECT ${SUMMARY_COLUMNS} FROM flows WHERE idh = ? AND id = ?`),
       insert: p(
         "INSERT INTO flows(idh, id, type, ts, method, scheme, rhost, host, port, path, url, http_version, " +
           "status, reason, req_len, resp_len, duration, ctype, tls, marked, comment, intercepted, is_replay, " +
-          "error, ws, live, src, dst, rec, req_body, resp_body) " +
-          "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+          "error, ws, live, src, dst, req_body, resp_body) " +
+          "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
       ),
+      insertRec: p("INSERT INTO records(seq, rec) VALUES(?, ?)"),
+      updateRec: p("UPDATE records SET rec = ? WHERE seq = ?"),
+      deleteRec: p("DELETE FROM records WHERE seq = ?"),
       update: p(
         "UPDATE flows SET ts=?, method=?, scheme=?, rhost=?, host=?, port=?, path=?, url=?, http_version=?, " +
           "status=?, reason=?, req_len=?, resp_len=?, duration=?, ctype=?, tls=?, marked=?, comment=?, " +
-          "intercepted=?, is_replay=?, error=?, ws=?, live=?, src=?, dst=?, rec=?, req_body=?, resp_body=? " +
+          "intercepted=?, is_replay=?, error=?, ws=?, live=?, src=?, dst=?, req_body=?, resp_body=? " +
           "WHERE seq=?",
       ),
       insertBody: p("INSERT INTO bodies(data) VALUES(?)"),
@@ -152,8 +164,9 @@ export class SqliteStore implements FlowStore {
       deleteBody: p("DELETE FROM bodies WHERE id = ?"),
       deleteFlow: p("DELETE FROM flows WHERE seq = ?"),
       count: p("SELECT count(*) AS n FROM flows"),
-      setBackup: p("UPDATE flows SET backup = ? WHERE seq = ? AND backup IS NULL"),
-      dropBackup: p("UPDATE flows SET backup = NULL WHERE seq = ?"),
+      setBackup: p("UPDATE records SET backup = ? WHERE seq = ? AND backup IS NULL"),
+      dropBackup: p("UPDATE records SET backup = NULL WHERE seq = ?"),
+      setModified: p("UPDATE flows SET modified = ? WHERE seq = ?"),
     };
     db.function("mitmdeno_match", { deterministic: false, varargs: true }, (slot, ...cols) => {
       const f = this.#filters[slot as number];
@@ -180,10 +193,13 @@ export class SqliteStore implements FlowStore {
       throw new Error(`cannot open flow store ${path}: ${(e as Error).message}`);
     }
     try {
-      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;");
+      db.exec(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA foreign_keys = OFF;",
+      );
       db.exec(SCHEMA);
       const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as Row | undefined;
       if (!v) db.prepare("INSERT INTO meta(key, value) VALUES('schema', ?)").run(SCHEMA_VERSION);
+      else if (v.value === "1") migrateV1(db);
       else if (v.value !== SCHEMA_VERSION) {
         throw new Error(`schema version ${v.value}, this mitmdeno reads ${SCHEMA_VERSION}`);
       }
@@ -272,16 +288,18 @@ export class SqliteStore implements FlowStore {
       flow.live ? 1 : 0,
       peer ? `${peer[0]}:${peer[1]}` : null,
       addr ? `${addr[0]}:${addr[1]}` : null,
-      rec,
       reqBody,
       respBody,
     ] as const;
     const h = idHash(flow.id);
     const old = this.#st.bodiesOf.get(h, flow.id) as Row | undefined;
     if (!old) {
-      return Number(this.#st.insert.run(h, flow.id, flow.type, ...vals).lastInsertRowid);
+      const seq = Number(this.#st.insert.run(h, flow.id, flow.type, ...vals).lastInsertRowid);
+      this.#st.insertRec.run(seq, rec);
+      return seq;
     }
     this.#st.update.run(...vals, old.seq);
+    this.#st.updateRec.run(rec, old.seq);
     // a replaced body goes, unless the backup still refers to it
     for (const [was, now] of [[old.req_body, reqBody], [old.resp_body, respBody]]) {
       if (was && was !== now && !backupBodies(old.backup).includes(was)) this.#st.deleteBody.run(was);
@@ -359,6 +377,7 @@ export class SqliteStore implements FlowStore {
       JSON.stringify({ rec: JSON.parse(row.rec), req_body: row.req_body, resp_body: row.resp_body }),
       row.seq,
     );
+    this.#st.setModified.run(1, row.seq);
   }
 
   dropBackup(id: string): void {
@@ -369,6 +388,7 @@ export class SqliteStore implements FlowStore {
       if (b && b !== row.req_body && b !== row.resp_body) this.#st.deleteBody.run(b);
     }
     this.#st.dropBackup.run(row.seq);
+    this.#st.setModified.run(0, row.seq);
   }
 
   #withFilter<T>(filter: Filter | null, fn: (where: string, slot: number) => T): T {
@@ -426,6 +446,7 @@ export class SqliteStore implements FlowStore {
         if (b) this.#st.deleteBody.run(b);
       }
       this.#st.deleteFlow.run(row.seq);
+      this.#st.deleteRec.run(row.seq);
       n++;
     }
     return n;
@@ -433,7 +454,7 @@ export class SqliteStore implements FlowStore {
 
   clear(): void {
     this.commit();
-    this.#db.exec("BEGIN; DELETE FROM flows; DELETE FROM bodies; COMMIT;");
+    this.#db.exec("BEGIN; DELETE FROM flows; DELETE FROM records; DELETE FROM bodies; COMMIT;");
     this.#bodyRefs = new WeakMap();
   }
 
@@ -448,6 +469,21 @@ export class SqliteStore implements FlowStore {
     } catch { /* best effort */ }
     this.#db.close();
   }
+}
+
+/**
+ * Schema 1 kept each flow's record in its row of `flows`: every filter and list query then read ~1.5 KB
+ * per flow. Schema 2 keeps records (and backups) in `records`, `flows` only what lists and filters need.
+ */
+function migrateV1(db: DatabaseSync): void {
+  db.exec(`BEGIN;
+    INSERT INTO records(seq, rec, backup) SELECT seq, rec, backup FROM flows;
+    ALTER TABLE flows ADD COLUMN modified INTEGER NOT NULL DEFAULT 0;
+    UPDATE flows SET modified = backup IS NOT NULL;
+    ALTER TABLE flows DROP COLUMN rec;
+    ALTER TABLE flows DROP COLUMN backup;
+    UPDATE meta SET value = '2' WHERE key = 'schema';
+    COMMIT;`);
 }
 
 /** The body rows a backup refers to. */

@@ -51,7 +51,7 @@ export interface CertAuthority {
   certDer: Uint8Array;
   /** Extra certificates that followed the CA cert in `<basename>-ca.pem` (PEM, possibly empty). */
   chainPem: string;
-  /** The private key (PEM as stored, PKCS#1 for generated CAs). */
+  /** The private key (PEM as stored, PKCS#1 for generated CAs; encrypted when the file's is). */
   keyPem: string;
   /** The private key as a native key object, for signing. */
   key: KeyObject;
@@ -79,6 +79,8 @@ export interface CaOptions {
   keySize?: number;
   /** File prefix and CA CN/O, default "mitmdeno". */
   basename?: string;
+  /** Passphrase of an encrypted CA private key (mitmproxy's `cert_passphrase`). */
+  passphrase?: string | null;
 }
 
 /** `~/.mitmdeno` (HOME, or USERPROFILE on Windows). */
@@ -122,7 +124,7 @@ export async function loadOrCreateCA(confdir: string, opts: CaOptions = {}): Pro
       const mine = await Deno.readTextFile(theirs.pem);
       let ca: CertAuthority;
       try {
-        ca = parseCaPem(mine, confdir, theirs);
+        ca = parseCaPem(mine, confdir, theirs, opts.passphrase);
       } catch (e) {
         throw caFileError(theirs.pem, e);
       }
@@ -140,7 +142,7 @@ export async function loadOrCreateCA(confdir: string, opts: CaOptions = {}): Pro
   }
   let ca: CertAuthority;
   try {
-    ca = parseCaPem(text, confdir, paths);
+    ca = parseCaPem(text, confdir, paths, opts.passphrase);
   } catch (e) {
     throw caFileError(paths.pem, e);
   }
@@ -151,12 +153,13 @@ export async function loadOrCreateCA(confdir: string, opts: CaOptions = {}): Pro
 /**
  * Import a CA (a key and certificate in one PEM, as mitmproxy's `mitmproxy-ca.pem`) into `confdir` as its
  * mitmdeno CA. `from` is that file or a directory holding `mitmproxy-ca.pem` (e.g. `~/.mitmproxy`). An
- * existing mitmdeno CA in `confdir` is replaced only with `force`: devices may trust it.
+ * existing mitmdeno CA in `confdir` is replaced only with `force`: devices may trust it. An encrypted key
+ * needs `passphrase` (and stays encrypted in the conf dir).
  */
 export async function importCA(
   from: string,
   confdir: string,
-  opts: { force?: boolean } = {},
+  opts: { force?: boolean; passphrase?: string | null } = {},
 ): Promise<CertAuthority> {
   let file = from;
   try {
@@ -173,7 +176,7 @@ export async function importCA(
   const paths = caFilePaths(confdir, DEFAULT_BASENAME);
   let ca: CertAuthority;
   try {
-    ca = parseCaPem(text, confdir, paths);
+    ca = parseCaPem(text, confdir, paths, opts.passphrase);
   } catch (e) {
     throw new Error(`cannot import a CA from ${file}: ${(e as Error).message}`);
   }
@@ -225,17 +228,38 @@ async function createCA(confdir: string, paths: CaFilePaths, basename: string, k
   return parseCaPem(keyPem + x509.toPem("CERTIFICATE", certDer), confdir, paths);
 }
 
+/** Whether a PEM private key block is encrypted (PKCS#8 "ENCRYPTED PRIVATE KEY" or legacy Proc-Type). */
+export function isEncryptedKey(block: { label: string; pem: string }): boolean {
+  return block.label === "ENCRYPTED PRIVATE KEY" || /Proc-Type: 4,ENCRYPTED/.test(block.pem);
+}
+
+/**
+ * A private key from a PEM block, decrypted with `passphrase` when it is encrypted (mitmproxy's
+ * `cert_passphrase`). A passphrase given for an unencrypted key is ignored, as mitmproxy does.
+ */
+export function readPrivateKey(block: { label: string; pem: string }, passphrase?: string | null): KeyObject {
+  if (!isEncryptedKey(block)) return createPrivateKey(block.pem);
+  if (!passphrase) throw new Error("the private key is encrypted: set cert_passphrase");
+  try {
+    return createPrivateKey({ key: block.pem, passphrase });
+  } catch {
+    throw new Error("cannot decrypt the private key: wrong cert_passphrase?");
+  }
+}
+
 /** Parses the contents of `<basename>-ca.pem` (a private key and one or more certs, in any order). */
-function parseCaPem(text: string, confdir: string, paths: CaFilePaths): CertAuthority {
+function parseCaPem(
+  text: string,
+  confdir: string,
+  paths: CaFilePaths,
+  passphrase?: string | null,
+): CertAuthority {
   const blocks = x509.fromPem(text);
   const keyBlock = blocks.find((b) => /PRIVATE KEY$/.test(b.label));
   const certs = blocks.filter((b) => b.label === "CERTIFICATE");
   if (!keyBlock) throw new Error("no PEM private key in the file");
-  if (keyBlock.label === "ENCRYPTED PRIVATE KEY" || /Proc-Type: 4,ENCRYPTED/.test(keyBlock.pem)) {
-    throw new Error("the private key is encrypted (passphrases are not supported)");
-  }
   if (certs.length === 0) throw new Error("no PEM certificate in the file");
-  const key = createPrivateKey(keyBlock.pem);
+  const key = readPrivateKey(keyBlock, passphrase);
   const certDer = certs[0].der;
   const cert = new X509Certificate(certDer);
   const info = x509.readCertificate(certDer);
@@ -268,7 +292,10 @@ function parseCaPem(text: string, confdir: string, paths: CaFilePaths): CertAuth
 /** PKCS#12 (no password, SHA-1 MAC, what forge and OpenSSL both read) with the cert and optionally the key. */
 function pkcs12(ca: CertAuthority, withKey: boolean): Uint8Array {
   const cert = forge.pki.certificateFromPem(ca.certPem);
-  const key = withKey ? forge.pki.privateKeyFromPem(ca.keyPem) : null;
+  // the key as stored may be encrypted (cert_passphrase): forge gets the decrypted one
+  const key = withKey
+    ? forge.pki.privateKeyFromPem(ca.key.export({ type: "pkcs1", format: "pem" }) as string)
+    : null;
   const asn1 = forge.pkcs12.toPkcs12Asn1(key, [cert], null, { algorithm: "3des", friendlyName: "mitmdeno" });
   return new Uint8Array(Buffer.from(forge.asn1.toDer(asn1).getBytes(), "binary"));
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
-import { createSecureContext, type SecureContext } from "node:tls";
+import { createSecureContext, type SecureContext, type SecureVersion } from "node:tls";
 import type { CertAuthority } from "./ca.ts";
 import * as x509 from "./x509.ts";
 
@@ -47,6 +47,8 @@ export interface CertStoreOptions {
   validityDays?: number;
   /** Build a SecureContext for each leaf (default true). */
   secureContext?: boolean;
+  /** Extra settings of every SecureContext built (TLS version bounds of client connections). */
+  contextOptions?: { minVersion?: SecureVersion; maxVersion?: SecureVersion };
 }
 
 const DAY = 24 * 3600 * 1000;
@@ -69,6 +71,17 @@ export function certCacheKey(req: CertRequest): string {
   return [req.commonName ?? "", req.organization ?? "", ...[...new Set(req.sans)].sort()].join("\0");
 }
 
+/**
+ * The names a certificate registered for `dn` is looked up under (mitmproxy's `asterisk_forms`):
+ * www.example.com -> www.example.com, *.example.com, *.com.
+ */
+export function asteriskForms(dn: string): string[] {
+  const parts = dn.split(".");
+  const out = [dn];
+  for (let i = 1; i < parts.length; i++) out.push("*." + parts.slice(i).join("."));
+  return out;
+}
+
 /** Mints leaf certificates signed by a CA and keeps the most recently used ones. */
 export class CertStore {
   readonly #ca: CertAuthority;
@@ -79,6 +92,9 @@ export class CertStore {
   readonly #validityDays: number;
   readonly #withContext: boolean;
   readonly #cache = new Map<string, LeafCert>();
+  readonly #contextOptions: CertStoreOptions["contextOptions"];
+  /** Certificates given by the user (`certs`), by domain pattern. */
+  readonly #custom = new Map<string, LeafCert>();
 
   /** A store issuing leaves from `ca`. Generates the shared leaf key on first use of its type. */
   constructor(ca: CertAuthority, opts: CertStoreOptions = {}) {
@@ -90,6 +106,34 @@ export class CertStore {
     this.#capacity = opts.capacity ?? 1000;
     this.#validityDays = opts.validityDays ?? 199;
     this.#withContext = opts.secureContext ?? true;
+    this.#contextOptions = opts.contextOptions;
+  }
+
+  /** A node:tls context for a key and chain with the store's settings. */
+  secureContextFor(keyPem: string, chainPem: string): SecureContext {
+    return createSecureContext({ key: keyPem, cert: chainPem, ...this.#contextOptions });
+  }
+
+  /**
+   * Serve `leaf` for every name matching `pattern` ("*" for all; "*.example.com" for its subdomains), and
+   * for its own CN and SANs, before minting (mitmproxy's `add_cert`).
+   */
+  addCustom(leaf: LeafCert, pattern: string, ownNames: string[]): void {
+    for (const n of ownNames) this.#custom.set(n, leaf);
+    this.#custom.set(pattern, leaf);
+  }
+
+  /** The user's certificate for `req` (its CN and SANs, their wildcard forms, then "*"), if any. */
+  customFor(req: CertRequest): LeafCert | undefined {
+    if (this.#custom.size === 0) return undefined;
+    const names = req.commonName ? [req.commonName, ...req.sans] : req.sans;
+    for (const n of names) {
+      for (const k of asteriskForms(n)) {
+        const hit = this.#custom.get(k);
+        if (hit) return hit;
+      }
+    }
+    return this.#custom.get("*");
   }
 
   /** Number of cached leaves. */
@@ -98,10 +142,12 @@ export class CertStore {
   }
 
   /**
-   * The leaf for `req`: from the cache (the same object as before) or freshly minted. A cached leaf
-   * that expires within a day is replaced.
+   * The leaf for `req`: a certificate of the user's (`certs`) whose pattern matches, else from the cache (the
+   * same object as before) or freshly minted. A cached leaf that expires within a day is replaced.
    */
   getCert(req: CertRequest): LeafCert {
+    const custom = this.customFor(req);
+    if (custom) return custom;
     const key = certCacheKey(req);
     const hit = this.#cache.get(key);
     if (hit && hit.notAfter.getTime() - Date.now() > DAY) {
@@ -140,9 +186,7 @@ export class CertStore {
       certDer,
       chainPem,
       keyPem: this.#keyPem,
-      secureContext: this.#withContext
-        ? createSecureContext({ key: this.#keyPem, cert: chainPem })
-        : undefined,
+      secureContext: this.#withContext ? this.secureContextFor(this.#keyPem, chainPem) : undefined,
       notAfter,
     };
   }

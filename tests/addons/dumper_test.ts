@@ -204,3 +204,36 @@ Deno.test("dumper: flow_detail 0 prints nothing; dumper_filter selects flows; co
   assert.ok(text.includes("\x1b[31m\x1b[1m404\x1b[0m"), "4xx red");
   assert.ok(text.includes('\x1b[33m"a"\x1b[0m'), "JSON keys highlighted as names");
 });
+
+Deno.test("dumper: WebSocket messages and closes as mitmdump prints them", async () => {
+  const { twebsocketflow } = await import("../../testing.ts");
+  const d = await setup(1);
+  const f = twebsocketflow();
+  f.clientConn.peername = ["127.0.0.1", 50000];
+  f.serverConn.address = ["example.com", 80];
+  d.dumper.websocket_message(f);
+  assert.equal(d.text(), "127.0.0.1:50000 <- WebSocket text message <- example.com:80/path\n");
+  d.out.length = 0;
+  f.websocket!.closedByClient = true;
+  f.websocket!.closeCode = 1000;
+  f.websocket!.closeReason = "bye";
+  d.dumper.websocket_end(f);
+  assert.equal(d.text(), "WebSocket connection closed by client: 1000 bye\n");
+  d.out.length = 0;
+  f.websocket!.closeCode = 1006;
+  f.websocket!.closeReason = "";
+  d.dumper.websocket_end(f);
+  assert.match(
+    d.text(),
+    /^Error in WebSocket connection to example.com:80: WebSocket Error: ABNORMAL_CLOSURE\n$/,
+  );
+  const d3 = await setup(3);
+  f.websocket!.messages.push(
+    new (await import("../../mod.ts")).WebSocketMessage(2, true, Uint8Array.of(0, 65)),
+  );
+  d3.dumper.websocket_message(f);
+  assert.equal(
+    d3.text(),
+    "127.0.0.1:50000 -> WebSocket binary message -> example.com:80/path\n    b'\\x00A'\n",
+  );
+});

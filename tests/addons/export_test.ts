@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { context, tflow, treq, tresp } from "mitmdeno/testing";
-import { Request } from "mitmdeno";
+import { type HTTPFlow, Request } from "mitmdeno";
 import { Export, harEntry } from "../../addons/export.ts";
 
 const dec = new TextDecoder();
@@ -29,8 +29,17 @@ Deno.test("export: formats, curl, httpie", async () => {
     await tctx.command("export", "curl", g),
     "curl -H 'header: qvalue' http://address:22/path -d content",
   );
-  g.serverConn.address = ["192.168.0.1", 22];
-  assert.match(String(await tctx.command("export", "curl", g)), /--resolve 'address:22:\[192\.168\.0\.1\]'/);
+  // export_preserve_original_ip (off by default): --resolve to the IP the proxy connected to (peername)
+  g.serverConn.peername = ["192.168.0.1", 22];
+  assert.doesNotMatch(String(await tctx.command("export", "curl", g)), /--resolve/);
+  await tctx.configure(ex, { export_preserve_original_ip: true });
+  assert.equal(
+    await tctx.command("export", "curl", g),
+    "curl --resolve 'address:22:[192.168.0.1]' -H 'header: qvalue' http://address:22/path -d content",
+  );
+  g.serverConn.peername = ["address", 22]; // the same as the host: nothing to pin
+  assert.doesNotMatch(String(await tctx.command("export", "curl", g)), /--resolve/);
+  await tctx.configure(ex, { export_preserve_original_ip: false });
   assert.equal(
     await tctx.command("export", "httpie", g),
     "http GET http://address:22/path 'header: qvalue' <<< content",
@@ -73,4 +82,32 @@ Deno.test("export: raw, raw_request, raw_response, file, HAR entry", async () =>
   assert.equal(e.startedDateTime, new Date(946681200000).toISOString());
   assert.equal(e.timings.wait, 1000);
   assert.equal(JSON.parse(await tctx.command("export", "har", gz) as string).response.status, 200);
+});
+
+Deno.test("export: export_preserve_original_ip on a flow through the proxy; the curl command runs", async () => {
+  const { startInProcess, startOrigin } = await import("../e2e/helpers.ts");
+  const origin = startOrigin((req) => new Response(`origin got ${new URL(req.url).pathname}`));
+  const ex = new Export();
+  const flows: HTTPFlow[] = [];
+  const proxy = await startInProcess([ex, { name: "rec", response: (f: HTTPFlow) => void flows.push(f) }]);
+  try {
+    const via = await new Deno.Command("curl", {
+      args: ["-sS", "-x", proxy.url, `http://localhost:${origin.port}/p`],
+      stdout: "piped",
+    }).output();
+    assert.equal(new TextDecoder().decode(via.stdout), "origin got /p");
+    const f = flows[0];
+    assert.equal(f.serverConn.peername?.[0], "127.0.0.1");
+    const plain = String(await proxy.master.commands.call("export", "curl", f));
+    assert.doesNotMatch(plain, /--resolve/);
+    await proxy.master.options.set(["export_preserve_original_ip=true"]);
+    const cmd = String(await proxy.master.commands.call("export", "curl", f));
+    assert.match(cmd, new RegExp(`^curl --resolve 'localhost:${origin.port}:\\[127\\.0\\.0\\.1\\]' `));
+    // the exported command reproduces the request against the same IP
+    const out = await new Deno.Command("sh", { args: ["-c", `${cmd} -sS`], stdout: "piped" }).output();
+    assert.equal(new TextDecoder().decode(out.stdout), "origin got /p");
+  } finally {
+    await proxy.stop();
+    await origin.close();
+  }
 });

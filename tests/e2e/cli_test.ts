@@ -39,6 +39,13 @@ Deno.test("cli: mistyped subcommands are reported instead of starting a proxy wi
   const w = await runCli(["--options", "--", "word"]);
   assert.equal(w.code, 0, w.stderr);
   assert.match(w.stdout, /^dumper_filter: "word"$/m);
+  // a command after options: say to put it first (mitmdeno --confdir X ca would otherwise start a proxy)
+  const late = await runCli(["--confdir", "/tmp/x", "ca"]);
+  assert.equal(late.code, 1);
+  assert.match(late.stderr, /"ca" is a command: write it first: `mitmdeno ca --confdir \/tmp\/x`/);
+  const quoted = await runCli(["--options", "--", "ca"]);
+  assert.equal(quoted.code, 0, quoted.stderr);
+  assert.match(quoted.stdout, /^dumper_filter: "ca"$/m);
 });
 
 Deno.test("cli: --server-replay-nopop and --server-replay-kill-extra are accepted like mitmdump's", async () => {
@@ -134,7 +141,10 @@ Deno.test("cli: bad option values are rejected at start-up with the option's nam
     [["--ignore-hosts", "(unclosed"], /Option "ignore_hosts": invalid regular expression "\(unclosed"/],
     [["--set", "no_such_option=1"], /--set: unknown option "no_such_option"/],
     [["--set", "flow_detal=2"], /--set: unknown option "flow_detal" \(did you mean "flow_detail"\?\)/],
-    [["--set", "client_certs=/x.pem"], /--set: option "client_certs" is not supported by mitmdeno yet/],
+    [
+      ["--set", "tls_ecdh_curve_client=prime256v1"],
+      /--set: option "tls_ecdh_curve_client" is not supported by mitmdeno yet/,
+    ],
     [["--set", "web_port=9"], /--set: "web_port" is an option of mitmweb/],
   ];
   for (const [args, re] of cases) {
@@ -175,7 +185,7 @@ Deno.test("cli: a config.yaml shared with mitmproxy and mitmweb works; typos are
     const file = `${dir}/config.yaml`;
     await Deno.writeTextFile(
       file,
-      "anticache: true\nweb_port: 8082\nconsole_mouse: false\nview_filter: '~s'\nclient_certs: /x.pem\n" +
+      "anticache: true\nweb_port: 8082\nconsole_mouse: false\nview_filter: '~s'\ntls_ecdh_curve_client: prime256v1\n" +
         "command_history: true\ndns_name_servers: [1.1.1.1]\n",
     );
     const r = await runCli(["--confdir", dir, "--options"]);
@@ -189,7 +199,7 @@ Deno.test("cli: a config.yaml shared with mitmproxy and mitmweb works; typos are
         ),
         new RegExp(`${file}: "console_mouse" is an option of mitmproxy`),
         new RegExp(`${file}: "view_filter" is an option of mitmproxy`),
-        new RegExp(`${file}: option "client_certs" is not supported by mitmdeno yet; ignored`),
+        new RegExp(`${file}: option "tls_ecdh_curve_client" is not supported by mitmdeno yet; ignored`),
       ]
     ) assert.match(r.stderr, re);
     await Deno.writeTextFile(file, "anticache: true\nlisten_prot: 9000\n");

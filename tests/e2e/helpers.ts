@@ -21,17 +21,17 @@ export interface ProxyProcess {
   stop(): Promise<number>;
 }
 
-/** Start `mitmdeno` from source with `args`, on 127.0.0.1 and an ephemeral port. */
+/**
+ * Start `mitmdeno` from source with `args`, on 127.0.0.1 and an ephemeral port. `opts.command` runs another
+ * executable instead (an installed `mitmdeno`, the compiled binary).
+ */
 export async function startProxy(
   args: string[] = [],
-  opts: { cwd?: string; env?: Record<string, string> } = {},
+  opts: { cwd?: string; env?: Record<string, string>; command?: string } = {},
 ): Promise<ProxyProcess> {
-  const cmd = new Deno.Command(Deno.execPath(), {
+  const cmd = new Deno.Command(opts.command ?? Deno.execPath(), {
     args: [
-      "run",
-      "--allow-all",
-      ...RUNTIME_FLAGS,
-      `${ROOT}main.ts`,
+      ...(opts.command ? [] : ["run", "--allow-all", ...RUNTIME_FLAGS, `${ROOT}main.ts`]),
       // a subcommand (`web`, `dump`) must come first
       ...(args[0] === "web" || args[0] === "dump" ? [args[0]] : []),
       "--listen-host",

@@ -24,7 +24,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    const { chromium } = await import("playwright-core");
+    const { chromium } = await import("npm:playwright-core@1.65.1");
     const dir = await Deno.makeTempDir({ prefix: "mitmdeno-chromium-" });
     const origin = await startHttpsOrigin(dir);
     const seen: string[] = [];

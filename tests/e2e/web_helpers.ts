@@ -34,7 +34,7 @@ export async function startWeb(args: string[] = []): Promise<WebProcess> {
 
 /** Launch headless Chromium (not through the proxy: it only looks at the UI). */
 export async function launchChromium(profileDir: string) {
-  const { chromium } = await import("playwright-core");
+  const { chromium } = await import("npm:playwright-core@1.65.1");
   return await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
     headless: true,

@@ -8,8 +8,8 @@ import type { JSX } from "preact";
 import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { api, apiJson, runCommand, Updates } from "./api.ts";
 import { autoView, ContentView, type ViewName, VIEWS } from "./contentviews.tsx";
+import { geometry, ROW_H } from "./geometry.ts";
 
-const ROW_H = 24;
 const updates = new Updates();
 
 type Row = Record<string, any>;
@@ -128,6 +128,37 @@ const HELP: [string, string][] = [
   ["?", "this help"],
 ];
 
+const LEVELS = ["debug", "info", "alert", "warn", "error"] as const;
+
+/** The event log, with mitmweb's level toggles (debug hidden until asked for). */
+function EventLog({ events }: { events: Row[] }) {
+  const [shown, setShown] = useStored("mitmdeno-event-levels", "info,alert,warn,error");
+  const on = new Set(shown.split(","));
+  const toggle = (l: string) => {
+    if (on.has(l)) on.delete(l);
+    else on.add(l);
+    setShown([...on].join(","));
+  };
+  const ref = useRef<HTMLDivElement>(null);
+  const visible = events.filter((e) => on.has(e.level));
+  useEffect(() => {
+    const el = ref.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [visible.length]);
+  return (
+    <div class="events" id="eventlog" ref={ref}>
+      <div class="bar ev-levels">
+        {LEVELS.map((l) => (
+          <label key={l} class={`ev-${l}`}>
+            <input type="checkbox" data-level={l} checked={on.has(l)} onChange={() => toggle(l)} /> {l}
+          </label>
+        ))}
+      </div>
+      {visible.map((e) => <div key={e.id} class={`ev ev-${e.level}`}>[{e.level}] {e.message}</div>)}
+    </div>
+  );
+}
+
 function useStored(key: string, init: string): [string, (v: string) => void] {
   const [v, setV] = useState(() => localStorage.getItem(key) ?? init);
   return [v, (x: string) => {
@@ -201,7 +232,9 @@ function App() {
   }, [theme]);
 
   // fetch the rows on screen (and a margin) whenever the view or the scroll position changes
-  const first = Math.max(0, Math.floor(scroll.top / ROW_H) - 20);
+  const geo = geometry(total, scroll.height);
+  const vtop = geo.virtualTop(scroll.top);
+  const first = Math.max(0, Math.floor(vtop / ROW_H) - 20);
   const count = Math.ceil(scroll.height / ROW_H) + 40;
   const fetchRows = useCallback(async () => {
     const r = await updates.ask({ type: "rows", offset: first, limit: count });
@@ -256,9 +289,11 @@ function App() {
     setSelIndex(i);
     const el = listRef.current;
     if (el) {
-      if (i * ROW_H < el.scrollTop) el.scrollTop = i * ROW_H;
-      else if ((i + 1) * ROW_H > el.scrollTop + el.clientHeight - ROW_H) {
-        el.scrollTop = (i + 2) * ROW_H - el.clientHeight;
+      const g = geometry(total, el.clientHeight);
+      const top = g.virtualTop(el.scrollTop);
+      if (i * ROW_H < top) el.scrollTop = g.scrollTopFor(i * ROW_H);
+      else if ((i + 1) * ROW_H > top + el.clientHeight - ROW_H) {
+        el.scrollTop = g.scrollTopFor((i + 2) * ROW_H - el.clientHeight);
       }
     }
     const known = rows.get(i);
@@ -434,7 +469,7 @@ function App() {
       <div
         key={r.id}
         class={`row${r.id === selId ? " sel" : ""}${r.highlighted ? " hl" : ""}`}
-        style={`position:absolute;top:${i * ROW_H}px;left:0;right:0`}
+        style={`position:absolute;top:${geo.rowTop(i, scroll.top)}px;left:0;right:0`}
         data-id={r.id}
         onClick={() => {
           setSelIndex(i);
@@ -546,7 +581,7 @@ function App() {
             setScroll({ top: el.scrollTop, height: el.clientHeight });
           }}
         >
-          <div style={`height:${total * ROW_H}px;position:relative`}>{visible}</div>
+          <div style={`height:${geo.spacer}px;position:relative`}>{visible}</div>
         </div>
         {selected && (
           <Detail
@@ -559,11 +594,7 @@ function App() {
             onClose={() => setSelId(null)}
           />
         )}
-        {showEvents && (
-          <div class="events" id="eventlog">
-            {events.map((e) => <div key={e.id} class={`ev-${e.level}`}>[{e.level}] {e.message}</div>)}
-          </div>
-        )}
+        {showEvents && <EventLog events={events} />}
       </main>
       <div class="status-bar">
         <span id="flow-count">{total} flows</span>

@@ -14,6 +14,7 @@
 import type {
   Envelope,
   HostMessage,
+  ReplayFlow,
   SandboxEvent,
   SandboxInit,
   Sequenced,
@@ -23,7 +24,7 @@ import { Outbox, unpackEnvelope } from "./outbox.ts";
 import type { WorkerPermissions } from "./spec.ts";
 import { ConnRefs } from "./wire.ts";
 import { RingWriter } from "./ring.ts";
-import { escapeControl, LOG_LEVELS, type LogLevel } from "../log.ts";
+import { describeError, escapeControl, LOG_LEVELS, type LogLevel } from "../log.ts";
 
 const SANDBOX = new URL("./sandbox.ts", import.meta.url).href;
 const RUNTIME = new URL("./worker.ts", import.meta.url).href;
@@ -72,6 +73,8 @@ export interface WorkerHostEvents {
   setOptions(values: Record<string, unknown>): Promise<string | undefined>;
   /** The worker died or was stopped after it was ready (crash, exit, out of memory, busy too long). */
   crashed(message: string): void;
+  /** The script acts beyond itself (shutdown, replay). Resolve to an error message to refuse. */
+  act?(action: string, flows: ReplayFlow[]): Promise<string | undefined>;
 }
 
 /** How a script worker is started and watched. */
@@ -82,6 +85,8 @@ export interface WorkerLimits {
   busyTimeoutMs: number;
   /** Heap limit (V8 old generation) in MiB. */
   heapMb: number;
+  /** Grants beyond Deno's permissions, told to the worker (see spec.ts CAPABILITY_NAMES). */
+  caps?: string[];
 }
 
 interface Pending {
@@ -167,6 +172,7 @@ export class WorkerHost {
         args,
         beat: this.#beat.buffer as SharedArrayBuffer,
         heapMb: limits.heapMb,
+        caps: limits.caps ?? [],
       },
     };
     this.worker.postMessage(init, [channel.port2]);
@@ -232,6 +238,21 @@ export class WorkerHost {
             (e) => this.#post({ t: "reply", id: m.id, error: String(e) }),
           );
           return;
+        case "act": {
+          if (typeof m.id !== "number") return;
+          const flows = Array.isArray(m.flows)
+            ? m.flows.filter((f) => f !== null && typeof f === "object")
+            : [];
+          const act = this.#events.act;
+          const reply = act
+            ? act.call(this.#events, String(m.action), flows)
+            : Promise.resolve(`${String(m.action)}: not available`);
+          reply.then(
+            (error) => this.#post({ t: "reply", id: m.id, error }),
+            (e) => this.#post({ t: "reply", id: m.id, error: describeError(e) }),
+          );
+          return;
+        }
       }
     };
     this.#port.onmessage = (e: MessageEvent<Envelope<WorkerMessage>>) => {

@@ -7,7 +7,14 @@ import type { Loader } from "../manager.ts";
 import { describeError } from "../log.ts";
 import { OptionsError } from "../options.ts";
 import { Script } from "./script.ts";
-import { type AllowSpec, parseAllowSpec, parseScriptSpec, permissionsFor, type ScriptSpec } from "./spec.ts";
+import {
+  type AllowSpec,
+  capabilitiesFor,
+  parseAllowSpec,
+  parseScriptSpec,
+  permissionsFor,
+  type ScriptSpec,
+} from "./spec.ts";
 
 /** Loads, orders, reloads and unloads the scripts given with `-s`. */
 export class ScriptLoader {
@@ -102,16 +109,21 @@ export class ScriptLoader {
     const fresh: Script[] = [];
     for (const s of specs) {
       const perms = permissionsFor(s.path, allows);
+      const caps = capabilitiesFor(s.path, allows);
       const old = existing.get(s.spec);
       if (old) {
         next.push(old);
-        if (JSON.stringify(old.permissions) !== JSON.stringify(perms)) {
+        if (
+          JSON.stringify(old.permissions) !== JSON.stringify(perms) || old.caps.join() !== caps.join()
+        ) {
           old.permissions = perms;
+          old.caps = caps;
           await old.restart();
         }
         continue;
       }
       const script = new Script(this.#master, s, perms, this.watch);
+      script.caps = caps;
       next.push(script);
       fresh.push(script);
     }

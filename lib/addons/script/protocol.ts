@@ -4,7 +4,17 @@
  */
 import type { OptionSpec } from "../options.ts";
 import type { LogLevel } from "../log.ts";
-import type { ConnSync, FlowChanges, PackedFlow, WireConn } from "./wire.ts";
+import type { ConnSync, FlowChanges, PackedFlow, WireConn, WireRequest, WireResponse } from "./wire.ts";
+
+/** A whole flow from a script, for `replay.client`: its request and response with their bodies. */
+export interface ReplayFlow {
+  request: WireRequest;
+  reqBody: Uint8Array | null;
+  response: WireResponse | null;
+  respBody: Uint8Array | null;
+  comment: string;
+  marked: string;
+}
 
 /**
  * Proxy -> worker. Each message but `ring` gets a sequence number `q` when sent: the worker handles them
@@ -67,6 +77,8 @@ export interface WorkerData {
   beat: SharedArrayBuffer;
   /** The memory limit in MiB (JS heap plus external memory). */
   heapMb: number;
+  /** Its grants beyond Deno's permissions (`shutdown`, `replay`); the proxy checks them again. */
+  caps?: string[];
 }
 
 /** How often a script worker's heartbeat ticks. */
@@ -108,4 +120,9 @@ export type WorkerMessage =
     error?: string;
   }
   /** The script asks to change options (only its own). */
-  | { t: "setoptions"; id: number; values: Record<string, unknown> };
+  | { t: "setoptions"; id: number; values: Record<string, unknown> }
+  /**
+   * The script acts beyond itself (needs the grant of the same name, checked by the proxy): shut the proxy
+   * down, or replay flows.
+   */
+  | { t: "act"; id: number; action: "shutdown" | "replay"; flows?: ReplayFlow[] };

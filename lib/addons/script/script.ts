@@ -7,12 +7,16 @@ import { typecheckScript } from "./typecheck.ts";
 import type { Master } from "../../master.ts";
 import { type Loader, UNFIRED_MITMPROXY_EVENTS } from "../manager.ts";
 import { describeError, type Logger, type LogLevel } from "../log.ts";
+import { refusal } from "./refusal.ts";
 import { OptionsError } from "../options.ts";
-import type { HTTPFlow } from "../../flow/flow.ts";
-import type { Client, Server } from "../../flow/connection.ts";
+
 import type { HostMessage } from "./protocol.ts";
 import { type FastLane, type Reply, ScriptCallError, WorkerHost } from "./host.ts";
-import { describePermissions, type ScriptSpec, type WorkerPermissions } from "./spec.ts";
+import { type Capability, describePermissions, type ScriptSpec, type WorkerPermissions } from "./spec.ts";
+import { HTTPFlow } from "../../flow/flow.ts";
+import { Client, Server } from "../../flow/connection.ts";
+import type { ReplayFlow } from "./protocol.ts";
+import { requestIn, responseIn } from "./wire.ts";
 import type { OptionSpec } from "../options.ts";
 import {
   applyFlowChanges,
@@ -59,6 +63,8 @@ export class Script {
   /** The file name, used to tag its log lines. */
   readonly shortName: string;
   permissions: WorkerPermissions;
+  /** Grants beyond Deno's permissions (`--script-allow shutdown`, `replay`). */
+  caps: Capability[] = [];
 
   readonly #master: Master;
   readonly #log: Logger;
@@ -265,7 +271,8 @@ export class Script {
       }
     };
     const path = this.spec.path;
-    this.#log.info(`Loading script ${path} (permissions: ${describePermissions(this.permissions)})`);
+    const grants = this.caps.length ? `; grants: ${this.caps.join(", ")}` : "";
+    this.#log.info(`Loading script ${path} (permissions: ${describePermissions(this.permissions)}${grants})`);
     let permissions: WorkerPermissions;
     try {
       permissions = await this.#workerPermissions();
@@ -280,7 +287,9 @@ export class Script {
       log: (level: LogLevel, msg: string) => this.#log.log(level, msg),
       setOptions: (values) => this.#setOptions(values),
       crashed: (msg) => this.#onCrash(host, msg),
+      act: (action, flows) => this.#act(action, flows),
     }, {
+      caps: [...this.caps],
       loadTimeoutMs: Math.max(this.#timeoutMs, LOAD_TIMEOUT_MS),
       busyTimeoutMs: this.#timeoutMs,
       heapMb: this.#heapMb,
@@ -526,6 +535,39 @@ export class Script {
     );
     if (r.error) throw new Error(r.error);
     return r.value;
+  }
+
+  /**
+   * The script acts beyond itself: only with the grant (the worker checks too, but it runs the script's code,
+   * so this is the check that counts).
+   */
+  async #act(action: string, flows: ReplayFlow[]): Promise<string | undefined> {
+    if (action !== "shutdown" && action !== "replay") return `unknown action ${action}`;
+    if (!this.caps.includes(action)) return refusal(action, this.shortName);
+    if (action === "shutdown") {
+      this.#log.info("shutting down (the script has --script-allow shutdown)");
+      this.#master.shutdown();
+      return undefined;
+    }
+    const parsed: HTTPFlow[] = [];
+    for (const w of flows.slice(0, 1000)) {
+      try {
+        const body = (b: unknown) => (b instanceof Uint8Array ? b : null);
+        const f = new HTTPFlow(new Client(), new Server(), requestIn(w.request, body(w.reqBody)), false);
+        if (w.response) f.response = responseIn(w.response, body(w.respBody));
+        f.comment = String(w.comment ?? "");
+        f.marked = String(w.marked ?? "");
+        parsed.push(f);
+      } catch (e) {
+        return `replay.client: not a flow (${describeError(e)})`;
+      }
+    }
+    try {
+      await this.#master.commands.call("replay.client", parsed);
+      return undefined;
+    } catch (e) {
+      return `replay.client: ${(e as Error).message}`;
+    }
   }
 
   async #setOptions(values: Record<string, unknown>): Promise<string | undefined> {

@@ -18,6 +18,20 @@ export const PERMISSION_NAMES = ["env", "ffi", "import", "net", "read", "run", "
 /** One of {@link PERMISSION_NAMES}. */
 export type PermissionName = typeof PERMISSION_NAMES[number];
 
+/**
+ * Grants beyond Deno's permissions, for what a script's commands do outside the script: `shutdown`
+ * (`ctx.master.shutdown()`) and `replay` (`ctx.master.commands.call("replay.client", flows)`).
+ * Refused unless granted (or `all`).
+ */
+export const CAPABILITY_NAMES = ["shutdown", "replay"] as const;
+
+/** One of {@link CAPABILITY_NAMES}. */
+export type Capability = typeof CAPABILITY_NAMES[number];
+
+function isCapability(s: string): s is Capability {
+  return (CAPABILITY_NAMES as readonly string[]).includes(s);
+}
+
 /** Kinds whose values are file paths (resolved against the cwd). */
 const PATH_KINDS = new Set<PermissionName>(["read", "write", "ffi", "run"]);
 
@@ -33,6 +47,8 @@ export interface AllowSpec {
   script: string | null;
   all: boolean;
   grants: Partial<Record<PermissionName, Grant>>;
+  /** Grants beyond Deno's permissions (see {@link CAPABILITY_NAMES}). */
+  caps?: Capability[];
 }
 
 /** A parsed `scripts` entry. */
@@ -116,12 +132,15 @@ export function parseAllowSpec(spec: string, cwd?: string): AllowSpec {
   const colon = rest.indexOf(":");
   if (colon > 0) {
     const head = rest.slice(0, colon);
-    if (!head.includes("=") && !head.includes(",") && !isPermissionName(head) && head !== "all") {
+    if (
+      !head.includes("=") && !head.includes(",") && !isPermissionName(head) && !isCapability(head) &&
+      head !== "all"
+    ) {
       script = head;
       rest = rest.slice(colon + 1);
     }
   }
-  const out: AllowSpec = { script, all: false, grants: {} };
+  const out: AllowSpec = { script, all: false, grants: {}, caps: [] };
   let current: PermissionName | null = null;
   for (const rawItem of rest.split(",")) {
     const item = rawItem.trim();
@@ -130,6 +149,11 @@ export function parseAllowSpec(spec: string, cwd?: string): AllowSpec {
     const name = eq === -1 ? item : item.slice(0, eq).trim();
     if (name === "all" && eq === -1) {
       out.all = true;
+      current = null;
+      continue;
+    }
+    if (isCapability(name) && eq === -1) {
+      if (!out.caps!.includes(name)) out.caps!.push(name);
       current = null;
       continue;
     }
@@ -146,13 +170,13 @@ export function parseAllowSpec(spec: string, cwd?: string): AllowSpec {
     if (eq !== -1 || current === null) {
       throw new OptionsError(
         `script_allow: unknown permission "${name}" in "${spec}" (expected ${
-          PERMISSION_NAMES.join(", ")
+          [...PERMISSION_NAMES, ...CAPABILITY_NAMES].join(", ")
         } or all)`,
       );
     }
     addValue(out, current, item, cwd);
   }
-  if (!out.all && Object.keys(out.grants).length === 0) {
+  if (!out.all && Object.keys(out.grants).length === 0 && out.caps!.length === 0) {
     throw new OptionsError(`script_allow: no permission in "${spec}"`);
   }
   return out;
@@ -191,6 +215,17 @@ export function permissionsFor(path: string, allows: AllowSpec[], cwd?: string):
     }
   }
   return perms;
+}
+
+/** The grants beyond Deno's permissions for the script at `path` (all of them with `all`). */
+export function capabilitiesFor(path: string, allows: AllowSpec[], cwd?: string): Capability[] {
+  const caps = new Set<Capability>();
+  for (const a of allows) {
+    if (!allowMatches(a, path, cwd)) continue;
+    if (a.all) return [...CAPABILITY_NAMES];
+    for (const c of a.caps ?? []) caps.add(c);
+  }
+  return CAPABILITY_NAMES.filter((c) => caps.has(c));
 }
 
 /** A short human description of permissions for the log, e.g. "none" or "net=127.0.0.1:8000 read=/data". */

@@ -24,6 +24,10 @@ import { Client, type Connection, Server } from "../../flow/connection.ts";
 import { FlowError, HTTPFlow, KILLED_MESSAGE } from "../../flow/flow.ts";
 import { Headers } from "../../http/headers.ts";
 import { checkStatusCode, type Message, Request, Response } from "../../http/message.ts";
+import { WebSocketData, WebSocketMessage } from "../../flow/websocket.ts";
+
+const utf8Encoder = new TextEncoder();
+const utf8Bytes = (s: string) => utf8Encoder.encode(s);
 
 /** Which bodies each hook sees. */
 export const HOOK_BODIES: Record<string, { request: boolean; response: boolean }> = {
@@ -36,8 +40,18 @@ export const HOOK_BODIES: Record<string, { request: boolean; response: boolean }
   http_connect_upstream: { request: false, response: false },
   http_connected: { request: false, response: false },
   http_connect_error: { request: false, response: false },
+  websocket_start: { request: false, response: false },
+  websocket_message: { request: false, response: false },
+  websocket_end: { request: false, response: false },
   update: { request: false, response: false },
 };
+
+/**
+ * WebSocket hooks: which messages cross. `websocket_message` sends only the newest message (the one the
+ * hook is about: sending them all would make a long connection quadratic), `websocket_end` sends all of
+ * them. Their contents travel back to back in the flow's second body slot (no HTTP bodies are sent then).
+ */
+const WS_ALL_MESSAGES = new Set(["websocket_end"]);
 
 const NO_BODIES = { request: false, response: false };
 
@@ -131,6 +145,35 @@ export interface WireFlow {
   /** Keys of the connection records. */
   client: number;
   server: number;
+  /** WebSocket data, for the WebSocket hooks. */
+  ws?: WireWebSocket;
+}
+
+/** A WebSocket message on the wire; `body`: the length of its content in the flow's second body slot. */
+export interface WireWsMessage {
+  type: number;
+  fromClient: boolean;
+  timestamp: number;
+  dropped: boolean;
+  injected: boolean;
+  body: number;
+}
+
+/** WebSocket data on the wire: the messages sent, from index `first` of `total`. */
+export interface WireWebSocket {
+  total: number;
+  first: number;
+  messages: WireWsMessage[];
+  closedByClient: boolean | null;
+  closeCode: number | null;
+  closeReason: string | null;
+  timestampEnd: number | null;
+}
+
+/** What a WebSocket hook changed: messages by index (content, type, dropped), and messages to inject. */
+export interface WsChanges {
+  messages?: [number, { content?: ArrayBuffer; type?: number; dropped?: boolean }][];
+  inject?: [toClient: boolean, content: ArrayBuffer, isText: boolean][];
 }
 
 /** Connection records to register or forget before a message is handled. */
@@ -171,6 +214,7 @@ export interface FlowChanges {
   intercept?: boolean;
   client?: WireConn;
   server?: WireConn;
+  ws?: WsChanges;
   /** Warnings to log on the proxy side. */
   warnings?: string[];
 }
@@ -587,7 +631,35 @@ export function packFlow(
   const request = requestOut(flow.request);
   const response = flow.response ? responseOut(flow.response) : null;
   const reqBody = bodies.request ? flow.request.rawContent : null;
-  const respBody = bodies.response && flow.response ? flow.response.rawContent : null;
+  let respBody = bodies.response && flow.response ? flow.response.rawContent : null;
+  let ws: WireWebSocket | undefined;
+  if (flow.websocket && event.startsWith("websocket_")) {
+    const all = flow.websocket.messages;
+    const first = WS_ALL_MESSAGES.has(event) ? 0 : Math.max(0, all.length - 1);
+    const sent = all.slice(first);
+    const d = flow.websocket;
+    ws = {
+      total: all.length,
+      first,
+      messages: sent.map((m) => ({
+        type: m.type,
+        fromClient: m.fromClient,
+        timestamp: m.timestamp,
+        dropped: m.dropped,
+        injected: m.injected,
+        body: m.content.byteLength,
+      })),
+      closedByClient: d.closedByClient,
+      closeCode: d.closeCode,
+      closeReason: d.closeReason,
+      timestampEnd: d.timestampEnd,
+    };
+    respBody = sent.length === 1
+      ? sent[0].content
+      : sent.length
+      ? concatBytes(sent.map((m) => m.content))
+      : null;
+  }
   if (bodies.request) request.body = reqBody ? reqBody.byteLength : null;
   if (bodies.response && response) response.body = respBody ? respBody.byteLength : null;
   const wire: WireFlow = {
@@ -603,6 +675,7 @@ export function packFlow(
     client: refs.ref(flow.clientConn, sync),
     server: refs.ref(flow.serverConn, sync),
   };
+  if (ws) wire.ws = ws;
   const packed: PackedFlow = { json: JSON.stringify(wire) };
   let metadata = EMPTY_METADATA;
   for (const _ in flow.metadata) {
@@ -703,6 +776,35 @@ export interface FlowSnapshot {
   responseRaw: Uint8Array | null;
   client: ConnEntry;
   server: ConnEntry;
+  /** The WebSocket messages sent, with their contents as sent (to find what the script changed). */
+  ws?: { first: number; messages: WebSocketMessage[]; contents: Uint8Array[]; types: number[] };
+}
+
+/** Messages a script injected during a hook, per worker-side flow. */
+const wsInjected = new WeakMap<HTTPFlow, NonNullable<WsChanges["inject"]>>();
+
+function bytesAt(bytes: Uint8Array | undefined, off: number, len: number): Uint8Array {
+  if (!len || !bytes) return new Uint8Array(0);
+  return bytes.subarray(off, off + len);
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
+  return out;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Build the flow a script sees from a packed flow, plus the snapshot to diff against. */
@@ -724,6 +826,27 @@ export function unpackFlow(p: PackedFlow, table: ConnTable): { flow: HTTPFlow; s
   flow.timestampCreated = w.timestampCreated;
   flow.error = w.error ? new FlowError(w.error.msg, w.error.timestamp) : null;
   flow.response = w.response ? responseIn(w.response, bodyIn(w.response.body, bytes, reqLen ?? 0)) : null;
+  let wsSent: WebSocketMessage[] | null = null;
+  if (w.ws) {
+    const d = new WebSocketData();
+    let off = reqLen ?? 0;
+    wsSent = w.ws.messages.map((m) => {
+      const content = bytesAt(bytes, off, m.body);
+      off += m.body;
+      return new WebSocketMessage(m.type, m.fromClient, content, m.timestamp, m.dropped, m.injected);
+    });
+    d.messages = [...wsSent];
+    d.closedByClient = w.ws.closedByClient;
+    d.closeCode = w.ws.closeCode;
+    d.closeReason = w.ws.closeReason;
+    d.timestampEnd = w.ws.timestampEnd;
+    const injected: WsChanges["inject"] = [];
+    if (w.live && w.ws.timestampEnd === null) {
+      d.setInjector((m) => injected.push([!m.fromClient, copyBytes(m.content), m.isText]));
+    }
+    flow.websocket = d;
+    wsInjected.set(flow, injected);
+  }
   return {
     flow,
     snapshot: {
@@ -735,6 +858,16 @@ export function unpackFlow(p: PackedFlow, table: ConnTable): { flow: HTTPFlow; s
       responseRaw: flow.response?.rawContent ?? null,
       client,
       server,
+      ...(wsSent && w.ws
+        ? {
+          ws: {
+            first: w.ws.first,
+            messages: wsSent,
+            contents: wsSent.map((m) => m.content),
+            types: wsSent.map((m) => m.type),
+          },
+        }
+        : {}),
     },
   };
 }
@@ -847,6 +980,21 @@ export function flowDiff(flow: HTTPFlow, snap: FlowSnapshot, transfer: ArrayBuff
     ? connChanges(snap.server)
     : replacedConnChanges(snap.server, flow.serverConn);
   if (sd) (c ??= {}).server = sd;
+  if (snap.ws) {
+    const d: WsChanges = {};
+    const sw = snap.ws;
+    sw.messages.forEach((m, i) => {
+      let mc: { content?: ArrayBuffer; type?: number; dropped?: boolean } | null = null;
+      const content = m.content instanceof Uint8Array ? m.content : utf8Bytes(String(m.content));
+      if (!bytesEqual(content, sw.contents[i])) (mc ??= {}).content = copyBytes(content);
+      if (m.type !== sw.types[i]) (mc ??= {}).type = m.type;
+      if (m.dropped) (mc ??= {}).dropped = true;
+      if (mc) (d.messages ??= []).push([sw.first + i, mc]);
+    });
+    const inj = wsInjected.get(flow);
+    if (inj?.length) d.inject = inj;
+    if (d.messages || d.inject) (c ??= {}).ws = d;
+  }
   if (warnings.length) (c ??= {}).warnings = warnings;
   // one buffer for both bodies (the script assigned one to the other): the proxy gets two
   const rb = c?.request?.body ?? c?.requestReplace?.body;
@@ -894,6 +1042,14 @@ function checkChanges(c: FlowChanges): void {
   };
   for (const r of [c.response, c.responseReplace]) {
     if (r && r.statusCode !== undefined) checkStatusCode(r.statusCode);
+  }
+  for (const [i, m] of c.ws?.messages ?? []) {
+    if (!Number.isInteger(i) || i < 0) bad("WebSocket message index", i);
+    if (m.type !== undefined && m.type !== 1 && m.type !== 2) bad("WebSocket message type", m.type);
+    if (m.content !== undefined && !(m.content instanceof ArrayBuffer)) bad("WebSocket message content", "?");
+  }
+  for (const x of c.ws?.inject ?? []) {
+    if (!Array.isArray(x) || !(x[1] instanceof ArrayBuffer)) bad("WebSocket injection", "?");
   }
   for (const r of [c.request, c.requestReplace]) {
     if (!r) continue;
@@ -949,6 +1105,19 @@ export function applyFlowChanges(
   if (c.error !== undefined) {
     if (c.error && c.error.msg === KILLED_MESSAGE) flow.kill();
     else flow.error = c.error ? new FlowError(c.error.msg, c.error.timestamp) : null;
+  }
+  if (c.ws && flow.websocket) {
+    const msgs = flow.websocket.messages;
+    for (const [i, m] of c.ws.messages ?? []) {
+      const target = msgs[i];
+      if (!target) continue;
+      if (m.content !== undefined) target.content = new Uint8Array(m.content);
+      if (m.type !== undefined) target.type = m.type;
+      if (m.dropped) target.drop();
+    }
+    for (const [toClient, content, isText] of c.ws.inject ?? []) {
+      flow.websocket.inject(!!toClient, new Uint8Array(content), !!isText);
+    }
   }
   if (c.intercept) flow.intercept();
 }

@@ -30,11 +30,13 @@ import {
   type Envelope,
   HEARTBEAT_MS,
   type HostMessage,
+  type ReplayFlow,
   type Sequenced,
   type WorkerData,
   type WorkerMessage,
 } from "./protocol.ts";
 import { Outbox, unpackEnvelope } from "./outbox.ts";
+import { refusal } from "./refusal.ts";
 import { RingReader } from "./ring.ts";
 import {
   connChanges,
@@ -43,8 +45,11 @@ import {
   type FlowChanges,
   flowDiff,
   isSupportedHook,
+  requestOut,
+  responseOut,
   unpackFlow,
 } from "./wire.ts";
+import { HTTPFlow } from "../../flow/flow.ts";
 
 // taken out of workerData (which boot() then empties, so the script cannot reach the port or the heartbeat)
 const data = { ...(workerData as WorkerData) };
@@ -59,13 +64,17 @@ const outbox = new Outbox<WorkerMessage>(
   (m, transfer) => port.postMessage(m, transfer),
   (m, e) => {
     if (m.t === "reply") port.postMessage({ t: "reply", id: m.id, error: describeError(e) });
-    else if (m.t === "setoptions") {
+    else if (m.t === "setoptions" || m.t === "act") {
       pendingHost.get(m.id)?.reject(e instanceof Error ? e : new Error(String(e)));
     } else throw e;
   },
 );
 const post = (m: WorkerMessage, transfer: Transferable[] = []) =>
-  outbox.send(m, transfer, !(m.t === "setoptions" || (m.t === "reply" && m.value !== undefined)));
+  outbox.send(
+    m,
+    transfer,
+    !(m.t === "setoptions" || m.t === "act" || (m.t === "reply" && m.value !== undefined)),
+  );
 
 /** Options mirror: values come from the proxy; changes made by the script are forwarded to it. */
 class WorkerOptions extends Options {
@@ -98,7 +107,38 @@ class WorkerOptions extends Options {
 const hostValues = new Map<string, unknown>();
 /** The options this script declared (now or in an earlier instance). */
 const declaredHere = new Set<string>();
-const pendingHost = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+const pendingHost = new Map<
+  number,
+  { resolve: () => void; reject: (e: Error) => void; error?: (msg: string) => Error }
+>();
+const caps = new Set(Array.isArray(data.caps) ? data.caps : []);
+
+/** Ask the proxy to act beyond the script (it checks the grant again). */
+function act(action: "shutdown" | "replay", flows: ReplayFlow[] = []): Promise<void> {
+  if (!caps.has(action)) return Promise.reject(new Deno.errors.NotCapable(refusal(action, scriptName)));
+  const id = nextId++;
+  const done = new Promise<void>((resolve, reject) =>
+    pendingHost.set(id, { resolve, reject, error: (msg) => new Deno.errors.NotCapable(msg) })
+  );
+  post({ t: "act", id, action, flows });
+  return done;
+}
+
+/** Flows (an HTTPFlow or a list) for `replay.client`. */
+function packForReplay(arg: unknown): ReplayFlow[] {
+  const list = Array.isArray(arg) ? arg : [arg];
+  return list.map((f) => {
+    if (!(f instanceof HTTPFlow)) throw new TypeError("replay.client: expected HTTP flows");
+    return {
+      request: requestOut(f.request),
+      reqBody: f.request.rawContent,
+      response: f.response ? responseOut(f.response) : null,
+      respBody: f.response?.rawContent ?? null,
+      comment: f.comment,
+      marked: f.marked,
+    };
+  });
+}
 let nextId = 1;
 
 const options = new WorkerOptions();
@@ -125,6 +165,13 @@ const master: MasterLike = {
   commands: {
     call(path: string, ...args: unknown[]): Promise<unknown> {
       const fn = commands.get(path);
+      if (!fn && path === "replay.client") {
+        try {
+          return act("replay", packForReplay(args[0]));
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      }
       if (!fn) {
         return Promise.reject(
           new Deno.errors.NotCapable(`command ${path}: a sandboxed script can call only its own commands`),
@@ -135,7 +182,8 @@ const master: MasterLike = {
   },
   addons: { get: () => undefined },
   shutdown() {
-    log.warn("ctx.master.shutdown() is not available to sandboxed scripts");
+    if (!caps.has("shutdown")) throw new Deno.errors.NotCapable(refusal("shutdown", scriptName));
+    act("shutdown").catch((e) => log.error(describeError(e)));
   },
 };
 ctx.master = master;
@@ -207,7 +255,7 @@ async function dispatch(event: string, args: unknown[]): Promise<boolean> {
 /** Whether `c` is JSON-safe: no bodies, metadata or connection fields (which may hold any cloneable). */
 function isPlain(c: FlowChanges): boolean {
   return !c.metadata && !c.client && !c.server && !c.requestReplace && c.responseReplace === undefined &&
-    c.request?.body === undefined && c.response?.body === undefined;
+    c.request?.body === undefined && c.response?.body === undefined && c.ws === undefined;
 }
 
 async function handle(m: HostMessage): Promise<void> {
@@ -216,7 +264,7 @@ async function handle(m: HostMessage): Promise<void> {
       const p = pendingHost.get(m.id);
       if (!p) return;
       pendingHost.delete(m.id);
-      if (m.error) p.reject(new OptionsError(m.error));
+      if (m.error) p.reject(p.error ? p.error(m.error) : new OptionsError(m.error));
       else p.resolve();
       return;
     }

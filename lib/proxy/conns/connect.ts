@@ -8,10 +8,21 @@ import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import type { TlsInfo } from "../commands.ts";
 
-/** Open a TCP connection with a timeout (0: none). Rejects with the socket error (`code` TIMEOUT on timeout). */
-export function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+/** Open a TCP connection with a timeout (0: none), from `local` (address, port 0: any) when given (`connect_addr`). Rejects with the socket error (`code` TIMEOUT on timeout). */
+export function connectTcp(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  local?: readonly [string, number] | null,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, allowHalfOpen: true });
+    const socket = net.connect({
+      host,
+      port,
+      allowHalfOpen: true,
+      localAddress: local?.[0] || undefined,
+      localPort: local?.[1] || undefined,
+    });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const fail = (e: Error) => {
       clearTimeout(timer);
@@ -104,6 +115,10 @@ export interface ClientTlsOptions {
   insecure: boolean;
   ca?: string[];
   timeoutMs: number;
+  minVersion?: tls.SecureVersion;
+  maxVersion?: tls.SecureVersion;
+  /** Key and chain (PEM) presented when the server asks for a client certificate. */
+  clientCert?: { key: string; cert: string } | null;
 }
 
 /**
@@ -119,6 +134,9 @@ export function clientTls(raw: net.Socket, o: ClientTlsOptions): Promise<tls.TLS
       ALPNProtocols: o.alpn,
       rejectUnauthorized: !o.insecure,
       ca: o.ca,
+      minVersion: o.minVersion,
+      maxVersion: o.maxVersion,
+      ...(o.clientCert ? { key: o.clientCert.key, cert: o.clientCert.cert } : {}),
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const fail = (e: Error) => {

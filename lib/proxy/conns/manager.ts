@@ -12,6 +12,9 @@ import { type IdleConnection, IdlePool } from "./idle_pool.ts";
 import { CertInfoCache, type UpstreamCertInfo } from "./cert_cache.ts";
 import type { Transport } from "./transport.ts";
 import { defaultSni } from "./connect.ts";
+import type { SecureVersion } from "node:tls";
+import type { CipherPolicy } from "../../tls/ciphers.ts";
+import type { ClientCert } from "../../tls/custom_certs.ts";
 
 export type { UpstreamCertInfo };
 
@@ -25,11 +28,20 @@ export interface UpstreamTlsConfig {
   alpn: string[];
   /** Keep idle TLS connections (and learned certificate names) for later client connections. */
   reuse?: boolean;
+  /** TLS version bounds (`tls_version_server_min/max`, node:tls names); undefined: node's defaults. */
+  minVersion?: SecureVersion;
+  maxVersion?: SecureVersion;
+  /** TLS 1.2 suites allowed (`ciphers_server`); null: any. */
+  ciphers?: CipherPolicy | null;
+  /** The client certificate for a server name (SNI, else the address), `client_certs`. */
+  clientCert?: ((name: string) => ClientCert | null) | null;
 }
 
 /** What `server_*` hooks receive, as mitmproxy's ServerConnectionHookData. */
 export interface ServerConnectionHookData {
+  /** The server connection. */
   server: Server;
+  /** The client connection it is for. */
   client: Client;
 }
 

@@ -20,6 +20,7 @@ import { HttpLayer } from "./http/layer.ts";
 
 /** What the `next_layer` hook receives. Set `layer` to decide. */
 export interface NextLayerData {
+  /** The layer context (connections, options). */
   context: Context;
   /** Host and port the tunnel leads to. */
   destination: { host: string; port: number };
@@ -27,6 +28,8 @@ export interface NextLayerData {
   dataClient: Uint8Array;
   /** Server bytes received so far. */
   dataServer: Uint8Array;
+  /** The layer to use next: leave null for the default choice.
+   * @ignore */
   layer: Layer | null;
 }
 
@@ -121,7 +124,7 @@ export class NextLayer extends Layer {
     const ctx = this.context;
     const [host, port] = ctx.server.address!;
     if (isIgnored(ctx.options.ignore_hosts, ctx.options.allow_hosts, host, port)) {
-      return this.#set(this.#tcp());
+      return this.#set(this.#tcp(true));
     }
     this.#timer = this.wakeup(CLIENT_FIRST_WAIT_MS, () => {
       if (this.#child || this.#deciding) return;
@@ -156,13 +159,13 @@ export class NextLayer extends Layer {
     }
   }
 
-  /** A TCP layer with every byte received so far. */
-  #tcp(): TcpLayer {
+  /** A TCP layer with every byte received so far (`ignore`: a passthrough, never a TCP flow). */
+  #tcp(ignore = false): TcpLayer {
     const a = concat(this.#client);
     const b = concat(this.#server);
     this.#client = [];
     this.#server = [];
-    return new TcpLayer(this.context.fork(), a, b);
+    return new TcpLayer(this.context.fork(), a, b, ignore);
   }
 
   #decideWith(why: "bytes" | "server-first"): void {

@@ -20,6 +20,7 @@ export interface TlsData {
   context: Context;
   /** The TLS connection object: null in mitmdeno (the handshake runs natively in the driver). */
   sslConn: null;
+  /** Always false (no DTLS). */
   isDtls: false;
 }
 
@@ -68,6 +69,10 @@ export function establishServerTls(
       insecure: cfg.insecure,
       ca: cfg.ca,
       timeoutMs: ctx.core.limits.connectTimeout,
+      minVersion: cfg.minVersion,
+      maxVersion: cfg.maxVersion,
+      clientCert: cfg.clientCert?.(server.sni ?? server.address![0]) ?? null,
+      ciphers: cfg.ciphers,
     });
     request(cmd, (r) => {
       if (r instanceof ProtocolError) {

@@ -14,13 +14,16 @@
  */
 import { Layer } from "../layer.ts";
 import { ConnectionClosed, DataReceived, type Event, Start } from "../events.ts";
-import { CloseConnection, OpenConnection, StartHook, StartTls } from "../commands.ts";
+import { CloseConnection, OpenConnection, SendData, StartHook, StartTls } from "../commands.ts";
 import { ProtocolError } from "../errors.ts";
 import type { Context } from "../context.ts";
 import type { TlsLayerOptions } from "../core.ts";
 import type { UpstreamCertInfo } from "../conns/cert_cache.ts";
 import { type ClientHello, MAX_CLIENT_HELLO, parseClientHello } from "../../tls/clienthello.ts";
 import type { CertRequest, CertStore } from "../../tls/certs.ts";
+import type { CipherPolicy } from "../../tls/ciphers.ts";
+import type { SecureContext } from "node:tls";
+import { cipherRefusal, clientContextFor, HANDSHAKE_FAILURE_ALERT } from "./tls_client_options.ts";
 import { concat } from "../../http/bytes.ts";
 import { hostPort } from "../../http/message.ts";
 import { describeError } from "../../addons/log.ts";
@@ -42,6 +45,7 @@ export class ClientHelloData {
   /** Set to true to do the server handshake before the client's (default: when upstream_cert is on). */
   establishServerTlsFirst: boolean;
 
+  /** The data for one ClientHello of the connection of `context`. */
   constructor(context: Context, clientHello: ClientHello, establishServerTlsFirst: boolean) {
     this.context = context;
     this.clientHello = clientHello;
@@ -57,6 +61,14 @@ export interface TlsLayerConfig {
   untrustedWarned: Set<string>;
   /** Where users get the CA (shown in the "does not trust" message). */
   onboardingUrl: string;
+  /** TLS 1.2 suites allowed with clients (`ciphers_client`); null: any. */
+  clientCiphers?: CipherPolicy | null;
+  /** Append the server's certificates to the chain shown to the client (`add_upstream_certs_to_client_chain`). */
+  addUpstreamCerts?: boolean;
+  /** Whether TLS 1.3 is allowed with clients (`tls_version_client_max`). */
+  clientTls13?: boolean;
+  /** Contexts with the server's certificates appended, per leaf (filled by the layer). */
+  chainContexts?: WeakMap<object, { chain: string; ctx: SecureContext }>;
 }
 
 /** The leaf to present: upstream CN and SANs (if known), the SNI (or the client-side IP), the host. */
@@ -130,8 +142,11 @@ export class TlsLayer extends Layer {
       return;
     }
     this.#started = true;
+    this.#hello = hello;
     this.#clientHello(hello, buf);
   }
+
+  #hello: ClientHello | null = null;
 
   #fail(reason: string): void {
     const ctx = this.context;
@@ -169,7 +184,7 @@ export class TlsLayer extends Layer {
     const data = new ClientHelloData(
       ctx,
       hello,
-      serverTls && !known && (connected || !!ctx.options.upstream_cert),
+      serverTls && (!!this.#cfg.addUpstreamCerts || (!known && (connected || !!ctx.options.upstream_cert))),
     );
     this.call(new StartHook("tls_clienthello", data), () => {
       if (data.ignoreConnection) {
@@ -242,8 +257,19 @@ export class TlsLayer extends Layer {
       this.emit(new CloseConnection(client));
       return;
     }
+    try {
+      const shown = clientContextFor(this.#cfg, leaf, ctx.server.certificateList);
+      if (shown !== leaf.secureContext) leaf = { ...leaf, secureContext: shown };
+    } catch (e) {
+      this.log(`${client}: cannot add the server's certificates to the chain: ${describeError(e)}`, "warn");
+    }
     const tlsData: TlsData = { conn: client, context: ctx, sslConn: null, isDtls: false };
     this.call(new StartHook("tls_start_client", tlsData), () => {
+      const refused = cipherRefusal(this.#cfg, this.#hello!);
+      if (refused) {
+        this.emit(new SendData(client, HANDSHAKE_FAILURE_ALERT)); // as OpenSSL, instead of a ServerHello
+        return this.#clientFailed(new ProtocolError("tls", refused, null), tlsData);
+      }
       const timeout = ctx.core.limits.idleTimeout;
       this.call(
         new StartTls(client, {
@@ -251,6 +277,7 @@ export class TlsLayer extends Layer {
           alpn: ["http/1.1"],
           initialData: raw,
           timeoutMs: timeout,
+          ciphers: this.#cfg.clientCiphers,
         }),
         (r) => {
           if (r instanceof ProtocolError) return this.#clientFailed(r, tlsData);

@@ -1,14 +1,9 @@
-/** Run scripts through the real ScriptLoader (sandboxed workers) in a test context, without a proxy. */
-import { context, type TestContext } from "../../../testing.ts";
-import { ScriptLoader } from "../../../lib/addons/script/loader.ts";
+/** Run the examples through the real ScriptLoader (sandboxed workers), with the public test kit. */
+import { sandboxed as kitSandboxed, type TestContext } from "../../../testing.ts";
 
-/** A test context with a ScriptLoader running `scripts` (no file watching). */
-export async function sandboxed(scripts: string[], sets: string[] = []): Promise<TestContext> {
-  const tctx = await context();
-  await tctx.master.addons.add(new ScriptLoader(tctx.master, { watch: false }));
-  if (sets.length) await tctx.options.set(sets);
-  await tctx.options.update({ scripts });
-  return tctx;
+/** A test context with `scripts` running sandboxed; `sets` are `--set` style options (script_allow too). */
+export function sandboxed(scripts: string[], sets: string[] = []): Promise<TestContext> {
+  return kitSandboxed(scripts, { set: sets });
 }
 
 /** Absolute path of an example. */

@@ -4,47 +4,11 @@
  */
 import { type Flow, FlowError, type HTTPFlow } from "../../../lib/flow/flow.ts";
 import type { Response } from "../../../lib/http/message.ts";
-import { tclientConn, tflow as kitFlow, treq, tresp, tserverConn } from "../../../testing.ts";
+import { tclientConn, tflow as kitFlow, treq, tresp, tserverConn, twebsocket } from "../../../testing.ts";
 
-export { tclientConn, treq, tresp, tserverConn };
+export { tclientConn, treq, tresp, tserverConn, twebsocket };
 
 const enc = new TextEncoder();
-
-/** `twebsocket()` as a plain WebSocketDataState-like object. */
-export function twebsocket() {
-  return {
-    messages: [
-      {
-        type: 2,
-        fromClient: true,
-        content: enc.encode("hello binary"),
-        timestamp: 946681203,
-        dropped: false,
-        injected: false,
-      },
-      {
-        type: 1,
-        fromClient: true,
-        content: enc.encode("hello text"),
-        timestamp: 946681204,
-        dropped: false,
-        injected: false,
-      },
-      {
-        type: 1,
-        fromClient: false,
-        content: enc.encode("it's me"),
-        timestamp: 946681205,
-        dropped: false,
-        injected: false,
-      },
-    ],
-    closedByClient: false,
-    closeCode: 1000,
-    closeReason: "Close Reason",
-    timestampEnd: 946681205,
-  };
-}
 
 /** `tflow(resp=, err=, ws=)` */
 export function tflow(

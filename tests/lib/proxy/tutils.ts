@@ -16,7 +16,10 @@
  * ```
  *
  * Commands are checked as they come (`out` takes the next one), so a failure names the step. Log commands are
- * skipped unless `logs: true`; `autoHooks` replies to hooks by itself (they are then not listed).
+ * skipped unless `logs: true`; `autoHooks` replies to hooks by itself (they are then not listed). `reply`
+ * updates the connection records as the driver does (an opened server gets its `timestampStart`, one whose
+ * TLS handshake failed its `timestampEnd`); `runHook` runs a hook through the master's addons, interception
+ * included.
  *
  * @module
  */
@@ -40,7 +43,20 @@ import {
 } from "../../../lib/proxy/commands.ts";
 import { ConnectionClosed, DataReceived, type Event } from "../../../lib/proxy/events.ts";
 import { fromLatin1, latin1 } from "../../../lib/http/bytes.ts";
-import { ReceiveHttp } from "../../../lib/proxy/layers/http/events.ts";
+import { ProtocolError } from "../../../lib/proxy/errors.ts";
+import {
+  type HttpEvent,
+  ReceiveHttp,
+  RequestData,
+  RequestHeaders,
+  RequestProtocolError,
+  RequestTrailers,
+  ResponseData,
+  ResponseHeaders,
+  ResponseProtocolError,
+  ResponseTrailers,
+  SendHttp,
+} from "../../../lib/proxy/layers/http/events.ts";
 
 /** A test context: a master without addons, a client connection, the context's server. */
 export interface TestContext {
@@ -179,6 +195,20 @@ export function cmd<C extends Command>(cls: new (...a: any[]) => C, fn?: (c: C) 
   };
 }
 
+/** SendHttp of an event on `conn` whose {@link summarize}d form equals `text` or matches `re`. */
+export function sendHttp(conn: Connection | (() => Connection), text: string | RegExp): Expect {
+  return {
+    describe: `SendHttp(${text})`,
+    match(c) {
+      if (!(c instanceof SendHttp)) return "not SendHttp";
+      const want = typeof conn === "function" ? conn() : conn;
+      if (c.conn !== want) return `on ${c.conn}, not ${want}`;
+      const got = summarize(c.event);
+      return typeof text === "string" ? check(got === text, got) : check(text.test(got), got);
+    },
+  };
+}
+
 /** Bytes received on `conn` (a latin1 string). */
 export function data(conn: Connection, text: string): DataReceived {
   return new DataReceived(conn, fromLatin1(text));
@@ -187,6 +217,78 @@ export function data(conn: Connection, text: string): DataReceived {
 /** The peer of `conn` closed. */
 export function closed(conn: Connection): ConnectionClosed {
   return new ConnectionClosed(conn);
+}
+
+/**
+ * The bytes of a TLS ClientHello record (TLS 1.2 legacy version, two cipher suites), with the server_name and
+ * ALPN extensions when given; `records` > 1 splits the handshake message over that many records.
+ */
+export function clientHello(opts: { sni?: string; alpn?: string[]; records?: number } = {}): Uint8Array {
+  const u16 = (n: number) => [n >> 8, n & 0xff];
+  const ext = (type: number, body: number[]) => [...u16(type), ...u16(body.length), ...body];
+  const exts: number[] = [];
+  if (opts.sni !== undefined) {
+    const name = [...new TextEncoder().encode(opts.sni)];
+    const entry = [0, ...u16(name.length), ...name];
+    exts.push(...ext(0, [...u16(entry.length), ...entry]));
+  }
+  if (opts.alpn?.length) {
+    const list = opts.alpn.flatMap((p) => [p.length, ...new TextEncoder().encode(p)]);
+    exts.push(...ext(16, [...u16(list.length), ...list]));
+  }
+  const body = [
+    0x03,
+    0x03, // legacy_version
+    ...new Array(32).fill(7), // random
+    0, // session id
+    ...u16(4),
+    0x13,
+    0x01,
+    0xc0,
+    0x2f, // cipher suites
+    1,
+    0, // compression: null
+    ...u16(exts.length),
+    ...exts,
+  ];
+  const msg = [1, 0, body.length >> 8, body.length & 0xff, ...body];
+  const n = Math.max(1, opts.records ?? 1);
+  const size = Math.ceil(msg.length / n);
+  const out: number[] = [];
+  for (let o = 0; o < msg.length; o += size) {
+    const frag = msg.slice(o, o + size);
+    out.push(0x16, 0x03, 0x01, ...u16(frag.length), ...frag);
+  }
+  return Uint8Array.from(out);
+}
+
+/**
+ * An HTTP event in one line, for exact comparisons: `RequestHeaders(1, GET http://h/p HTTP/1.1, end)`,
+ * `ResponseData(1, "bytes")`, `RequestTrailers(1, x: 1)`, `ResponseProtocolError(1, kind, status, message)`.
+ */
+export function summarize(ev: HttpEvent): string {
+  const name = ev.constructor.name;
+  const id = ev.streamId;
+  if (ev instanceof RequestHeaders) {
+    const r = ev.request;
+    const target = r.method === "CONNECT" ? r.authority : r.host ? r.url : r.path;
+    return `${name}(${id}, ${r.method} ${target} ${r.httpVersion}${ev.endStream ? ", end" : ""})`;
+  }
+  if (ev instanceof ResponseHeaders) {
+    const r = ev.response;
+    return `${name}(${id}, ${r.statusCode} ${r.reason}${ev.endStream ? ", end" : ""})`;
+  }
+  if (ev instanceof RequestData || ev instanceof ResponseData) {
+    return `${name}(${id}, ${JSON.stringify(latin1(ev.data))})`;
+  }
+  if (ev instanceof RequestTrailers || ev instanceof ResponseTrailers) {
+    return `${name}(${id}, ${ev.trailers.fields.map(([k, v]) => `${k}: ${v}`).join(", ")})`;
+  }
+  if (ev instanceof RequestProtocolError || ev instanceof ResponseProtocolError) {
+    const e = ev.error;
+    return `${name}(${id}, ${e.kind}, ${e.status}, ${e.message})`;
+  }
+  return `${name}(${id})`;
 }
 
 /** Runs a layer as its root, recording what it emits. */
@@ -253,8 +355,12 @@ export class Playbook {
   reply(value?: unknown, to?: BlockingCommand<unknown>): this {
     const c: BlockingCommand<unknown> | null = to ?? this.#last;
     assert.ok(c, `nothing to reply to (${this.#where()})`);
+    // what the driver does to the connection records along with these replies
     if (c instanceof OpenConnection && value === null && c.conn.timestampStart === null) {
       c.conn.timestampStart = Date.now() / 1000;
+    }
+    if (c instanceof StartTls && value instanceof ProtocolError && c.conn instanceof Server) {
+      c.conn.timestampEnd = Date.now() / 1000; // a failed handshake destroys the server connection
     }
     (c as BlockingCommand<unknown>).complete(value);
     return this;
@@ -274,8 +380,25 @@ export class Playbook {
     return this;
   }
 
+  /**
+   * Run the last hook taken (or `h`) as the driver does: the master's addons, then `update`, then wait while
+   * the flow is intercepted; the hook is completed when that is over (await the promise to get there).
+   */
+  runHook(h?: StartHook): Promise<void> {
+    const c = h ?? this.#last;
+    assert.ok(c instanceof StartHook, `the last blocking command is not a hook (${this.#where()})`);
+    const addons = this.layer.context.master.addons;
+    const p = c.flow ? addons.runHook(c.name, c.flow) : addons.trigger(c.name, c.data);
+    return Promise.resolve(p).then(() => c.complete());
+  }
+
+  /** The HTTP events received so far, {@link summarize}d (from a codec tested alone). */
+  events(): string[] {
+    return this.http().map(summarize);
+  }
+
   /** Received HTTP events (from a codec tested alone). */
-  http(): import("../../../lib/proxy/layers/http/events.ts").HttpEvent[] {
+  http(): HttpEvent[] {
     const out = [];
     while (this.pending.length && this.pending[0] instanceof ReceiveHttp) {
       out.push((this.pending.shift() as ReceiveHttp).event);

@@ -1,6 +1,8 @@
 /** The SQLite flow store: round trips, bodies written once and read lazily, edits, filters, reopening. */
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { SqliteStore } from "../../../lib/store/sqlite.ts";
+import { requiredLiterals } from "../../../lib/store/query.ts";
 import { parseFilter } from "../../../lib/flow/filter.ts";
 import { flowToState } from "../../../lib/io/state.ts";
 import { Response } from "../../../lib/http/message.ts";
@@ -140,6 +142,15 @@ Deno.test("store: filters give the filter engine's answers, with and without rec
       "~t html & ~m GET",
       "~all",
       "!(~m GET)",
+      // SQL LIKE prefilters (plain runs of the regex), confirmed by the engine
+      "~d exam.le",
+      "~d EXAMPLE",
+      "~u ^http://.*/c$",
+      "~u 100%_",
+      '~u "it\'s"',
+      "~m ^P.ST$",
+      '~d "ex(am)?ple"',
+      "~u a|/c",
     ];
     for (const e of exprs) {
       const filter = parseFilter(e);
@@ -231,4 +242,55 @@ Deno.test("store: a file that is not a store is refused with its name", () => {
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("store: a schema 1 store (records inside the flows rows) is migrated when opened", () => {
+  const { store, path, dir } = tmpStore();
+  try {
+    const flows = populate(store);
+    store.setBackup(flows[0]);
+    store.close();
+    // rebuild the schema 1 layout from what schema 2 wrote
+    const db = new DatabaseSync(path);
+    db.exec(`BEGIN;
+      ALTER TABLE flows ADD COLUMN rec TEXT;
+      ALTER TABLE flows ADD COLUMN backup TEXT;
+      UPDATE flows SET rec = (SELECT rec FROM records r WHERE r.seq = flows.seq),
+        backup = (SELECT backup FROM records r WHERE r.seq = flows.seq);
+      ALTER TABLE flows DROP COLUMN modified;
+      DROP TABLE records;
+      UPDATE meta SET value = '1' WHERE key = 'schema';
+      COMMIT;`);
+    db.close();
+    const again = SqliteStore.open(path, { autoCommit: false });
+    try {
+      assert.equal(again.count(), flows.length);
+      for (const f of flows) assert.equal(again.get(f.id)?.request.path, f.request.path);
+      assert.equal(again.summary(flows[0].id)?.modified, true);
+      assert.equal(again.summary(flows[1].id)?.modified, false);
+      assert.ok(again.backup(flows[0].id));
+    } finally {
+      again.close();
+    }
+    const v = new DatabaseSync(path);
+    assert.equal(
+      (v.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value,
+      "2",
+    );
+    v.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: requiredLiterals finds the plain runs every match contains, or says it cannot", () => {
+  assert.deepEqual(requiredLiterals("host42.example"), ["host42", "example"]);
+  assert.deepEqual(requiredLiterals("x\\.com"), ["x.com"]);
+  assert.deepEqual(requiredLiterals("^/api/v[12]/users$"), ["/api/v"]);
+  assert.deepEqual(requiredLiterals("abc?d"), ["ab"]);
+  assert.equal(requiredLiterals("a|b"), null);
+  assert.equal(requiredLiterals("(?i)abc"), null);
+  assert.equal(requiredLiterals("(foo)bar"), null);
+  assert.equal(requiredLiterals("caf\u00e9"), null);
+  assert.equal(requiredLiterals("a.b"), null);
 });

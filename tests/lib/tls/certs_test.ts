@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { createPublicKey, X509Certificate } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { type CertAuthority, loadOrCreateCA } from "../../../lib/tls/ca.ts";
-import { certCacheKey, CertStore } from "../../../lib/tls/certs.ts";
+import { asteriskForms, certCacheKey, CertStore } from "../../../lib/tls/certs.ts";
 import * as der from "../../../lib/tls/der.ts";
 import { ipToBytes, OID, readCertificate } from "../../../lib/tls/x509.ts";
 
@@ -154,4 +154,30 @@ Deno.test({
   fn: async () => {
     if (tmp) await Deno.remove(tmp, { recursive: true });
   },
+});
+
+Deno.test("custom certificates (certs): pattern, wildcard forms, own names, '*' last, minted otherwise", async () => {
+  const ca = await getCA();
+  const store = new CertStore(ca, { secureContext: false });
+  const mk = (n: string) => ({ ...store.getCert({ commonName: n, sans: [n] }), certPem: `custom ${n}` });
+  const wild = mk("wild"), own = mk("own"), any = mk("any");
+  store.addCustom(wild, "*.example.com", []);
+  store.addCustom(own, "pattern.test", ["cn.test", "10.0.0.1"]);
+  assert.deepEqual(asteriskForms("a.b.example.com"), [
+    "a.b.example.com",
+    "*.b.example.com",
+    "*.example.com",
+    "*.com",
+  ]);
+  assert.equal(store.getCert({ sans: ["www.example.com"] }).certPem, "custom wild");
+  assert.equal(store.getCert({ sans: ["a.b.example.com"] }).certPem, "custom wild");
+  assert.notEqual(store.getCert({ sans: ["example.com"] }).certPem, "custom wild", "*.x does not cover x");
+  assert.equal(store.getCert({ sans: ["pattern.test"] }).certPem, "custom own");
+  assert.equal(store.getCert({ sans: ["10.0.0.1"] }).certPem, "custom own", "the certificate's own SAN");
+  // the CN is looked up first, then each SAN (mitmproxy's get_cert)
+  assert.equal(store.getCert({ commonName: "cn.test", sans: ["www.example.com"] }).certPem, "custom own");
+  assert.match(store.getCert({ sans: ["elsewhere.test"] }).certPem, /BEGIN CERTIFICATE/);
+  store.addCustom(any, "*", []);
+  assert.equal(store.getCert({ sans: ["elsewhere.test"] }).certPem, "custom any");
+  assert.equal(store.getCert({ sans: ["www.example.com"] }).certPem, "custom wild", "a pattern beats '*'");
 });

@@ -175,7 +175,11 @@ export class Http1Server extends Layer {
     const rest = end < buf.length ? buf.subarray(end) : null;
     this.#buf = rest ? [rest] : [];
     this.#buffered = rest ? rest.length : 0;
-    if (head.length === 0) return;
+    if (head.length === 0) {
+      // only blank lines so far: the request may follow in what is buffered
+      if (this.#buffered) this.#readHead();
+      return;
+    }
     this.#headStart = 0;
     let request: Request;
     let reader: BodyReader;
@@ -315,10 +319,10 @@ export class Http1Server extends Layer {
     const resp = ev.response;
     const code = resp.statusCode;
     if (code >= 100 && code < 200 && code !== 101) {
-      // informational (100 Continue): goes out now, the final response follows
-      this.emit(
-        new SendData(this.conn, responseHead("HTTP/1.1", code, resp.reason || "", resp.headers.fields)),
-      );
+      // informational (100 Continue): goes out now, the final response follows; it has no body, so no
+      // framing fields (RFC 9110 §8.6: no Content-Length in a 1xx)
+      const fields = endToEndFields(resp.headers).filter((f) => f[0].toLowerCase() !== "content-length");
+      this.emit(new SendData(this.conn, responseHead("HTTP/1.1", code, resp.reason || "", fields)));
       return;
     }
     const method = this.#requestMethod;

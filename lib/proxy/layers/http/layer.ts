@@ -6,7 +6,8 @@
  * connection to that server, or opens one (TCP, then TLS for https), so streams never wait for each other.
  *
  * After a CONNECT it hands the client connection to the next layer of the tunnel (next_layer.ts); after a
- * 101 it relays both connections raw.
+ * 101 to a WebSocket handshake both connections go to a WebSocket layer (websocket.ts), after another 101
+ * (or with the `websocket` option off) they are relayed raw.
  *
  * @module
  */
@@ -32,6 +33,7 @@ import {
   SendHttp,
 } from "./events.ts";
 import { establishServerTls, prepareServerTls } from "../server_tls.ts";
+import { WebSocketLayer } from "../websocket.ts";
 
 /** A server connection of this layer and the stream it serves (HTTP/1: one at a time). */
 interface Slot {
@@ -328,14 +330,21 @@ export class HttpLayer extends Layer {
     proceed();
   }
 
-  #upgrade(stream: HttpStream, _flow: HTTPFlow, server: Server): void {
+  #upgrade(stream: HttpStream, flow: HTTPFlow, server: Server): void {
     this.#streams.delete(stream.streamId);
     const slot = this.#slotOf(server);
     this.#client.upgrade();
     slot?.codec?.upgrade();
-    this.#relaying = true;
     const clientRest = this.#client.takeBuffered();
     const serverRest = slot?.codec?.takeBuffered() ?? null;
+    if (flow.websocket) {
+      const ctx = this.context.fork();
+      ctx.server = server;
+      const ws = this.adopt(new WebSocketLayer(ctx, flow, clientRest, serverRest));
+      this.#next = ws;
+      return ws.handle(new Start());
+    }
+    this.#relaying = true;
     this.request(new Relay(this.context.client, server, clientRest, serverRest), () => {});
   }
 }

@@ -16,13 +16,15 @@ import type { Event } from "../../events.ts";
 import { StartHook } from "../../commands.ts";
 import { ProtocolError } from "../../errors.ts";
 import type { Context } from "../../context.ts";
-import { FlowError, HTTPFlow } from "../../../flow/flow.ts";
+import { FlowError, HTTPFlow, KILLED_MESSAGE } from "../../../flow/flow.ts";
 import { Server } from "../../../flow/connection.ts";
 import { concat } from "../../../http/bytes.ts";
 import { collectionPacer } from "../../../http1/body.ts";
 import { Response, type StreamTransformer } from "../../../http/message.ts";
 import type { Headers } from "../../../http/headers.ts";
 import type { EventName } from "../../../addons/manager.ts";
+import { WebSocketData } from "../../../flow/websocket.ts";
+import { isWebSocketUpgrade } from "../websocket.ts";
 import {
   GetHttpConnection,
   ReleaseHttpConnection,
@@ -234,19 +236,18 @@ export class HttpStream extends Layer {
       );
     }
     if (!req.host) {
-      // origin form: the destination of the tunnel or reverse proxy, else the Host header
+      // origin form: the destination of the tunnel or reverse proxy, else the Host header; the Host header
+      // stays as the client sent it (setDestination, unlike the host/port setters, leaves it alone)
       const dest = ctx.server.address;
       if (dest) {
-        // the Host header stays as the client sent it (a tunnel to an IP address, SOCKS5 with IPs)
         req.setDestination(ctx.server.tls ? "https" : "http", dest[0], dest[1]);
       } else {
         const hh = req.headers.get("host");
         if (!hh) return this.#refuse(400, "Request destination unknown: no Host header");
         try {
           const u = new URL(`http://${hh}`);
-          req.host = u.hostname.replace(/^\[|\]$/g, "");
-          req.port = u.port ? Number(u.port) : (ctx.client.tls ? 443 : 80);
-          req.scheme = ctx.client.tls ? "https" : "http";
+          const port = u.port ? Number(u.port) : (ctx.client.tls ? 443 : 80);
+          req.setDestination(ctx.client.tls ? "https" : "http", u.hostname.replace(/^\[|\]$/g, ""), port);
         } catch {
           return this.#refuse(400, `invalid Host header: ${JSON.stringify(hh.slice(0, 100))}`);
         }
@@ -398,10 +399,14 @@ export class HttpStream extends Layer {
       const body = req.rawContent ?? EMPTY;
       const id = this.streamId;
       this.#state = "response-headers";
-      this.#toServer(new RequestHeaders(id, req, body.length === 0 && !req.trailers, body.length));
-      if (body.length || req.trailers) {
+      const trailers = req.trailers && req.trailers.size ? req.trailers : null;
+      // trailers need a framing that carries them (HTTP/1: chunked), so no length is given with them
+      this.#toServer(
+        new RequestHeaders(id, req, body.length === 0 && !trailers, trailers ? null : body.length),
+      );
+      if (body.length || trailers) {
         if (body.length) this.#toServer(new RequestData(id, body));
-        if (req.trailers) this.#toServer(new RequestTrailers(id, req.trailers));
+        if (trailers) this.#toServer(new RequestTrailers(id, trailers));
         this.#toServer(new RequestEndOfMessage(id));
       }
       this.#waitForResponse();
@@ -613,7 +618,7 @@ export class HttpStream extends Layer {
     const trailers = response.trailers && response.trailers.size ? response.trailers : null;
     this.#clientStarted = true;
     const bodyless = body.length === 0 && !trailers;
-    this.#toClient(new ResponseHeaders(id, response, bodyless, body.length));
+    this.#toClient(new ResponseHeaders(id, response, bodyless, trailers ? null : body.length));
     if (!bodyless) {
       if (body.length) this.#toClient(new ResponseData(id, body));
       if (trailers) this.#toClient(new ResponseTrailers(id, trailers));
@@ -642,6 +647,8 @@ export class HttpStream extends Layer {
     const server = this.#server!;
     flow.response!.rawContent = EMPTY;
     flow.response!.timestampEnd = now();
+    // set before the response hook, so addons can tell that a WebSocket connection follows (as mitmproxy)
+    if (isWebSocketUpgrade(flow, !!this.context.options.websocket)) flow.websocket = new WebSocketData();
     this.call(new StartHook("response", flow, flow), () => {
       if (flow.killed || !flow.response) return this.#kill();
       this.#clientStarted = true;
@@ -768,6 +775,8 @@ export class HttpStream extends Layer {
     if (this.#failed) return;
     this.#failed = true;
     const flow = this.flow!;
+    // killed by an addon that removed the response rather than calling kill(): the error hook still says so
+    if (!flow.error) flow.error = new FlowError(KILLED_MESSAGE);
     const err = new ProtocolError("refused", "killed", null);
     this.#toServer(new RequestProtocolError(this.streamId, err));
     this.#release(false);
