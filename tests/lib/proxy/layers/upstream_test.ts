@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Start } from "../../../../lib/proxy/events.ts";
 import { UpstreamMode } from "../../../../lib/proxy/layers/upstream.ts";
 import { parseMode } from "../../../../lib/proxy/mode.ts";
-import { OpenConnection, type StartHook } from "../../../../lib/proxy/commands.ts";
+import { OpenConnection, type StartHook, StartTls } from "../../../../lib/proxy/commands.ts";
 import { ProtocolError } from "../../../../lib/proxy/errors.ts";
 import type { HTTPFlow } from "../../../../lib/flow/flow.ts";
 import type { Server } from "../../../../lib/flow/connection.ts";
@@ -191,4 +191,29 @@ Deno.test("upstream mode: a refused connection to the upstream proxy is reported
     )
     .out(close(t.client))
     .done();
+});
+
+Deno.test("upstream mode: an https:// upstream proxy: TLS to the proxy (its name verified), then CONNECT inside", () => {
+  const t = tctx();
+  const spec = parseMode("upstream:https://proxy.local:3128");
+  t.client.proxyMode = spec.full;
+  const pb = new Playbook(new UpstreamMode(t.ctx, spec));
+  pb.in(new Start()).out(wakeup(60_000)).in(data(t.client, CONNECT)).out(hook("http_connect")).reply();
+  const o = pb.take() as OpenConnection;
+  const server = o.conn;
+  assert.deepEqual(server.via, ["https", ["proxy.local", 3128]]);
+  pb.reply(null);
+  const tls = pb.take() as StartTls;
+  assert.ok(tls instanceof StartTls);
+  assert.equal(tls.conn, server);
+  assert.equal(tls.settings.sni, "proxy.local");
+  assert.equal(tls.settings.verifyHost, "proxy.local");
+  assert.deepEqual(tls.settings.alpn, ["http/1.1"]);
+  pb.reply({ alpn: "http/1.1", tlsVersion: "TLSv1.3", cipher: "x", certificateList: [] })
+    .out(hook("http_connect_upstream")).reply()
+    .out(send(() => server, CONNECT))
+    .in(data(server, "HTTP/1.1 200 OK\r\n\r\n"))
+    .out(send(t.client, "HTTP/1.1 200 Connection established\r\n\r\n"));
+  // the TLS to the proxy is not the server's TLS: that comes later, inside the tunnel
+  assert.equal(server.timestampTlsSetup, null);
 });
