@@ -157,9 +157,9 @@ export const CORE_OPTIONS: OptionSpec[] = [
     name: "normalize_outbound_headers",
     type: "bool",
     default: true,
-    help: "Normalize outgoing HTTP/2 header names, with a debug log line when doing so. HTTP/2 does not allow " +
-      "uppercase header names. This option makes sure that HTTP/2 headers set in custom scripts are " +
-      "lowercased before they are sent (HTTP/1 messages keep their spelling).",
+    help: "Normalize outgoing HTTP/2 header names, with a debug log line when doing so. HTTP/2 does " +
+      "not allow uppercase header names. This option makes sure that HTTP/2 headers set in custom scripts " +
+      "are lowercased before they are sent (HTTP/1 messages keep their spelling).",
   },
   {
     name: "content_view_lines_cutoff",
