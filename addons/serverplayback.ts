@@ -83,6 +83,8 @@ export class ServerPlayback {
   /** key -> saved flows with that key, in file order. */
   flowmap = new Map<string, HTTPFlow[]>();
   #configured = false;
+  /** Deprecation warnings already given (configure sees the same set value more than once at start-up). */
+  readonly #warned = new Set<string>();
 
   load(loader: Loader): void {
     loader.addOption(
@@ -172,14 +174,20 @@ export class ServerPlayback {
     loader.addCommand("replay.server.count", () => this.count(), "Number of responses left to replay.");
   }
 
+  #once(key: string): boolean {
+    if (this.#warned.has(key)) return false;
+    this.#warned.add(key);
+    return true;
+  }
+
   async configure(updated: Set<string>): Promise<void> {
     const o = ctx.options;
-    if (updated.has("server_replay_kill_extra") && o.server_replay_kill_extra) {
+    if (updated.has("server_replay_kill_extra") && o.server_replay_kill_extra && this.#once("kill_extra")) {
       ctx.log.warn(
         "server_replay_kill_extra has been deprecated, please update your config to use server_replay_extra='kill'.",
       );
     }
-    if (updated.has("server_replay_nopop") && o.server_replay_nopop) {
+    if (updated.has("server_replay_nopop") && o.server_replay_nopop && this.#once("nopop")) {
       ctx.log.warn("server_replay_nopop has been renamed to server_replay_reuse, please update your config.");
     }
     if (updated.has("server_replay") && o.server_replay.length && !this.#configured) {

@@ -53,6 +53,9 @@ Deno.test("cli: --server-replay-nopop and --server-replay-kill-extra are accepte
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^server_replay_nopop: true$/m);
   assert.match(r.stdout, /^server_replay_kill_extra: true$/m);
+  // each deprecation said once, not once per configure pass
+  assert.equal(r.stderr.match(/renamed to server_replay_reuse/g)?.length, 1, r.stderr);
+  assert.equal(r.stderr.match(/server_replay_kill_extra has been deprecated/g)?.length, 1, r.stderr);
 });
 
 Deno.test("cli: -s with a Python script says to port it", async () => {
