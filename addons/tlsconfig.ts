@@ -35,6 +35,24 @@ function defaultRoots(): string[] {
  */
 const ORIGINAL_ROOTS: string[] = defaultRoots();
 
+/**
+ * The extra CAs of every configured TlsConfig in this process. The default store is per process, so it holds
+ * the original roots plus the union of these (several masters in one process, as in tests, each keep theirs).
+ */
+const EXTRA_CAS = new Map<object, string[]>();
+
+/** Point node's default store at the original roots plus every instance's extra CAs; false if Deno can't. */
+function applyDefaultStore(): boolean {
+  const setDefault = (tls as unknown as { setDefaultCACertificates?: (c: string[]) => void })
+    .setDefaultCACertificates;
+  if (!setDefault) return false;
+  const extra = new Set<string>();
+  for (const cas of EXTRA_CAS.values()) for (const c of cas) extra.add(c);
+  if (extra.size === 0 && defaultRoots().length === ORIGINAL_ROOTS.length) return true;
+  setDefault([...ORIGINAL_ROOTS, ...extra]);
+  return true;
+}
+
 /** Owns the CA and the leaf store; registers the TLS layer. */
 export class TlsConfig {
   readonly name = "tlsconfig";
@@ -234,18 +252,12 @@ export class TlsConfig {
       addUpstreamCerts: !!o.add_upstream_certs_to_client_chain,
     };
     if (upstream) {
-      const setDefault = (tls as unknown as { setDefaultCACertificates?: (c: string[]) => void })
-        .setDefaultCACertificates;
       let ca: string[] | undefined;
-      if (upstream.extraCas.length) {
-        ca = [...ORIGINAL_ROOTS, ...upstream.extraCas];
-        // Deno's node:tls parses a `ca` list on every connection (~18 ms with ~300 roots, measured),
-        // while the default store is prepared once: extend the default store instead, when possible.
-        if (setDefault) {
-          setDefault(ca);
-          ca = undefined;
-        }
-      } else if (setDefault && defaultRoots().length !== ORIGINAL_ROOTS.length) setDefault(ORIGINAL_ROOTS);
+      if (upstream.extraCas.length) EXTRA_CAS.set(this, upstream.extraCas);
+      else EXTRA_CAS.delete(this);
+      // Deno's node:tls parses a `ca` list on every connection (~18 ms with ~300 roots, measured),
+      // while the default store is prepared once: extend the default store instead, when possible.
+      if (!applyDefaultStore() && upstream.extraCas.length) ca = [...ORIGINAL_ROOTS, ...upstream.extraCas];
       // reuse: idle server TLS connections serve later client connections (lib/proxy/conns/idle_pool.ts)
       this.#m.proxy.conns.setTlsConfig({ ...upstream.config, ca });
       this.#upstreamSet = true;
@@ -341,6 +353,7 @@ export class TlsConfig {
   }
 
   done(): void {
+    if (EXTRA_CAS.delete(this)) applyDefaultStore();
     if (this.#m.proxy.layers.tls === this.#factory) delete this.#m.proxy.layers.tls;
     this.#m.proxy.conns.closeIdle(true);
   }

@@ -97,7 +97,8 @@ const ORIGIN_TS = `
 const [certFile, keyFile] = Deno.args;
 const handler = (req: Request) => {
   const u = new URL(req.url);
-  return new Response("origin " + u.pathname + " host=" + req.headers.get("host"));
+  // the authority asked for: the Host field over HTTP/1, :authority over HTTP/2 (the proxy offers h2 upstream)
+  return new Response("origin " + u.pathname + " host=" + (req.headers.get("host") ?? u.host));
 };
 Deno.serve({ hostname: "10.213.1.1", port: 8000, onListen() {} }, handler);
 Deno.serve({
