@@ -17,6 +17,7 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     responseTimeout: 60_000,
     connectAddr: null,
     lenientHeaders: false,
+    normalizeOutbound: true,
   });
   await m.options.update({
     body_size_limit: "2k",
@@ -28,6 +29,7 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     max_header_size: 1000,
     max_header_count: 10,
     validate_inbound_headers: false,
+    normalize_outbound_headers: false,
     connect_addr: "127.0.0.1",
   });
   assert.deepEqual(readLimits(m.options), {
@@ -41,5 +43,6 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     responseTimeout: 9000,
     connectAddr: "127.0.0.1",
     lenientHeaders: true,
+    normalizeOutbound: false,
   });
 });
