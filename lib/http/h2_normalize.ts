@@ -21,3 +21,16 @@ export function normalizeH2HeaderNames(fields: [string, string][]): string[] {
   }
   return logs ?? [];
 }
+
+/**
+ * The field names an HTTP/2 codec sends: lower-cased with a log line per changed name when `normalize` is on
+ * (the option), else as they are. Returns `fields`, changed in place.
+ */
+export function outgoingNames(
+  fields: [string, string][],
+  normalize: boolean,
+  log: (message: string) => void,
+): [string, string][] {
+  if (normalize) { for (const m of normalizeH2HeaderNames(fields)) log(m); }
+  return fields;
+}

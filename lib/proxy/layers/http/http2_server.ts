@@ -21,7 +21,8 @@ import type { Context } from "../../context.ts";
 import { H2Connection } from "../../../http2/connection.ts";
 import { ErrorCode, errorName } from "../../../http2/frames.ts";
 import { formatResponse, MalformedError, parseRequest, parseTrailers } from "./h2_fields.ts";
-import { normalizeH2HeaderNames } from "../../../http/h2_normalize.ts";
+import { outgoingNames } from "../../../http/h2_normalize.ts";
+import { microtaskBatch } from "./h2_fields.ts";
 import {
   HttpEvent,
   HttpSend,
@@ -116,10 +117,7 @@ export class Http2Server extends Layer {
 
   /** Fields to send: names lower-cased with a log line each (`normalize_outbound_headers`), else as they are. */
   #out(fields: [string, string][]): [string, string][] {
-    if (this.context.core.limits.normalizeOutbound) {
-      for (const m of normalizeH2HeaderNames(fields)) this.log(m, "debug");
-    }
-    return fields;
+    return outgoingNames(fields, this.context.core.limits.normalizeOutbound, (m) => this.log(m, "debug"));
   }
 
   protected onEvent(e: Event): void {
@@ -141,25 +139,11 @@ export class Http2Server extends Layer {
     if (out && !this.#closed) this.emit(new SendData(this.conn, out));
   }
 
-  #flushQueued = false;
-
-  /**
-   * Flush once the current burst of events is handled (a response's head, body and end usually come in
-   * one go): one write instead of several small ones, which TCP would otherwise hold back (Nagle and
-   * delayed ACKs cost up to 40 ms each).
-   */
-  #flushSoon(): void {
-    if (this.#flushQueued) return;
-    this.#flushQueued = true;
-    queueMicrotask(() => {
-      this.#flushQueued = false;
-      try {
-        this.#flush();
-      } catch (e) {
-        this.log(`${this.conn}: HTTP/2 write failed: ${(e as Error).message}`, "error");
-      }
-    });
-  }
+  /** Flush once the current burst of events is handled (see {@link microtaskBatch}). */
+  readonly #flushSoon = microtaskBatch(
+    () => this.#flush(),
+    (e) => this.log(`${this.conn}: HTTP/2 write failed: ${e.message}`, "error"),
+  );
 
   // ---- requests ----
 
