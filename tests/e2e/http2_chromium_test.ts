@@ -3,6 +3,7 @@
  * h2-only origin): the page and every resource arrive over h2 (`nextHopProtocol`), every one a flow.
  */
 import assert from "node:assert/strict";
+import { CHROMIUM_ARGS } from "./web_helpers.ts";
 import { startInProcess } from "./helpers.ts";
 import { startH2Origin } from "./h2_helpers.ts";
 import { TlsConfig } from "../../addons/tlsconfig.ts";
@@ -37,14 +38,7 @@ Deno.test({
       executablePath: CHROMIUM,
       headless: true,
       args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        ...CHROMIUM_ARGS,
         `--proxy-server=http://127.0.0.1:${proxy.port}`,
         "--proxy-bypass-list=<-loopback>",
         `--ignore-certificate-errors-spki-list=${tlsconfig.ca!.spkiSha256Base64}`,

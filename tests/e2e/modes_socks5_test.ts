@@ -4,6 +4,7 @@
  * protocol through SOCKS5, and headless Chromium with --proxy-server=socks5://.
  */
 import assert from "node:assert/strict";
+import { CHROMIUM_ARGS } from "./web_helpers.ts";
 import net from "node:net";
 import { curl, type InProcessProxy, startInProcess, startOrigin } from "./helpers.ts";
 import { startHttpsOrigin } from "./tls_helpers.ts";
@@ -251,14 +252,7 @@ Deno.test({
       executablePath: CHROMIUM,
       headless: true,
       args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        ...CHROMIUM_ARGS,
         `--proxy-server=socks5://127.0.0.1:${proxy.port}`,
         "--proxy-bypass-list=<-loopback>",
         `--ignore-certificate-errors-spki-list=${tlsconfig.ca!.spkiSha256Base64}`,

@@ -3,6 +3,7 @@
  * the proxy, trusting our CA by its SPKI hash; a response hook's change is visible in the page.
  */
 import assert from "node:assert/strict";
+import { CHROMIUM_ARGS } from "./web_helpers.ts";
 import { startInProcess } from "./helpers.ts";
 import { startHttpsOrigin } from "./tls_helpers.ts";
 import { TlsConfig } from "../../addons/tlsconfig.ts";
@@ -47,14 +48,7 @@ Deno.test({
       executablePath: CHROMIUM,
       headless: true,
       args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        ...CHROMIUM_ARGS,
         `--proxy-server=http://127.0.0.1:${proxy.port}`,
         "--proxy-bypass-list=<-loopback>",
         `--ignore-certificate-errors-spki-list=${tlsconfig.ca!.spkiSha256Base64}`,

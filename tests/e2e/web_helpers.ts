@@ -6,6 +6,18 @@ import { startProxy } from "./helpers.ts";
 import type { ProxyProcess } from "./helpers.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
+
+/** Headless Chromium flags for this machine (no sandbox as root; no background connections: the network is closed). */
+export const CHROMIUM_ARGS: readonly string[] = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 export const haveChromium = (() => {
   try {
     return Deno.statSync(CHROMIUM).isFile;
@@ -41,14 +53,7 @@ export async function launchChromium(profileDir: string) {
     viewport: { width: 1280, height: 800 },
     acceptDownloads: true,
     args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
+      ...CHROMIUM_ARGS,
     ],
   });
 }

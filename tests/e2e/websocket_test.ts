@@ -4,6 +4,7 @@
  * addon that rewrites, drops and injects) and headless Chromium on a wss:// page.
  */
 import assert from "node:assert/strict";
+import { CHROMIUM_ARGS } from "./web_helpers.ts";
 import https from "node:https";
 import http from "node:http";
 import type net from "node:net";
@@ -301,14 +302,7 @@ Deno.test({
       executablePath: CHROMIUM,
       headless: true,
       args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        ...CHROMIUM_ARGS,
         `--proxy-server=http://127.0.0.1:${proxy.port}`,
         "--proxy-bypass-list=<-loopback>",
         `--ignore-certificate-errors-spki-list=${tlsconfig.ca!.spkiSha256Base64}`,
