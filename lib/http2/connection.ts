@@ -81,8 +81,8 @@ interface Stream {
   recvWindow: number;
   /** Received and not yet credited. */
   unacked: number;
-  /** The owner holds back credit (a slow consumer). */
-  paused: boolean;
+  /** How many reasons the owner has to hold back credit (a slow consumer, a full queue): 0 credits. */
+  pauses: number;
   queue: Uint8Array[];
   queued: number;
   /** End the stream after the queue (with `trailers`, if set). */
@@ -465,7 +465,7 @@ export class H2Connection {
       sendWindow: this.#peerInitialWindow,
       recvWindow: this.#initialWindow,
       unacked: 0,
-      paused: false,
+      pauses: 0,
       queue: [],
       queued: 0,
       endAfter: false,
@@ -604,7 +604,7 @@ export class H2Connection {
       }
     }
     for (const s of this.#streams.values()) {
-      if (s.unacked === 0 || s.paused || s.state === "half-closed-remote") continue;
+      if (s.unacked === 0 || s.pauses > 0 || s.state === "half-closed-remote") continue;
       if (s.unacked >= this.#initialWindow / 4 || s.recvWindow < this.#initialWindow / 2) {
         this.#push(windowUpdateFrame(s.id, s.unacked));
         s.recvWindow += s.unacked;
@@ -613,12 +613,19 @@ export class H2Connection {
     }
   }
 
-  /** Hold back (or give again) the credit of a stream: its sender stops once its window is used up. */
+  /**
+   * Hold back the credit of a stream (its sender stops once its window is used up), or undo one such hold:
+   * holds are counted, credit is given again when the last one is undone.
+   */
   setPaused(id: number, paused: boolean): void {
     const s = this.#streams.get(id);
-    if (!s || s.paused === paused) return;
-    s.paused = paused;
-    if (!paused && s.unacked > 0 && s.state !== "half-closed-remote") {
+    if (!s) return;
+    if (paused) {
+      s.pauses++;
+      return;
+    }
+    if (s.pauses === 0 || --s.pauses > 0) return;
+    if (s.unacked > 0 && s.state !== "half-closed-remote") {
       this.#push(windowUpdateFrame(s.id, s.unacked));
       s.recvWindow += s.unacked;
       s.unacked = 0;

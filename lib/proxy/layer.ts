@@ -21,6 +21,17 @@ import type { Event } from "./events.ts";
 import { type BlockingCommand, type Command, Log, type ReplyTarget, RequestWakeup } from "./commands.ts";
 import type { LogLevel } from "../addons/log.ts";
 
+/** Body bytes queued in a waiting layer above which it is told to hold its sources (see {@link Layer.onBacklog}). */
+const BACKLOG_HOLD = 1 << 20;
+/** ... and at or below which it is told they may go again. */
+const BACKLOG_RESUME = 256 * 1024;
+
+/** The payload of an event that carries bytes (DataReceived, RequestData, ResponseData), else 0. */
+function payloadSize(event: Event): number {
+  const data = (event as { data?: unknown }).data;
+  return data instanceof Uint8Array ? data.length : 0;
+}
+
 /** Where a layer's commands go: its parent's {@link Layer.childCommand}, or the driver for the root. */
 export type CommandSink = (command: Command, from: Layer) => void;
 
@@ -33,6 +44,9 @@ export abstract class Layer implements ReplyTarget {
   #up: CommandSink | null = null;
   #paused: BlockingCommand<unknown> | null = null;
   #queue: Event[] = [];
+  /** Payload bytes in {@link #queue}. */
+  #queuedBytes = 0;
+  #backlogged = false;
 
   constructor(context: Context) {
     this.context = context;
@@ -52,16 +66,37 @@ export abstract class Layer implements ReplyTarget {
 
   /** Handle an event: now, or after the reply the layer waits for. */
   handle(event: Event): void {
-    if (this.#paused !== null) this.#queue.push(event);
+    if (this.#paused !== null) this.#enqueue(event);
     else if (this.#queue.length === 0) this.onEvent(event);
     else {
-      this.#queue.push(event);
+      this.#enqueue(event);
       this.#drain();
+    }
+  }
+
+  #enqueue(event: Event): void {
+    this.#queue.push(event);
+    const n = payloadSize(event);
+    if (n === 0) return;
+    this.#queuedBytes += n;
+    if (!this.#backlogged && this.#queuedBytes > BACKLOG_HOLD) {
+      this.#backlogged = true;
+      this.onBacklog(true);
     }
   }
 
   /** The layer's own event handling. */
   protected abstract onEvent(event: Event): void;
+
+  /**
+   * Told when more than 1 MiB of payload (data events) waits in the queue of this paused layer (`held`
+   * true: a hook or a connection is slow while the peer keeps sending), and again once the queue went down
+   * to 256 KiB (`held` false). A layer whose sources can be paused overrides this to stop reading them, so
+   * memory stays bounded however long it waits. Nothing by default.
+   */
+  protected onBacklog(held: boolean): void {
+    void held;
+  }
 
   /** Send a command up. */
   protected emit(command: Command): void {
@@ -117,7 +152,15 @@ export abstract class Layer implements ReplyTarget {
   }
 
   #drain(): void {
-    while (this.#paused === null && this.#queue.length) this.onEvent(this.#queue.shift()!);
+    while (this.#paused === null && this.#queue.length) {
+      const e = this.#queue.shift()!;
+      this.#queuedBytes -= payloadSize(e);
+      this.onEvent(e);
+    }
+    if (this.#backlogged && this.#queuedBytes <= BACKLOG_RESUME) {
+      this.#backlogged = false;
+      this.onBacklog(false);
+    }
   }
 
   /** Log through the proxy's log. */

@@ -118,6 +118,28 @@ Deno.test("h2 connection: a paused stream gets no credit until resumed; others g
   assert.equal(bytes(a), 300);
 });
 
+Deno.test("h2 connection: pauses are counted: credit comes back only when the last hold is undone", () => {
+  const { client, server, c, pump } = pair({ clientWindow: 100 });
+  const a = client.newStreamId();
+  client.sendHeaders(a, REQ, true);
+  pump();
+  // two owners hold the stream (a full queue elsewhere, a slow hook): undoing one must not credit
+  client.setPaused(a, true);
+  client.setPaused(a, true);
+  server.sendHeaders(a, [[":status", "200"]], false);
+  server.sendData(a, new Uint8Array(300).fill(98), true);
+  pump();
+  const bytes = () => c.filter((e) => e[0] === "data").reduce((n, e) => n + (e[2] as string).length, 0);
+  assert.equal(bytes(), 100);
+  client.setPaused(a, false);
+  pump();
+  assert.equal(bytes(), 100);
+  client.setPaused(a, false);
+  pump();
+  assert.equal(bytes(), 300);
+  client.setPaused(a, false); // one undo too many is harmless
+});
+
 Deno.test("h2 connection: RST_STREAM, GOAWAY and PING reach the other side", () => {
   const { client, server, c, s, pump } = pair();
   const id = client.newStreamId();

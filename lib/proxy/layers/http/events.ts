@@ -156,6 +156,20 @@ export class GetHttpConnection extends BlockingCommand<Server | ProtocolError> {
   }
 }
 
+/**
+ * Stream -> HTTP layer: stop reading what feeds this stream (`held` true: its data waits in the stream's queue
+ * behind a slow hook or connection), or go on (`held` false). The HTTP layer also lets go once the stream is
+ * over.
+ */
+export class HoldStream extends Command {
+  constructor(readonly streamId: number, readonly held: boolean) {
+    super();
+  }
+  override toString(): string {
+    return `HoldStream(${this.streamId}, ${this.held})`;
+  }
+}
+
 /** Stream -> HTTP layer: the stream is done with its server connection (it may serve others now). */
 export class ReleaseHttpConnection extends Command {
   constructor(readonly conn: Server, readonly reusable: boolean) {

@@ -120,7 +120,7 @@ export class Http2Client extends Layer {
   /** Told when data queued for the server's windows went out. */
   onDrain: () => void = () => {};
 
-  /** Hold back (or give again) flow-control credit for the response body of an outer stream. */
+  /** Hold back credit for the response body of an outer stream, or undo one hold (they are counted). */
   pauseStream(outer: number, paused: boolean): void {
     const id = this.#ours.get(outer);
     if (id === undefined) return;

@@ -104,7 +104,7 @@ export class Http2Server extends Layer {
     return this.#h2.backlog;
   }
 
-  /** Hold back (or give again) flow-control credit for a stream's request body. */
+  /** Hold back flow-control credit for a stream's request body, or undo one hold (they are counted). */
   pauseStream(id: number, paused: boolean): void {
     this.#h2.setPaused(id, paused);
     this.#flush();

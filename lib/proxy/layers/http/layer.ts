@@ -33,6 +33,7 @@ import { Http2Client } from "./http2_client.ts";
 import { HttpStream, type StreamOptions } from "./stream.ts";
 import {
   GetHttpConnection,
+  HoldStream,
   type HttpEvent,
   ReleaseHttpConnection,
   RequestData,
@@ -202,6 +203,7 @@ export class HttpLayer extends Layer {
     if (c instanceof SendHttp) return this.#sendHttp(c.event, c.conn);
     if (c instanceof GetHttpConnection) return this.#getConnection(c, from as HttpStream);
     if (c instanceof ReleaseHttpConnection) return this.#releaseConnection(c.conn, from as HttpStream);
+    if (c instanceof HoldStream) return this.#holdStream(from as HttpStream, c.held);
     this.emit(c);
   }
 
@@ -246,6 +248,7 @@ export class HttpLayer extends Layer {
         (done) => {
           if (this.#streams.get(done.streamId) === done) this.#streams.delete(done.streamId);
           if (this.#held.size) this.#unhold(done.streamId);
+          if (this.#streamHolds.size) this.#holdStream(done, false);
         },
         (st, waiting) => this.#watchResponse(st, waiting),
       ),
@@ -279,15 +282,7 @@ export class HttpLayer extends Layer {
     const stream = this.#streams.get(streamId);
     const source = toClient ? (stream?.server ? this.#slotOf(stream.server)?.codec : null) : this.#client;
     if (!source) return;
-    let resume: () => void;
-    if (source instanceof Http2Server || source instanceof Http2Client) {
-      source.pauseStream(streamId, true);
-      resume = () => source.pauseStream(streamId, false);
-    } else {
-      const conn = source.conn;
-      this.emit(new SetReading(conn, false));
-      resume = () => this.emit(new SetReading(conn, true));
-    }
+    const resume = this.#pauseSource(source, streamId);
     if (!held) {
       held = new Map();
       this.#held.set(target, held);
@@ -300,6 +295,43 @@ export class HttpLayer extends Layer {
     }
     held.set(streamId, resume);
   }
+
+  /**
+   * Stop what feeds `streamId` from `source`: an HTTP/2 codec withholds that stream's credit, an HTTP/1 one
+   * stops reading its connection. Returns what undoes it (call it once).
+   */
+  #pauseSource(source: Http1Server | Http1Client | Http2Server | Http2Client, streamId: number): () => void {
+    if (source instanceof Http2Server || source instanceof Http2Client) {
+      source.pauseStream(streamId, true);
+      return () => source.pauseStream(streamId, false);
+    }
+    const conn = source.conn;
+    this.emit(new SetReading(conn, false));
+    return () => this.emit(new SetReading(conn, true));
+  }
+
+  /**
+   * A stream's queue is full (see {@link HttpStream.onBacklog}): stop reading its client side and its server
+   * connection, if it has one, until it says so (or is over).
+   */
+  #holdStream(stream: HttpStream, held: boolean): void {
+    const undo = this.#streamHolds.get(stream);
+    if (!held) {
+      if (undo) {
+        this.#streamHolds.delete(stream);
+        for (const u of undo) u();
+      }
+      return;
+    }
+    if (undo) return;
+    const undos: (() => void)[] = [];
+    if (this.#client) undos.push(this.#pauseSource(this.#client, stream.streamId));
+    const server = stream.server ? this.#slotOf(stream.server)?.codec : null;
+    if (server) undos.push(this.#pauseSource(server, stream.streamId));
+    this.#streamHolds.set(stream, undos);
+  }
+
+  readonly #streamHolds = new Map<HttpStream, (() => void)[]>();
 
   /** A stream is over: whatever it held back goes again. */
   #unhold(streamId: number): void {

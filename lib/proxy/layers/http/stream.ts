@@ -7,7 +7,7 @@
  *
  * Events in (from the HTTP layer): the request events of its stream from the client connection, the
  * response events from its server connection. Commands out: SendHttp (to either side), GetHttpConnection,
- * ReleaseHttpConnection, StartHook, RequestWakeup, Log.
+ * ReleaseHttpConnection, HoldStream, StartHook, RequestWakeup, Log.
  *
  * @module
  */
@@ -27,6 +27,7 @@ import { WebSocketData } from "../../../flow/websocket.ts";
 import { isWebSocketUpgrade } from "../websocket.ts";
 import {
   GetHttpConnection,
+  HoldStream,
   ReleaseHttpConnection,
   RequestData,
   RequestEndOfMessage,
@@ -139,6 +140,11 @@ export class HttpStream extends Layer {
   /** The server connection serving this stream, if any. */
   get server(): Server | null {
     return this.#server;
+  }
+
+  /** Body bytes pile up while the stream waits (a slow hook or connection): stop reading its sources. */
+  protected override onBacklog(held: boolean): void {
+    this.emit(new HoldStream(this.streamId, held));
   }
 
   protected onEvent(e: Event): void {

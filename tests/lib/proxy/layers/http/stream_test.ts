@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { HttpStream, type StreamOptions } from "../../../../../lib/proxy/layers/http/stream.ts";
 import {
   GetHttpConnection,
+  HoldStream,
   ReleaseHttpConnection,
   RequestData,
   RequestEndOfMessage,
@@ -17,10 +18,12 @@ import {
   ResponseHeaders,
   ResponseProtocolError,
   ResponseTrailers,
+  SendHttp,
 } from "../../../../../lib/proxy/layers/http/events.ts";
 import { ProtocolError } from "../../../../../lib/proxy/errors.ts";
 import { Request, Response } from "../../../../../lib/http/message.ts";
 import { Headers } from "../../../../../lib/http/headers.ts";
+import type { Client } from "../../../../../lib/flow/connection.ts";
 import { Server } from "../../../../../lib/flow/connection.ts";
 import { HTTPFlow } from "../../../../../lib/flow/flow.ts";
 import type { StartHook } from "../../../../../lib/proxy/commands.ts";
@@ -282,6 +285,53 @@ Deno.test("stream: request body chunks that come while the connection is being m
     .out(sendHttp(s, 'RequestData(1, "def")'))
     .out(sendHttp(s, "RequestEndOfMessage(1)"))
     .out(hook("request")).reply()
+    .done();
+});
+
+/** SendHttp of a body chunk of `size` bytes on `conn`. */
+const bodyTo = (conn: Server | Client, kind: typeof RequestData | typeof ResponseData, size: number) =>
+  cmd(SendHttp, (c) => c.conn === conn && c.event instanceof kind && c.event.data.length === size);
+
+Deno.test("stream: body data piling up behind a slow connection holds the stream's sources, then lets go", () => {
+  const { pb } = stream({ stream_large_bodies: "1m" });
+  const req = Request.make("POST", "http://example.com/", "", { "Content-Length": String(3 << 19) });
+  const part = () => new RequestData(1, new Uint8Array(1 << 19));
+  pb.in(new RequestHeaders(1, req, false))
+    .out(hook("requestheaders")).reply()
+    .out(getConn())
+    .in(part()).in(part()) // 1 MiB waits: not yet more than the limit
+    .done()
+    .in(part()) // 1.5 MiB: the stream asks to stop reading what feeds it
+    .out(cmd(HoldStream, (c) => c.streamId === 1 && c.held))
+    .done();
+  const s = server();
+  pb.reply(s)
+    .out(sendHttp(s, "RequestHeaders(1, POST http://example.com/ HTTP/1.1)"))
+    .out(bodyTo(s, RequestData, 1 << 19))
+    .out(bodyTo(s, RequestData, 1 << 19))
+    .out(bodyTo(s, RequestData, 1 << 19))
+    .out(cmd(HoldStream, (c) => c.streamId === 1 && !c.held)) // the queue is empty again
+    .in(new RequestEndOfMessage(1))
+    .out(sendHttp(s, "RequestEndOfMessage(1)"))
+    .out(hook("request")).reply()
+    .done();
+});
+
+Deno.test("stream: response data piling up behind a slow `responseheaders` hook holds the stream too", () => {
+  const { t, pb } = stream();
+  const s = sendGet(pb, t);
+  pb.in(new ResponseHeaders(1, response("", { "Content-Length": String(3 << 19) }), false))
+    .out(hook("responseheaders"));
+  for (let i = 0; i < 3; i++) pb.in(new ResponseData(1, new Uint8Array(1 << 19)));
+  pb.out(cmd(HoldStream, (c) => c.held)).done()
+    .reply()
+    .out(cmd(HoldStream, (c) => !c.held))
+    .in(new ResponseEndOfMessage(1))
+    .out(release(s, true))
+    .out(hook("response", (f) => (f as HTTPFlow).response!.rawContent!.length === 3 << 19)).reply()
+    .out(sendHttp(t.client, /^ResponseHeaders\(1, 200/))
+    .out(bodyTo(t.client, ResponseData, 3 << 19))
+    .out(sendHttp(t.client, "ResponseEndOfMessage(1)"))
     .done();
 });
 
