@@ -95,14 +95,43 @@ async function wsClient(
   return ws;
 }
 
-/** The next message a ws client receives. */
+/** What a ws client received and nobody took yet, and who waits for the next one (see {@link nextMessage}). */
+interface Inbox {
+  got: { data: Uint8Array; binary: boolean }[];
+  waiting: ((m: { data: Uint8Array; binary: boolean }) => void)[];
+}
+const inboxes = new WeakMap<WebSocket, Inbox>();
+
+/**
+ * The next message a ws client receives. Messages are collected from the first call on, so two that arrive
+ * in one read (their events fire back to back, before an awaiting caller could listen again) are both kept.
+ */
 function nextMessage(ws: WebSocket, timeoutMs = 15000): Promise<{ data: Uint8Array; binary: boolean }> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("no message")), timeoutMs);
-    ws.once("message", (data: Uint8Array, binary: boolean) => {
-      clearTimeout(t);
-      resolve({ data: data as Uint8Array, binary });
+  let box = inboxes.get(ws);
+  if (!box) {
+    const b: Inbox = { got: [], waiting: [] };
+    ws.on("message", (data: Uint8Array, binary: boolean) => {
+      const m = { data: data as Uint8Array, binary };
+      const w = b.waiting.shift();
+      if (w) w(m);
+      else b.got.push(m);
     });
+    inboxes.set(ws, b);
+    box = b;
+  }
+  const ready = box.got.shift();
+  if (ready) return Promise.resolve(ready);
+  const inbox = box;
+  return new Promise((resolve, reject) => {
+    const take = (m: { data: Uint8Array; binary: boolean }) => {
+      clearTimeout(t);
+      resolve(m);
+    };
+    const t = setTimeout(() => {
+      inbox.waiting.splice(inbox.waiting.indexOf(take), 1);
+      reject(new Error("no message"));
+    }, timeoutMs);
+    inbox.waiting.push(take);
   });
 }
 

@@ -57,6 +57,11 @@ interface Slot {
   streams: Map<number, HttpStream> | null;
   /** Events that came before the codec. */
   early?: Event[];
+  /**
+   * While a TLS connection that may become HTTP/2 is being established: the other streams that want that
+   * server wait for it (mitmproxy's waiting_for_establishment) instead of opening more connections.
+   */
+  waiters?: [GetHttpConnection, HttpStream][];
 }
 
 /** Queued bytes in an HTTP/2 codec above which the sending stream is held back, and below which it resumes. */
@@ -382,6 +387,13 @@ export class HttpLayer extends Layer {
         if (c.tls && s.timestampTlsSetup === null) return this.#startTls(slot, c);
         return c.complete(s);
       }
+      // one being established that may become HTTP/2: wait for it (then share it, or go on as below)
+      for (const slot of this.#slots) {
+        const s = slot.server;
+        if (!slot.waiters || !c.tls || s.address![0] !== host || s.address![1] !== port) continue;
+        slot.waiters.push([c, stream]);
+        return;
+      }
     }
     // a new connection: the tunnel's own server record the first time (it carries the client's SNI)
     const useTunnel = tunnel.address && tunnel.address[0] === host && tunnel.address[1] === port &&
@@ -404,16 +416,38 @@ export class HttpLayer extends Layer {
     if (c.tls) prepareServerTls(ctx, server);
     const slot = this.#addSlot(server, false);
     slot.stream = stream;
+    if (c.tls) this.#mayBecomeH2(slot);
     this.request(new OpenConnection(server), (err) => {
       if (err) {
         this.#slots.splice(this.#slots.indexOf(slot), 1);
         slot.stream = null;
-        return c.complete(err);
+        c.complete(err);
+        return this.#established(slot, err);
       }
       if (c.tls && server.timestampTlsSetup === null) return this.#startTls(slot, c);
       this.#ready(slot);
       c.complete(server);
+      this.#established(slot, null);
     });
+  }
+
+  /** A TLS connection about to be established that offers h2: other streams for it wait (see Slot.waiters). */
+  #mayBecomeH2(slot: Slot): void {
+    if (slot.server.alpnOffers.includes("h2")) slot.waiters ??= [];
+  }
+
+  /**
+   * The connection is established (`err` null) or failed: the streams that waited for it get it if it is
+   * HTTP/2 (or look again: another free one, or a new one), or the same error.
+   */
+  #established(slot: Slot, err: ProtocolError | null): void {
+    const waiters = slot.waiters;
+    slot.waiters = undefined;
+    if (!waiters) return;
+    for (const [c, stream] of waiters) {
+      if (err) c.complete(err);
+      else this.#getConnection(c, stream);
+    }
   }
 
   /** The connection is open (TLS included): the codec its ALPN asks for. */
@@ -430,15 +464,19 @@ export class HttpLayer extends Layer {
   }
 
   #startTls(slot: Slot, c: GetHttpConnection): void {
+    prepareServerTls(this.context, slot.server); // its ALPN offers, to know whether it may become HTTP/2
+    this.#mayBecomeH2(slot);
     establishServerTls((cmd, then) => this.request(cmd, then), this.context, slot.server, (err) => {
       if (err) {
         slot.stream = null;
         this.emit(new CloseConnection(slot.server));
         this.#slots.splice(this.#slots.indexOf(slot), 1);
-        return c.complete(err);
+        c.complete(err);
+        return this.#established(slot, err);
       }
       this.#ready(slot);
       c.complete(slot.server);
+      this.#established(slot, null);
     });
   }
 

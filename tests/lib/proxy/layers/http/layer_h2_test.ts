@@ -16,7 +16,7 @@ import { Playbook, tctx } from "../../tutils.ts";
 import { H2Peer } from "./h2_tutils.ts";
 
 /** An HTTP layer behind TLS with an h2 client; `serverAlpn`: what the server's handshake gives. */
-function setup(serverAlpn: "h2" | "http/1.1") {
+function setup(serverAlpn: "h2" | "http/1.1", opts: { holdTls?: boolean } = {}) {
   const t = tctx();
   t.client.tls = true;
   t.client.alpn = "h2";
@@ -28,6 +28,9 @@ function setup(serverAlpn: "h2" | "http/1.1") {
   const servers: Server[] = [];
   const held: StartHook[] = [];
   const h1: Uint8Array[] = [];
+  /** Handshakes held back (opts.holdTls), to be finished by `finishTls`. */
+  const handshakes: StartTls[] = [];
+  const tlsInfo = (): TlsInfo => ({ alpn: serverAlpn, tlsVersion: "TLSv1.3", cipher: "x", certificateList: [] });
   /** Carry out what the layer asks for, holding hooks `hold` says to, until nothing moves. */
   const pump = (hold: (h: StartHook) => boolean = () => false) => {
     for (let i = 0; i < 200; i++) {
@@ -47,8 +50,8 @@ function setup(serverAlpn: "h2" | "http/1.1") {
         c.conn.timestampStart = Date.now() / 1000;
         c.complete(null);
       } else if (c instanceof StartTls) {
-        const info: TlsInfo = { alpn: serverAlpn, tlsVersion: "TLSv1.3", cipher: "x", certificateList: [] };
-        c.complete(info);
+        if (opts.holdTls) handshakes.push(c);
+        else c.complete(tlsInfo());
       } else if (c instanceof RequestWakeup || c instanceof CloseConnection) {
         // timers and closes need nothing here
       } else throw new Error(`unexpected ${c}`);
@@ -56,7 +59,11 @@ function setup(serverAlpn: "h2" | "http/1.1") {
   };
   pb.in(new Start());
   pump();
-  return { t, pb, client, server, servers, held, pump, h1 };
+  const finishTls = () => {
+    for (const h of handshakes.splice(0)) h.complete(tlsInfo());
+    pump();
+  };
+  return { t, pb, client, server, servers, held, pump, h1, handshakes, finishTls };
 }
 
 const req = (path: string): [string, string][] => [[":method", "GET"], [":scheme", "https"], [
@@ -99,4 +106,35 @@ Deno.test("http layer over h2: an h2 client to an HTTP/1 server (:authority -> H
   assert.equal(servers.length, 1);
   const text = new TextDecoder().decode(h1[0]);
   assert.equal(text, "GET /one HTTP/1.1\r\nHost: example.com\r\naccept: */*\r\n\r\n");
+});
+
+Deno.test("http layer over h2: streams that come while the server's TLS handshake runs wait for it and share it", () => {
+  const { client, server, servers, pump, handshakes, finishTls } = setup("h2", { holdTls: true });
+  client.h2.sendHeaders(1, req("/a"), true);
+  pump();
+  assert.equal(servers.length, 1);
+  assert.equal(handshakes.length, 1); // the first stream's connection is in its handshake (ALPN unknown)
+  client.h2.sendHeaders(3, req("/b"), true);
+  client.h2.sendHeaders(5, req("/c"), true);
+  pump();
+  assert.equal(servers.length, 1, "no second connection while the first may still become HTTP/2");
+  finishTls();
+  assert.equal(servers.length, 1);
+  const sent = server.take("headers").map((h) => h.fields.find((f) => f[0] === ":path")![1]);
+  assert.deepEqual(sent.sort(), ["/a", "/b", "/c"]);
+});
+
+Deno.test("http layer over h2: if the awaited connection turns out HTTP/1, the waiting streams open their own", () => {
+  const { client, servers, pump, handshakes, finishTls, h1 } = setup("http/1.1", { holdTls: true });
+  client.h2.sendHeaders(1, req("/a"), true);
+  pump();
+  client.h2.sendHeaders(3, req("/b"), true);
+  pump();
+  assert.equal(servers.length, 1);
+  assert.equal(handshakes.length, 1);
+  finishTls(); // HTTP/1: /a goes on it, /b needs a connection of its own (handshake held again)
+  assert.equal(servers.length, 2);
+  finishTls();
+  const paths = h1.map((d) => new TextDecoder().decode(d).split(" ")[1]).sort();
+  assert.deepEqual(paths, ["/a", "/b"]);
 });
