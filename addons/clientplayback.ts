@@ -24,6 +24,7 @@ import { describeError } from "../lib/addons/log.ts";
 import { readFlowsToArray } from "../lib/io/flowfile.ts";
 import { Driver } from "../lib/proxy/driver.ts";
 import { ReplayLayer } from "../lib/proxy/layers/replay.ts";
+import { type ModeSpec, parseMode } from "../lib/proxy/mode.ts";
 
 interface Saved {
   isReplay: Flow["isReplay"];
@@ -193,6 +194,17 @@ export class ClientPlayback {
     })();
   }
 
+  /** The proxy's first mode when it is `upstream:` (replays go through that proxy, as in mitmproxy). */
+  #upstreamMode(): ModeSpec | null {
+    const first = (ctx.options.mode as string[] | undefined)?.[0];
+    if (!first?.startsWith("upstream")) return null;
+    try {
+      return parseMode(first);
+    } catch {
+      return null; // refused at start-up already
+    }
+  }
+
   /** Send one saved request through the proxy core and wait for its response or error. */
   async replay(f: HTTPFlow): Promise<void> {
     const master = ctx.master as unknown as Master;
@@ -202,7 +214,7 @@ export class ClientPlayback {
     try {
       // a connection without a client socket: the flow's request is injected into an HTTP layer
       const driver = new Driver(master.proxy, f.clientConn, null);
-      await driver.run(new ReplayLayer(driver.context, f), { clientHooks: false });
+      await driver.run(new ReplayLayer(driver.context, f, this.#upstreamMode()), { clientHooks: false });
     } catch (e) {
       master.log.error(`Client replay has crashed: ${describeError(e)}`);
       if (!f.error) f.error = new FlowError(String((e as Error)?.message ?? e));

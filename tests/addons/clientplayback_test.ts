@@ -7,7 +7,9 @@ import { Client, Server } from "../../lib/flow/connection.ts";
 import { HTTPFlow } from "../../lib/flow/flow.ts";
 import { tflow } from "../lib/io/_tflow.ts";
 import { Recorder, testMaster, withTempDir } from "../lib/io/_master.ts";
-import { startOrigin } from "../e2e/helpers.ts";
+import { startInProcess, startOrigin } from "../e2e/helpers.ts";
+import { startHttpsOrigin } from "../e2e/tls_helpers.ts";
+import { TlsConfig } from "../../addons/tlsconfig.ts";
 
 function saved(url: string, method = "GET", body = ""): HTTPFlow {
   const f = new HTTPFlow(
@@ -132,5 +134,39 @@ Deno.test("clientplayback: check(), --client-replay FILE, concurrency -1, stop, 
     });
   } finally {
     await origin.close();
+  }
+});
+
+Deno.test("clientplayback: in upstream mode replays go through the upstream proxy (HTTP and HTTPS)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mitmdeno-replay-upstream-" });
+  const origin = startOrigin((req) => new globalThis.Response(`plain ${new URL(req.url).pathname}`));
+  const tlsOrigin = await startHttpsOrigin(dir);
+  const upstream = await startInProcess([new TlsConfig()], [`confdir=${dir}/up`, "ssl_insecure=true"]);
+  const seen: string[] = [];
+  await upstream.master.addAddons({
+    name: "seen",
+    request: (f: HTTPFlow) => void seen.push(f.request.prettyUrl),
+  });
+  const cp = new ClientPlayback();
+  const { master } = await testMaster([cp, new TlsConfig()], [
+    `confdir=${dir}/ours`,
+    `mode=upstream:http://127.0.0.1:${upstream.port}`,
+    "ssl_insecure=true",
+  ]);
+  try {
+    await master.addons.trigger("running");
+    const flows = [saved(`${origin.url}/a`), saved(`https://localhost:${tlsOrigin.port}/b`)];
+    assert.equal(await master.commands.call("replay.client", flows), 2);
+    await cp.idle();
+    assert.equal(flows[0].response?.text, "plain /a", flows[0].error?.msg);
+    assert.equal(flows[1].response?.text, `hello /b host=localhost:${tlsOrigin.port}\n`, flows[1].error?.msg);
+    // both went through the upstream proxy (HTTPS in a CONNECT tunnel it intercepted)
+    assert.deepEqual(seen, [`${origin.url}/a`, `https://localhost:${tlsOrigin.port}/b`]);
+  } finally {
+    await master.addons.trigger("done");
+    await upstream.stop();
+    await origin.close();
+    await tlsOrigin.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -52,6 +52,11 @@ export class UpstreamMode extends Layer {
     this.#via = [t.scheme, [t.host, t.port]];
   }
 
+  /** The HTTP layer under this one, once started (client replay injects its flow there). */
+  get http(): HttpLayer | null {
+    return this.#child instanceof HttpLayer ? this.#child : null;
+  }
+
   protected onEvent(e: Event): void {
     if (e instanceof Start) {
       this.#child = this.adopt(

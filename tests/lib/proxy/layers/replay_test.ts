@@ -8,6 +8,7 @@ import { Server } from "../../../../lib/flow/connection.ts";
 import { Request } from "../../../../lib/http/message.ts";
 import { Headers } from "../../../../lib/http/headers.ts";
 import { ProtocolError } from "../../../../lib/proxy/errors.ts";
+import { parseMode } from "../../../../lib/proxy/mode.ts";
 import { close, data, hook, open, Playbook, send, tctx, wakeup } from "../tutils.ts";
 
 function replay(req: Request) {
@@ -74,4 +75,24 @@ Deno.test("replay: a server that cannot be reached: the error lands on the flow,
     .out(close(t.client))
     .done();
   assert.equal(flow.error!.msg, "Cannot connect to example.com:80: connection refused");
+});
+
+Deno.test("replay: in upstream mode the request goes to the upstream proxy, in absolute form", () => {
+  const t = tctx({ http_header_timeout: 0 });
+  const flow = new HTTPFlow(t.client, new Server(null), Request.make("GET", "http://example.com/x"));
+  flow.isReplay = "request";
+  const pb = new Playbook(new ReplayLayer(t.ctx, flow, parseMode("upstream:http://proxy.test:3128")));
+  pb.in(new Start()).out(hook("requestheaders")).reply().out(hook("request")).reply();
+  const o = pb.take() as OpenConnection;
+  assert.deepEqual(o.conn.address, ["example.com", 80]);
+  assert.deepEqual(o.conn.via, ["http", ["proxy.test", 3128]]);
+  pb.reply(null)
+    .out(send(() => o.conn, "GET http://example.com/x HTTP/1.1\r\nHost: example.com\r\n\r\n"))
+    .out(wakeup(1000))
+    .in(data(o.conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+    .out(hook("responseheaders")).reply()
+    .out(hook("response")).reply()
+    .out(close(t.client))
+    .done();
+  assert.equal(flow.response!.text, "ok");
 });

@@ -30,7 +30,12 @@ function setup(serverAlpn: "h2" | "http/1.1", opts: { holdTls?: boolean } = {}) 
   const h1: Uint8Array[] = [];
   /** Handshakes held back (opts.holdTls), to be finished by `finishTls`. */
   const handshakes: StartTls[] = [];
-  const tlsInfo = (): TlsInfo => ({ alpn: serverAlpn, tlsVersion: "TLSv1.3", cipher: "x", certificateList: [] });
+  const tlsInfo = (): TlsInfo => ({
+    alpn: serverAlpn,
+    tlsVersion: "TLSv1.3",
+    cipher: "x",
+    certificateList: [],
+  });
   /** Carry out what the layer asks for, holding hooks `hold` says to, until nothing moves. */
   const pump = (hold: (h: StartHook) => boolean = () => false) => {
     for (let i = 0; i < 200; i++) {
