@@ -2,15 +2,17 @@
  * Proxy mode scenarios: keep-alive plain HTTP (the origin's 1 KiB) through mitmdeno and mitmdump in the
  * same mode, in the same run.
  *
- * - upstream: wrk -> proxy in `upstream:` mode -> an upstream "proxy" -> origin. The upstream is a TCP relay
- *   to the origin in the bench process (plain HTTP goes to an upstream proxy in absolute form, which the
- *   origin accepts), so it costs both proxies the same and never is the bottleneck.
- * - socks5: socks_load.ts (its own process: SOCKS5 handshake once per connection, then back-to-back GETs)
- *   -> proxy in `socks5` mode -> origin.
+ * - upstream: wrk -> proxy in `upstream:` mode -> the origin as the upstream "proxy": plain HTTP goes to an
+ *   upstream proxy in absolute form, which the origin answers like any request. No relay in between: on two
+ *   cores a relay process takes CPU from the proxy under test (an earlier relay in the bench process, on
+ *   Deno streams, capped mitmdeno and squeezed the ratio to mitmdump).
+ * - socks5: wrk under proxychains4 (Debian's proxychains4: its connect() does the SOCKS5 handshake, then wrk
+ *   sends keep-alive GETs at C speed) -> proxy in `socks5` mode -> origin. Without proxychains4: socks_load.ts
+ *   (a Deno load generator in its own process; it costs more CPU, which the proxy then lacks on two cores).
  * @module
  */
 import { findExecutable } from "./process.ts";
-import type { Address, RunContext, Scenario } from "./scenarios.ts";
+import type { RunContext, Scenario } from "./scenarios.ts";
 import {
   MITMDENO_CMD,
   MITMDENO_LISTEN,
@@ -20,56 +22,10 @@ import {
   viaProxy,
   withListen,
 } from "./scenarios.ts";
-import type { WrkResult } from "./wrk.ts";
+import { findWrk, runWrk, type WrkResult } from "./wrk.ts";
 
 /** Marker line printed by socks_load.ts. */
 export const SOCKS_RESULT_MARKER = "SOCKS_RESULT ";
-
-/** A TCP relay to `to`, listening on loopback (its port is known at once: Deno.listen is synchronous). */
-export function startRelay(to: Address): { port: number; close(): void } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  (async () => {
-    for await (const c of listener) {
-      conns.add(c);
-      Deno.connect({ hostname: to.host, port: to.port }).then((up) => {
-        conns.add(up);
-        const done = () => {
-          for (const x of [c, up]) {
-            conns.delete(x);
-            try {
-              x.close();
-            } catch { /* closed */ }
-          }
-        };
-        Promise.allSettled([c.readable.pipeTo(up.writable), up.readable.pipeTo(c.writable)]).then(done);
-      }, () => {
-        conns.delete(c);
-        c.close();
-      });
-    }
-  })().catch(() => {});
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-    },
-  };
-}
-
-let relay: { port: number; origin: string } | null = null;
-
-/** The relay for this run's origin (one per bench run; it dies with the bench process). */
-function relayFor(origin: Address): number {
-  const key = `${origin.host}:${origin.port}`;
-  if (!relay || relay.origin !== key) relay = { port: startRelay(origin).port, origin: key };
-  return relay.port;
-}
 
 function unavailable(proxy: "mitmdeno" | "mitmdump") {
   return (ctx: RunContext | Parameters<NonNullable<Scenario["unavailable"]>>[0]) => {
@@ -80,25 +36,25 @@ function unavailable(proxy: "mitmdeno" | "mitmdump") {
   };
 }
 
-/** `proxy` in upstream mode, chained to a relay to the origin; wrk sends absolute-form requests. */
+/** `proxy` in upstream mode with the origin as its upstream; wrk sends absolute-form requests. */
 export function upstreamScenario(name: string, proxy: "mitmdeno" | "mitmdump"): Scenario {
   return {
     name,
-    description: `wrk -> ${proxy} --mode upstream -> relay -> origin (keep-alive)`,
+    description: `wrk -> ${proxy} --mode upstream -> origin as the upstream proxy (keep-alive)`,
     unavailable: unavailable(proxy),
     proxy: proxy === "mitmdeno"
       ? {
         command: (listen, ctx) =>
           resolveDeno(withListen(ctx.mitmdenoCmd ?? MITMDENO_CMD, listen, MITMDENO_LISTEN, [
             "--mode",
-            `upstream:http://127.0.0.1:${relayFor(ctx.origin)}`,
+            `upstream:http://${ctx.origin.host}:${ctx.origin.port}`,
           ])),
       }
       : {
         command: (listen, ctx) =>
           withListen(ctx.mitmdumpCmd ?? MITMDUMP_CMD, listen, MITMDUMP_LISTEN, [
             "--mode",
-            `upstream:http://127.0.0.1:${relayFor(ctx.origin)}`,
+            `upstream:http://${ctx.origin.host}:${ctx.origin.port}`,
           ]),
         readyTimeoutS: 60,
       },
@@ -106,7 +62,29 @@ export function upstreamScenario(name: string, proxy: "mitmdeno" | "mitmdump"): 
   };
 }
 
+/** wrk through the SOCKS5 proxy of `run` with proxychains4 (a config file made for the run). */
+async function runSocksWrk(run: RunContext, durationS: number, proxychains: string): Promise<WrkResult> {
+  const conf = await Deno.makeTempFile({ prefix: "mitmdeno-bench-proxychains-", suffix: ".conf" });
+  try {
+    await Deno.writeTextFile(
+      conf,
+      `strict_chain\nquiet_mode\ntcp_read_time_out 15000\ntcp_connect_time_out 8000\n[ProxyList]\n` +
+        `socks5 ${run.proxy!.host} ${run.proxy!.port}\n`,
+    );
+    const { stdout: _stdout, ...result } = await runWrk(
+      { url: `http://${run.origin.host}:${run.origin.port}/` },
+      { ...run.load, durationS },
+      { prefix: [proxychains, "-q", "-f", conf] },
+    );
+    return result;
+  } finally {
+    await Deno.remove(conf).catch(() => {});
+  }
+}
+
 async function runSocksLoad(run: RunContext, durationS: number): Promise<WrkResult> {
+  const proxychains = findExecutable("proxychains4");
+  if (proxychains && findWrk()) return await runSocksWrk(run, durationS, proxychains);
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -139,7 +117,8 @@ async function runSocksLoad(run: RunContext, durationS: number): Promise<WrkResu
 export function socks5Scenario(name: string, proxy: "mitmdeno" | "mitmdump"): Scenario {
   return {
     name,
-    description: `SOCKS5 keep-alive GETs -> ${proxy} --mode socks5 -> origin`,
+    description:
+      `SOCKS5 keep-alive GETs (wrk under proxychains4, else socks_load.ts) -> ${proxy} --mode socks5 -> origin`,
     unavailable: unavailable(proxy),
     proxy: proxy === "mitmdeno"
       ? {

@@ -192,12 +192,13 @@ export function findWrk(): string | undefined {
 
 /**
  * Run wrk against `target` with `load`. Writes the generated Lua script to a temp file, kills wrk if
- * it overruns the duration by `graceS` seconds, and throws (with wrk's output) on failure.
+ * it overruns the duration by `graceS` seconds, and throws (with wrk's output) on failure. `prefix` runs wrk
+ * under another command.
  */
 export async function runWrk(
   target: WrkTarget,
   load: WrkLoad,
-  opts: { wrk?: string; graceS?: number } = {},
+  opts: { wrk?: string; graceS?: number; prefix?: string[] } = {},
 ): Promise<WrkResult & { stdout: string }> {
   const wrk = opts.wrk ?? findWrk();
   if (!wrk) throw new Error("wrk not found on PATH (apt-get install wrk)");
@@ -220,7 +221,8 @@ export async function runWrk(
     ];
     const limitMs = (load.durationS + (opts.graceS ?? 30)) * 1000;
     // Managed (process-group, registered) so stopAll()/signal cleanup also reaps wrk.
-    const proc = spawnManaged([wrk, ...args], { name: "wrk", pipeStdin: false });
+    // `prefix`: a command wrk runs under (e.g. proxychains4, which makes its connections go through SOCKS5)
+    const proc = spawnManaged([...(opts.prefix ?? []), wrk, ...args], { name: "wrk", pipeStdin: false });
     let timer: ReturnType<typeof setTimeout> | undefined = undefined;
     const status = await Promise.race([
       proc.status,
