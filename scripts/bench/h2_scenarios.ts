@@ -133,7 +133,10 @@ export function h2Scenario(
       command: (listen, ctx) => {
         // the origin's port is picked before it runs (it starts with the first measurement)
         const port = originPortNow();
-        const mode = ["--mode", `reverse:https://localhost:${port}`];
+        // connection_strategy=lazy for both: with eager, mitmdump 8.1 connects first, sees the h2 origin's
+        // SETTINGS frame arrive before the client said anything ("a server greeting") and relays the
+        // connection as raw TCP without ALPN, so h2load gets nothing (0 req/s); lazy, it serves h2
+        const mode = ["--mode", `reverse:https://localhost:${port}`, "--set", "connection_strategy=lazy"];
         return proxy === "mitmdeno"
           ? resolveDeno(withListen(ctx.mitmdenoCmd ?? MITMDENO_CMD, listen, MITMDENO_LISTEN, [
             ...mode,
