@@ -8,7 +8,8 @@
  * - the rest is evaluated inside SQLite by a function that gets a row's columns and builds a light flow
  *   from them (method, hosts, URL, status, marker, comment, addresses), so no record is parsed, unless
  *   the expression looks at headers, bodies or metadata (`~h ~hq ~hs ~b ~bq ~bs ~t ~tq ~ts ~a ~meta`):
- *   then the row's record is parsed and its bodies read on demand.
+ *   then the row's record is parsed and its bodies read on demand, after SQL prefilters (literal parts of
+ *   the regex looked up in the record's text and in the stored bodies) dropped the rows that cannot match.
  *
  * @module
  */
@@ -16,6 +17,22 @@ import type { Filter, FilterNode } from "../flow/filter.ts";
 
 /** Operators that need more than the list columns. */
 const NEEDS_RECORD = new Set(["h", "hq", "hs", "b", "bq", "bs", "t", "tq", "ts", "a", "meta"]);
+
+/** Operators that read bodies (or WebSocket messages, which the record holds). */
+const NEEDS_BODY = new Set(["b", "bq", "bs"]);
+
+/** Whether evaluating `node` reads a body. */
+export function needsBodies(node: FilterNode): boolean {
+  switch (node.kind) {
+    case "and":
+    case "or":
+      return node.items.some(needsBodies);
+    case "not":
+      return needsBodies(node.item);
+    case "op":
+      return NEEDS_BODY.has(node.op);
+  }
+}
 
 /** Whether evaluating `node` needs a flow's record (headers, bodies, metadata). */
 export function needsRecord(node: FilterNode): boolean {
@@ -72,6 +89,8 @@ export interface CompiledQuery {
   needsEngine: boolean;
   /** Whether the engine needs the full record (else the light columns suffice). */
   needsRecord: boolean;
+  /** Whether the engine reads bodies (else the flows it sees have empty ones). */
+  needsBodies: boolean;
 }
 
 /** Split `filter` into column conditions and the engine's part. */
@@ -129,12 +148,32 @@ function like(col: string, lit: string): string {
   return `${col} LIKE '%${esc}%' ESCAPE '\\'`;
 }
 
-/** A cheap SQL condition every flow matching `node` passes (the engine still decides), or null. */
+/** The flow's record (headers and all, as JSON text) in a condition over the flows table. */
+const RECORD = "(SELECT rec FROM records WHERE records.seq = flows.seq)";
+/** A body that may be stored encoded (gzip, br, ...): its stored bytes say nothing about its content. */
+const MAYBE_ENCODED = like(RECORD, "content-encoding");
+
+/** The stored body `col` (req_body, resp_body) contains every literal, ASCII case folded (bytes, NULs too). */
+function bodyHas(col: "req_body" | "resp_body", lits: string[]): string {
+  // lower() keeps a blob's every byte (NULs included) and folds ASCII only; instr() then compares bytes
+  const has = lits.map((l) => `instr(lower(data), '${l.toLowerCase().replaceAll("'", "''")}') > 0`);
+  return `(${col} IS NOT NULL AND EXISTS (SELECT 1 FROM bodies WHERE bodies.id = ${col} AND ${
+    has.join(" AND ")
+  }))`;
+}
+
+/**
+ * A cheap SQL condition every flow matching `node` passes (the engine still decides), or null. Literal runs
+ * of the regex (see {@link requiredLiterals}) are looked up case-insensitively: in list columns, in the
+ * record's JSON text for header operators (literals with `"` or `\`, which JSON escapes, are not), and in
+ * the stored bodies for body operators (a flow whose body may be encoded, or with WebSocket messages,
+ * always passes).
+ */
 function prefilter(node: FilterNode): string | null {
   if (node.kind !== "op" || typeof node.arg !== "string") return null;
   const lits = requiredLiterals(node.arg);
   if (lits === null) return null;
-  const all = (col: string) => lits.map((l) => like(col, l)).join(" AND ");
+  const all = (col: string, use = lits) => use.map((l) => like(col, l)).join(" AND ");
   switch (node.op) {
     case "d":
       return `((${all("rhost")}) OR (${all("host")}))`;
@@ -143,11 +182,31 @@ function prefilter(node: FilterNode): string | null {
     case "m":
       return `(${all("method")})`;
   }
+  const jsonSafe = lits.filter((l) => !/["\\]/.test(l));
+  switch (node.op) {
+    case "t":
+    case "tq":
+    case "ts":
+      return jsonSafe.length ? `(${all(RECORD, jsonSafe)})` : null;
+    case "h":
+    case "hq":
+    case "hs": {
+      // headers are matched as "name: value" lines, stored as [name, value]: a run with ':' may span both
+      const inOne = jsonSafe.filter((l) => !l.includes(":"));
+      return inOne.length ? `(${all(RECORD, inOne)})` : null;
+    }
+    case "b":
+      return `(ws = 1 OR ${MAYBE_ENCODED} OR ${bodyHas("req_body", lits)} OR ${bodyHas("resp_body", lits)})`;
+    case "bq":
+      return `(ws = 1 OR ${MAYBE_ENCODED} OR ${bodyHas("req_body", lits)})`;
+    case "bs":
+      return `(ws = 1 OR ${MAYBE_ENCODED} OR ${bodyHas("resp_body", lits)})`;
+  }
   return null;
 }
 
 export function compileQuery(filter: Filter | null): CompiledQuery {
-  if (!filter) return { where: [], needsEngine: false, needsRecord: false };
+  if (!filter) return { where: [], needsEngine: false, needsRecord: false, needsBodies: false };
   const ast = filter.ast;
   const items = ast.kind === "and" ? ast.items : [ast];
   const where: string[] = [];
@@ -161,7 +220,12 @@ export function compileQuery(filter: Filter | null): CompiledQuery {
       if (p !== null) where.push(p);
     }
   }
-  return { where, needsEngine: rest, needsRecord: rest && needsRecord(ast) };
+  return {
+    where,
+    needsEngine: rest,
+    needsRecord: rest && needsRecord(ast),
+    needsBodies: rest && needsBodies(ast),
+  };
 }
 
 /** The columns the light flow is built from, in the order {@link lightFlow} takes them. */

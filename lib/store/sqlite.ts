@@ -123,6 +123,8 @@ export class SqliteStore implements FlowStore {
   #bodyRefs = new WeakMap<Message, BodyRef>();
   /** Filters registered for the SQL function, by slot. */
   #filters: (Filter | null)[] = [];
+  /** Per filter slot: whether its engine reads bodies (see compileQuery). */
+  #filterBodies: boolean[] = [];
   readonly #st: Record<string, StatementSync>;
 
   private constructor(path: string, db: DatabaseSync, options: SqliteStoreOptions) {
@@ -173,11 +175,15 @@ export class SqliteStore implements FlowStore {
       if (!f) return 0;
       return f(lightFlow(...(cols as Parameters<typeof lightFlow>)) as HTTPFlow) ? 1 : 0;
     });
-    db.function("mitmdeno_match_record", { deterministic: false }, (slot, seq) => {
+    db.function("mitmdeno_match_record", { deterministic: false }, (slot, rec, reqBody, respBody) => {
       const f = this.#filters[slot as number];
-      if (!f) return 0;
-      const row = this.#st.recBySeq.get(seq as number) as Row | undefined;
-      return row && f(this.#flowOf(row)) ? 1 : 0;
+      if (!f || typeof rec !== "string") return 0;
+      const row = { rec, req_body: reqBody, resp_body: respBody } as Row;
+      // a filter that reads no body gets a flow without the lazy body machinery (a third of the cost)
+      const flow = this.#filterBodies[slot as number]
+        ? this.#flowOf(row)
+        : flowFromRecord(JSON.parse(rec) as FlowRecord, { request: null, response: null });
+      return f(flow) ? 1 : 0;
     });
   }
 
@@ -395,16 +401,22 @@ export class SqliteStore implements FlowStore {
     const q = compileQuery(filter);
     const slot = this.#filters.length;
     this.#filters.push(filter);
+    this.#filterBodies.push(q.needsBodies);
     try {
       const where = [...q.where];
       if (q.needsEngine) {
-        where.push(
-          q.needsRecord ? `mitmdeno_match_record(${slot}, seq)` : `mitmdeno_match(${slot}, ${LIGHT_COLUMNS})`,
-        );
+        const engine = q.needsRecord
+          ? `mitmdeno_match_record(${slot}, (SELECT rec FROM records WHERE records.seq = flows.seq), req_body, resp_body)`
+          : `mitmdeno_match(${slot}, ${LIGHT_COLUMNS})`;
+        // CASE: the engine runs only on rows the SQL conditions let through (SQLite may evaluate the terms
+        // of an AND in any order, and a record parse costs far more than any of them)
+        const pass = where.length ? `CASE WHEN ${where.join(" AND ")} THEN ${engine} ELSE 0 END` : engine;
+        return fn(`WHERE ${pass}`, slot);
       }
       return fn(where.length ? `WHERE ${where.join(" AND ")}` : "", slot);
     } finally {
       this.#filters.pop();
+      this.#filterBodies.pop();
     }
   }
 

@@ -164,6 +164,73 @@ Deno.test("store: filters give the filter engine's answers, with and without rec
   }
 });
 
+Deno.test("store: header, content-type and body prefilters drop rows in SQL, never a match", () => {
+  const { store, dir } = tmpStore();
+  try {
+    const flows: ReturnType<typeof tflow>[] = [];
+    const add = (url: string, body: Uint8Array | string, headers: Record<string, string> = {}) => {
+      const f = tflow({ resp: true });
+      f.request = treq({});
+      f.request.url = url;
+      f.request.headers.set("User-Agent", "curl/8.0 Agent");
+      f.response = Response.make(200, "", { "content-type": "text/plain", ...headers });
+      f.response.rawContent = typeof body === "string" ? enc.encode(body) : body;
+      store.put(f);
+      flows.push(f);
+      return f;
+    };
+    add("http://a.test/1", "plain Needle-42 text", { "content-type": "application/JSON" });
+    // binary: NUL bytes before the needle (a C-string search would stop at the first one)
+    add("http://a.test/2", new Uint8Array([0, 1, 0, 0xff, ...enc.encode("xx needle-42 yy"), 0]));
+    // encoded: the stored bytes do not contain the needle, the decoded body does
+    add("http://a.test/3", "gzipped needle-42 body").response!.encode("gzip");
+    add("http://a.test/4", "nothing here", { "X-Quote": 'say "hi"' });
+    const ws = add("http://a.test/5", "");
+    ws.websocket = tflow({ ws: true }).websocket;
+    ws.websocket!.messages[0].content = enc.encode("needle-42 in a message");
+    store.put(ws);
+    const req = add("http://a.test/6", "");
+    req.request.text = "form needle-42=1";
+    store.put(req);
+    store.commit();
+    const exprs = [
+      "~bs needle-42",
+      "~bs NEEDLE-42",
+      "~b needle-42",
+      "~bq needle-42",
+      "~bs needle-4[0-9]",
+      "~bs absent-thing",
+      "~t json",
+      "~ts JSON & ~bs needle",
+      "~tq json",
+      "~t plain & !~bs needle",
+      '~h "user-agent: curl"',
+      "~hq agent",
+      '~hs "say .hi"',
+      '~hs "say \\"hi"',
+      "~h x-quote",
+    ];
+    for (const e of exprs) {
+      const filter = parseFilter(e);
+      const want = flows.filter((f) => filter(f)).map((f) => f.id);
+      const got = store.select(filter).map((s) => store.summaries([s])[0].id);
+      assert.deepEqual(got, want, e);
+    }
+    // the prefilter really works in SQL: the engine sees only the rows that can match
+    const seen: string[] = [];
+    const needle = parseFilter("~bs needle-42");
+    const spy = Object.assign((f: Parameters<typeof needle>[0]) => {
+      seen.push(f.id);
+      return needle(f);
+    }, { ast: needle.ast });
+    store.select(spy as unknown as typeof needle);
+    assert.ok(seen.length < flows.length, `the engine ran on ${seen.length} of ${flows.length} rows`);
+  } finally {
+    store.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("store: sorting, summaries, removal, clear", () => {
   const { store, dir } = tmpStore();
   try {
