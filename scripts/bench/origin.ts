@@ -7,7 +7,8 @@
  * Listens on loopback (port 0 = ephemeral), serves a fixed body of `--size` bytes (default 1 KiB)
  * for every request with keep-alive, and prints exactly one line `LISTENING <port>` to stdout once
  * it accepts connections. A WebSocket handshake (`Upgrade: websocket`, any path) gets a WebSocket that
- * echoes every message (Deno's WebSocket server, no permessage-deflate) for the WebSocket scenarios. Exits when stdin closes (so it dies with its parent) or on SIGTERM.
+ * echoes every message (Deno's WebSocket server, no permessage-deflate), for the WebSocket scenarios.
+ * Exits when stdin closes (so it dies with its parent) or on SIGTERM.
  *
  * @module
  */
