@@ -45,7 +45,7 @@ let scriptPath: string | null = null;
 /** WS_REWRITE_SCRIPT in a temp file (written once per bench run). */
 function rewriteScript(): string {
   if (!scriptPath) {
-    scriptPath = Deno.makeTempFileSync({ prefix: "mitmdeno-bench-ws-", suffix: ".ts" });
+    scriptPath = Deno.makeTempFileSync({ prefix: "mitmdeno-bench-ws-rewrite-", suffix: ".ts" });
     Deno.writeTextFileSync(scriptPath, WS_REWRITE_SCRIPT);
   }
   return scriptPath;
@@ -97,7 +97,7 @@ export function wsScenario(
   proxy: "mitmdeno" | "mitmdump" | null,
   opts: { script?: boolean; default?: boolean } = {},
 ): Scenario {
-  const via = proxy ? `${proxy}${opts.script ? " -s rewrite-every-message.ts" : ""} -> ` : "";
+  const via = proxy ? `${proxy}${opts.script ? " -s (a script rewriting every message)" : ""} -> ` : "";
   return {
     name,
     description:
