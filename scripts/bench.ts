@@ -146,6 +146,13 @@ async function main(): Promise<number> {
       { label: "mitmdeno / direct", numerator: "mitmdeno", denominator: "direct" },
       { label: "mitmdeno / mitmdump", numerator: "mitmdeno", denominator: "mitmdump" },
       { label: "mitmdump / direct", numerator: "mitmdump", denominator: "direct" },
+      { label: "mitmdeno-ws / ws-direct", numerator: "mitmdeno-ws", denominator: "ws-direct" },
+      { label: "mitmdeno-ws / mitmdump-ws", numerator: "mitmdeno-ws", denominator: "mitmdump-ws" },
+      {
+        label: "mitmdeno-ws-script / mitmdeno-ws",
+        numerator: "mitmdeno-ws-script",
+        denominator: "mitmdeno-ws",
+      },
       ...scenarios.filter((s) => s.name.startsWith("base:")).map((s) => ({
         label: `${s.name.slice(5)} / ${s.name}`,
         numerator: s.name.slice(5),

@@ -30,6 +30,7 @@ import { ConnectionClosed, DataReceived, Start } from "./events.ts";
 import type { Layer } from "./layer.ts";
 import { Context } from "./context.ts";
 import type { ProxyCore } from "./core.ts";
+import type { Deadline } from "./timers.ts";
 import { Transport } from "./conns/transport.ts";
 import { clientTls, connectTcp, describeTlsError, tlsInfoOf } from "./conns/connect.ts";
 import { connectError, ProtocolError } from "./errors.ts";
@@ -70,6 +71,12 @@ export class Driver {
   #done!: () => void;
   readonly #finished: Promise<void>;
   #ending = false;
+  /**
+   * Pending deadlines of this connection (`tcp_timeout`, its layers' wakeups), forgotten when it ends: each
+   * holds the driver or a layer, and with them the connection's flows, for as long as it is scheduled (up to
+   * `tcp_timeout`, 10 minutes by default).
+   */
+  readonly #deadlines = new Set<Deadline>();
 
   /** A driver for an accepted socket (`socket` null: a connection without a client socket, e.g. replay). */
   constructor(core: ProxyCore, client: Client, socket: Socket | null) {
@@ -151,6 +158,8 @@ export class Driver {
   #finish(): void {
     if (this.#ending) return;
     this.#ending = true;
+    for (const d of this.#deadlines) this.core.timers.delete(d);
+    this.#deadlines.clear();
     this.#done();
   }
 
@@ -207,7 +216,7 @@ export class Driver {
     if (ms <= 0) return;
     let seen = this.#activity;
     let since = Date.now();
-    const d = {
+    const d: Deadline = {
       at: Date.now() + ms,
       fire: () => {
         if (this.#ending) return;
@@ -224,6 +233,7 @@ export class Driver {
         this.core.timers.add(d);
       },
     };
+    this.#deadlines.add(d);
     this.core.timers.add(d);
   }
 
@@ -237,7 +247,9 @@ export class Driver {
     if (c instanceof OpenConnection) return void this.#open(c);
     if (c instanceof CloseConnection) return this.#close(c);
     if (c instanceof Log) return this.core.master.log.log(c.level, c.message);
-    if (c instanceof RequestWakeup) return this.core.timers.wakeup(c);
+    if (c instanceof RequestWakeup) {
+      return this.#ending ? undefined : this.core.timers.wakeup(c, this.#deadlines);
+    }
     if (c instanceof StartTls) return void this.#startTls(c);
     if (c instanceof Relay) return void this.#relay(c);
     if (c instanceof SetReading) {

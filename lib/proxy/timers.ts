@@ -33,22 +33,35 @@ export class Timers {
     }
   }
 
+  /** Deadlines not yet fired or forgotten. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
   /** Forget a deadline. */
   delete(d: Deadline): void {
     this.#entries.delete(d);
   }
 
-  /** A {@link RequestWakeup} as a deadline (forgotten at once when it is cancelled). */
-  wakeup(w: RequestWakeup): void {
+  /**
+   * A {@link RequestWakeup} as a deadline (forgotten at once when it is cancelled). It is in `group` (a
+   * connection's deadlines) until it fires or is cancelled.
+   */
+  wakeup(w: RequestWakeup, group?: Set<Deadline>): void {
     if (w.cancelled) return;
     const d: Deadline = {
       at: Date.now() + w.delayMs,
       fire: () => {
         w.onCancel = null;
+        group?.delete(d);
         if (!w.cancelled) w.onWake();
       },
     };
-    w.onCancel = () => this.#entries.delete(d);
+    w.onCancel = () => {
+      this.#entries.delete(d);
+      group?.delete(d);
+    };
+    group?.add(d);
     this.add(d);
   }
 

@@ -6,7 +6,9 @@
  *
  * Listens on loopback (port 0 = ephemeral), serves a fixed body of `--size` bytes (default 1 KiB)
  * for every request with keep-alive, and prints exactly one line `LISTENING <port>` to stdout once
- * it accepts connections. Exits when stdin closes (so it dies with its parent) or on SIGTERM.
+ * it accepts connections. A WebSocket handshake (`Upgrade: websocket`, any path) gets a WebSocket that
+ * echoes every message (Deno's WebSocket server, no permessage-deflate), for the WebSocket scenarios.
+ * Exits when stdin closes (so it dies with its parent) or on SIGTERM.
  *
  * @module
  */
@@ -23,11 +25,23 @@ const size = Number(flag("size", "1024"));
 const body = new Uint8Array(size).fill(0x61); // "aaaa..."
 const headers = { "content-type": "text/plain", "content-length": String(size) };
 
-const server = Deno.serve({
-  hostname,
-  port,
-  onListen: ({ port }) => console.log(`LISTENING ${port}`),
-}, () => new Response(body, { headers }));
+const server = Deno.serve(
+  {
+    hostname,
+    port,
+    onListen: ({ port }) => console.log(`LISTENING ${port}`),
+  },
+  (req) =>
+    req.headers.get("upgrade")?.toLowerCase() === "websocket" ? echo(req) : new Response(body, { headers }),
+);
+
+/** Upgrade `req` to a WebSocket that sends every message back as it came (text as text, binary as binary). */
+function echo(req: Request): Response {
+  const { socket, response } = Deno.upgradeWebSocket(req);
+  socket.binaryType = "arraybuffer";
+  socket.onmessage = (e) => socket.send(e.data);
+  return response;
+}
 
 // Die with the parent: the parent holds our stdin pipe open; EOF means it went away.
 (async () => {

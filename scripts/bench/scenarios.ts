@@ -17,6 +17,7 @@ import { findExecutable, splitCommand } from "./process.ts";
 import { streamScenario } from "./stream_scenarios.ts";
 import { tlsScenario } from "./tls_scenarios.ts";
 import { h2Scenario } from "./h2_scenarios.ts";
+import { wsScenario } from "./ws_scenarios.ts";
 import { socks5Scenario, upstreamScenario } from "./mode_scenarios.ts";
 import type { WrkLoad, WrkResult, WrkTarget } from "./wrk.ts";
 import { RUNTIME_FLAGS } from "../runtime_flags.ts";
@@ -266,6 +267,10 @@ export function defaultScenarios(): Scenario[] {
     h2Scenario("h2-direct-100mb", null, true),
     h2Scenario("mitmdeno-h2-100mb", "mitmdeno", true),
     h2Scenario("mitmdump-h2-100mb", "mitmdump", true, { default: false }),
+    wsScenario("ws-direct", null),
+    wsScenario("mitmdeno-ws", "mitmdeno"),
+    wsScenario("mitmdeno-ws-script", "mitmdeno", { script: true }),
+    wsScenario("mitmdump-ws", "mitmdump"),
   ];
 }
 
@@ -327,6 +332,18 @@ export const defaultTargets: Target[] = [
     numerator: "mitmdeno-https-ka",
     denominator: "mitmdump-https-ka",
     min: 10,
+  },
+  {
+    label: "WebSocket echo msg/s >= 20x mitmdump",
+    numerator: "mitmdeno-ws",
+    denominator: "mitmdump-ws",
+    min: 20,
+  },
+  {
+    label: "WebSocket with a rewriting script >= 60% of no-script msg/s",
+    numerator: "mitmdeno-ws-script",
+    denominator: "mitmdeno-ws",
+    min: 0.6,
   },
 ];
 

@@ -10,8 +10,11 @@ import {
 import { splitCommand } from "../../scripts/bench/process.ts";
 import { evaluateTargets, type ScenarioResult } from "../../scripts/bench/report.ts";
 import { MITMDUMP_LISTEN, viaProxy, withListen } from "../../scripts/bench/scenarios.ts";
-import { startOrigin } from "../../scripts/bench/runner.ts";
+import { runScenario, startOrigin } from "../../scripts/bench/runner.ts";
+import { runWsLoad, wsScenario } from "../../scripts/bench/ws_scenarios.ts";
 import { readRssKiB } from "../../scripts/bench/rss.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 
 function assert(cond: unknown, msg = "assertion failed"): asserts cond {
   if (!cond) throw new Error(msg);
@@ -141,4 +144,44 @@ Deno.test({
       await origin.proc.stop();
     }
   },
+});
+
+Deno.test("bench: 1-second direct WebSocket echo run against the origin process", async () => {
+  const origin = await startOrigin({ bodySize: 1024 });
+  try {
+    const r = await runWsLoad({
+      repoRoot: ROOT,
+      origin: { host: origin.host, port: origin.port },
+      load: { connections: 1, threads: 1, durationS: 1 },
+    }, { durationS: 1, connections: 4, size: 64, expect: "same" });
+    assert(r.requests > 0 && r.rps > 0, JSON.stringify(r));
+    assert(r.latencyUs.p50 > 0 && r.latencyUs.p99 >= r.latencyUs.p50, JSON.stringify(r.latencyUs));
+    assertEquals(r.errors, { connect: 0, read: 0, write: 0, timeout: 0, status: 0 });
+  } finally {
+    await origin.proc.stop();
+  }
+});
+
+Deno.test("bench: the WebSocket scenario with a rewriting script, 1 s through mitmdeno", async () => {
+  const origin = await startOrigin({ bodySize: 1024 });
+  try {
+    const ctx = {
+      repoRoot: ROOT,
+      origin: { host: origin.host, port: origin.port },
+      load: { connections: 1, threads: 1, durationS: 1 },
+    };
+    const s = await runScenario(wsScenario("mitmdeno-ws-script", "mitmdeno", { script: true }), ctx, {
+      warmupS: 1,
+      readyTimeoutS: 30,
+      log: () => {},
+    });
+    assertEquals([s.status, s.message], ["ok", undefined]);
+    // every echo came back rewritten by the sandboxed script (ws_load.ts counts others as status errors)
+    assert(s.result!.requests > 0, JSON.stringify(s.result));
+    assertEquals(s.result!.errors, { connect: 0, read: 0, write: 0, timeout: 0, status: 0 });
+    assertEquals(s.warmupErrors, 0);
+    assert(s.rss?.startKiB !== undefined && s.rss.peakKiB! >= s.rss.startKiB, JSON.stringify(s.rss));
+  } finally {
+    await origin.proc.stop();
+  }
 });

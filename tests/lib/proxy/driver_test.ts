@@ -545,6 +545,30 @@ Deno.test("driver: tcp_timeout closes a connection without traffic, and traffic 
   }
 });
 
+Deno.test("driver: a finished connection leaves no deadline behind (tcp_timeout, pending wakeups: they hold its layers)", async () => {
+  const res = new Resources();
+  try {
+    const { master } = testMaster();
+    const timers = master.proxy.timers;
+    const before = timers.size;
+    let woke = 0;
+    const r = await runDriver(res, master, (e, l) => {
+      if (e instanceof Start) {
+        l.cmd(new RequestWakeup(600_000, () => woke++));
+        l.cmd(new RequestWakeup(600_000, () => woke++));
+      }
+    });
+    await r.layer.next(Start);
+    assert.equal(timers.size, before + 3, "tcp_timeout and two wakeups while the connection is open");
+    r.client.end();
+    await within(r.done, "the connection to end");
+    assert.equal(timers.size, before);
+    assert.equal(woke, 0);
+  } finally {
+    await res.close();
+  }
+});
+
 Deno.test("driver: Relay pipes both ways natively, pending bytes first, and completes when both sides closed", async () => {
   const res = new Resources();
   try {

@@ -47,3 +47,22 @@ Deno.test("Timers.wakeup: runs onWake once; a cancel removes it at once; a cance
   assert.equal(other, 0);
   assert.equal(woke, 1);
 });
+
+Deno.test("Timers.wakeup: a wakeup is in its group until it fires or is cancelled", async () => {
+  const timers = new Timers();
+  const group = new Set<Deadline>();
+  let woke = 0;
+  const fires = new RequestWakeup(30, () => woke++);
+  const cancelled = new RequestWakeup(30, () => woke++);
+  timers.wakeup(fires, group);
+  timers.wakeup(cancelled, group);
+  assert.equal(group.size, 2);
+  assert.equal(timers.size, 2);
+  cancelled.cancel();
+  assert.equal(group.size, 1);
+  assert.equal(timers.size, 1);
+  await until(() => woke === 1, "the wakeup", 2000);
+  assert.equal(group.size, 0);
+  assert.equal(timers.size, 0);
+  await sleep(TICK_MS + 100); // the interval stops
+});
