@@ -7,7 +7,8 @@
  *   never a body it already stored.
  * - Writes are batched: the first write of a turn opens a transaction that is committed right after the
  *   turn (`setImmediate`), so a killed process loses at most the flows written in its last turn.
- *   WAL journal, `synchronous=NORMAL`: a commit is one append to the WAL, no fsync.
+ *   WAL journal, `synchronous=NORMAL`: a commit is one append to the WAL, no fsync (a checkpoint, every ~40 MiB
+ *   of WAL, syncs).
  * - Filters: see `query.ts` (column conditions in SQL, the filter engine inside SQLite for the rest).
  *
  * @module
@@ -200,7 +201,10 @@ export class SqliteStore implements FlowStore {
     }
     try {
       db.exec(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA foreign_keys = OFF;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA foreign_keys = OFF;" +
+          // a checkpoint (with its fsync) every ~40 MiB of WAL instead of every 4 MiB: writing 20k flows took
+          // 0.85 s instead of 1.25-1.5 s; the WAL file is cut back to 64 MiB after a checkpoint
+          " PRAGMA wal_autocheckpoint = 10000; PRAGMA journal_size_limit = 67108864;",
       );
       db.exec(SCHEMA);
       const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as Row | undefined;
