@@ -27,7 +27,11 @@ import {
   LIFECYCLE_HOOKS,
   packFlow,
   SERVER_HOOKS,
+  TCP_HOOKS,
 } from "./wire.ts";
+import { applyTcpChanges, packTcpFlow } from "./tcpwire.ts";
+import type { Flow } from "../../flow/flow.ts";
+import type { TCPFlow } from "../../flow/tcp.ts";
 import { moduleGraph, sandboxReads } from "./imports.ts";
 import { FileWatcher } from "./watcher.ts";
 
@@ -426,24 +430,30 @@ export class Script {
     if (!host || host.dead || this.#loading) return this.#invokeWhenReady(event, arg);
     if (!host.hooks.has(event)) return;
     // the hot path: a flow hook on a live worker, one promise from the call to the changes applied
-    if (FLOW_HOOKS.has(event)) return this.#flowHook(host, event, arg as HTTPFlow);
+    if (FLOW_HOOKS.has(event) || TCP_HOOKS.has(event)) return this.#flowHook(host, event, arg as Flow);
     return this.#invokeOn(host, event, arg);
   }
 
   async #invokeWhenReady(event: string, arg: unknown): Promise<void> {
     const host = await this.#current();
     if (!host || !host.hooks.has(event)) return;
-    if (FLOW_HOOKS.has(event)) await this.#flowHook(host, event, arg as HTTPFlow);
+    if (FLOW_HOOKS.has(event) || TCP_HOOKS.has(event)) await this.#flowHook(host, event, arg as Flow);
     else await this.#invokeOn(host, event, arg);
   }
 
-  /** Run flow hook `event` in the worker and apply what it changed. */
-  #flowHook(host: WorkerHost, event: string, flow: HTTPFlow): Promise<void> | undefined {
-    if (flow.type !== "http") return;
+  /**
+   * Run flow hook `event` in the worker and apply what it changed. The TCP hooks take TCP flows, the
+   * others HTTP flows: a flow of another type is not sent (the script never sees it).
+   */
+  #flowHook(host: WorkerHost, event: string, flow: Flow): Promise<void> | undefined {
+    const tcp = TCP_HOOKS.has(event);
+    if (flow?.type !== (tcp ? "tcp" : "http")) return;
     const refs = host.conns;
     const transfer: Transferable[] = [];
     const m = { t: "flow", id: host.nextId(), event } as Extract<HostMessage, { t: "flow" }>;
-    const p = packFlow(flow, event, refs, m, transfer, false);
+    const p = tcp
+      ? packTcpFlow(flow as TCPFlow, event, refs, m, transfer, false)
+      : packFlow(flow as HTTPFlow, event, refs, m, transfer, false);
     refs.flushDrops(m);
     const { packed } = p;
     // through the ring when possible, else by postMessage with the bodies in a buffer
@@ -460,7 +470,8 @@ export class Script {
       const c = r.changes;
       if (!c) return;
       try {
-        applyFlowChanges(flow, c, p.metadata, refs);
+        if (tcp) applyTcpChanges(flow as TCPFlow, c, p.metadata, refs, p.first);
+        else applyFlowChanges(flow as HTTPFlow, c, p.metadata, refs);
       } catch (e) {
         this.#log.error(
           `${event}: the script's changes were refused (the flow goes on unchanged): ${describeError(e)}`,
