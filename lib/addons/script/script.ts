@@ -86,6 +86,14 @@ export class Script {
   #ops: Promise<void> = Promise.resolve();
   #crashes: number[] = [];
   #stopped = false;
+  /**
+   * The live TCP flows this script's hooks were handed, by id: the only ones it may inject into after a
+   * hook returned. Closed ones are swept out as the map grows.
+   */
+  #tcpFlows = new Map<string, TCPFlow>();
+  #sweepAt = 64;
+  /** Flows an injection was refused for (warned once each). */
+  #refusedInjections = new Set<string>();
 
   constructor(master: Master, spec: ScriptSpec, permissions: WorkerPermissions, watch = true) {
     this.#master = master;
@@ -292,6 +300,7 @@ export class Script {
       setOptions: (values) => this.#setOptions(values),
       crashed: (msg) => this.#onCrash(host, msg),
       act: (action, flows) => this.#act(action, flows),
+      inject: (id, toClient, content) => this.#inject(id, toClient, content),
     }, {
       caps: [...this.caps],
       loadTimeoutMs: Math.max(this.#timeoutMs, LOAD_TIMEOUT_MS),
@@ -448,6 +457,7 @@ export class Script {
   #flowHook(host: WorkerHost, event: string, flow: Flow): Promise<void> | undefined {
     const tcp = TCP_HOOKS.has(event);
     if (flow?.type !== (tcp ? "tcp" : "http")) return;
+    if (tcp) this.#handed(flow as TCPFlow, event);
     const refs = host.conns;
     const transfer: Transferable[] = [];
     const m = { t: "flow", id: host.nextId(), event } as Extract<HostMessage, { t: "flow" }>;
@@ -508,6 +518,35 @@ export class Script {
       refs.apply(data.client, r?.conn?.client);
       refs.apply(data.server, r?.conn?.server);
     }
+  }
+
+  /** A TCP hook hands `flow` to the script: remember it while it is open (see {@link #inject}). */
+  #handed(flow: TCPFlow, event: string): void {
+    if (event === "tcp_end" || event === "tcp_error" || !flow.live || !flow.injectable) {
+      this.#tcpFlows.delete(flow.id);
+      return;
+    }
+    if (this.#tcpFlows.has(flow.id)) return;
+    this.#tcpFlows.set(flow.id, flow);
+    if (this.#tcpFlows.size < this.#sweepAt) return;
+    for (const [id, f] of this.#tcpFlows) if (!f.injectable) this.#tcpFlows.delete(id);
+    this.#sweepAt = Math.max(64, this.#tcpFlows.size * 2);
+  }
+
+  /**
+   * The script injects into a TCP flow outside a hook: only into one it was handed that is still open
+   * (the worker names the flow by id; any other id is refused, with one warning per id).
+   */
+  #inject(id: string, toClient: boolean, content: Uint8Array): void {
+    const flow = this.#tcpFlows.get(id);
+    if (flow?.injectable && flow.inject(toClient, content)) return;
+    this.#tcpFlows.delete(id);
+    if (this.#refusedInjections.has(id)) return;
+    if (this.#refusedInjections.size >= 1000) this.#refusedInjections.clear();
+    this.#refusedInjections.add(id);
+    this.#log.warn(
+      `inject.tcp: flow ${JSON.stringify(id.slice(0, 64))} is not live (or not one this script hooks)`,
+    );
   }
 
   /** Call the worker; a timeout restarts it. Resolves to undefined when the call did not complete. */

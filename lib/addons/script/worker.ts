@@ -41,6 +41,7 @@ import { RingReader } from "./ring.ts";
 import {
   connChanges,
   ConnTable,
+  copyBytes,
   discardFlowChanges,
   type FlowChanges,
   flowDiff,
@@ -346,6 +347,14 @@ async function handle(m: HostMessage): Promise<void> {
         else {
           flow.setInjector(null);
           discardFlowChanges(snapshot);
+        }
+        // from now on (a timer, a later hook holding on to this object) injections go on their own
+        if (w.live && w.tcp.injectable) {
+          const id = w.id;
+          flow.setInjector((msg) => {
+            const content = copyBytes(msg.content);
+            post({ t: "inject", flow: id, toClient: !msg.fromClient, content }, [content]);
+          });
         }
       } else {
         const { flow, snapshot } = unpackFlow(m, conns);

@@ -184,3 +184,40 @@ export function tcp_message(flow: any) {
     assert.equal(m.text, "next #1");
   }, ["script_timeout=1"]);
 });
+
+Deno.test("script tcp: a script injects from a timer after its hook returned; into a closed flow it is refused", async () => {
+  const src = `import type { TCPFlow } from "mitmdeno";
+let kept: TCPFlow | null = null;
+export function tcp_start(flow: TCPFlow) {
+  kept = flow;
+  setTimeout(() => flow.inject(true, "later, to the client"), 50);
+}
+export function tcp_message(flow: TCPFlow) {
+  const m = flow.messages.at(-1)!;
+  if (m.text === "again") setTimeout(() => kept!.inject(false, "from the kept flow"), 50);
+}
+`;
+  await withScript(src, async (tctx) => {
+    const { f, injected } = live();
+    await tctx.master.addons.handleLifecycle("tcp_start", f);
+    const until = async (n: number) => {
+      const deadline = Date.now() + 5000;
+      while (injected.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    };
+    await until(1);
+    await message(tctx, f, true, "again");
+    await until(2);
+    assert.deepEqual(injected.map((m) => [m.fromClient, m.text, m.injected]), [
+      [false, "later, to the client", true],
+      [true, "from the kept flow", true],
+    ]);
+    // the connection closed: the proxy refuses, and says so once
+    f.setInjector(null);
+    await message(tctx, f, true, "again");
+    await message(tctx, f, true, "again");
+    await tctx.waitForLog("is not live", { level: "warn" });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(tctx.logs.filter((e) => e.msg.includes("is not live")).length, 1);
+    assert.equal(injected.length, 2);
+  });
+});
