@@ -20,6 +20,7 @@ import { FlowError } from "../../flow/flow.ts";
 import { TCPFlow, TCPMessage } from "../../flow/tcp.ts";
 import {
   applyBaseChanges,
+  attachBodies,
   bad,
   baseDiff,
   type BaseSnapshot,
@@ -38,7 +39,6 @@ import {
   type Packed,
   type PackedFlow,
 } from "./wire.ts";
-import { attachBodies } from "./wire.ts";
 
 /** TCP hooks that see every message (a flow's last hooks); the others see only the newest. */
 const TCP_ALL_MESSAGES = new Set(["tcp_end", "tcp_error"]);

@@ -3,7 +3,8 @@
  * hook made, sent back and applied to the live flow.
  *
  * - Only what the hook can see crosses: `requestheaders`/`responseheaders` get no bodies; `request` gets
- *   the request body; `response` and `error` get both.
+ *   the request body; `response` and `error` get both. WebSocket hooks get messages instead (below); TCP
+ *   flows have their own shape (tcpwire.ts), built from the parts here.
  * - A flow crosses as one JSON string (plain fields and header pairs: structured clone of many small
  *   objects costs about twice as much) and its bodies. Usually both go through the worker's message
  *   ring in shared memory (ring.ts, {@link flowMessageText}). Otherwise (metadata, which may hold any
@@ -21,11 +22,10 @@
  *   on the proxy side: the script does not see them and they are never deleted by a script's changes.
  */
 import { Client, type Connection, Server } from "../../flow/connection.ts";
-import { FlowError, HTTPFlow, KILLED_MESSAGE } from "../../flow/flow.ts";
+import { type Flow, FlowError, HTTPFlow, KILLED_MESSAGE } from "../../flow/flow.ts";
 import { Headers } from "../../http/headers.ts";
 import { checkStatusCode, type Message, Request, Response } from "../../http/message.ts";
 import { WebSocketData, WebSocketMessage } from "../../flow/websocket.ts";
-import type { Flow } from "../../flow/flow.ts";
 import type { TcpChanges, WireTcpFlow } from "./tcpwire.ts";
 
 const utf8Encoder = new TextEncoder();

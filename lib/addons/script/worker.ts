@@ -52,7 +52,7 @@ import {
   type WireFlow,
 } from "./wire.ts";
 import { tcpFlowDiff, unpackTcpFlow, type WireTcpFlow } from "./tcpwire.ts";
-import { HTTPFlow } from "../../flow/flow.ts";
+import { type Flow, HTTPFlow } from "../../flow/flow.ts";
 import { injectTcp, injectWebSocket } from "../../proxy/inject.ts";
 
 // taken out of workerData (which boot() then empties, so the script cannot reach the port or the heartbeat)
@@ -171,14 +171,11 @@ const master: MasterLike = {
       const fn = commands.get(path);
       // the proxy's inject commands act on the flow the hook got: what they inject comes back with its changes
       if (!fn && path === "inject.tcp") {
-        const [flow, toClient, message] = args as Parameters<typeof injectTcp> extends [unknown, ...infer R]
-          ? R
-          : never;
+        const [flow, toClient, message] = args as [Flow, boolean, Uint8Array | string];
         return Promise.resolve(injectTcp(log, flow, toClient, message));
       }
       if (!fn && path === "inject.websocket") {
-        const [flow, toClient, message, isText] = args as Parameters<typeof injectWebSocket> extends
-          [unknown, ...infer R] ? R : never;
+        const [flow, toClient, message, isText] = args as [Flow, boolean, Uint8Array | string, boolean?];
         return Promise.resolve(injectWebSocket(log, flow, toClient, message, isText));
       }
       if (!fn && path === "replay.client") {

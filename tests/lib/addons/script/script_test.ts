@@ -4,7 +4,15 @@
  * with file:line, a hung one stops its worker alone).
  */
 import assert from "node:assert/strict";
-import { sandboxed, TCPMessage, type TestContext, tflow, ttcpflow } from "../../../../testing.ts";
+import {
+  sandboxed,
+  TCPMessage,
+  type TestContext,
+  tflow,
+  ttcpflow,
+  twebsocketflow,
+  WebSocketMessage,
+} from "../../../../testing.ts";
 import type { TCPFlow } from "../../../../lib/flow/tcp.ts";
 
 async function withScript(
@@ -219,5 +227,27 @@ export function tcp_message(flow: TCPFlow) {
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(tctx.logs.filter((e) => e.msg.includes("is not live")).length, 1);
     assert.equal(injected.length, 2);
+  });
+});
+
+Deno.test("script: the inject.websocket command works from a sandboxed websocket_message hook too", async () => {
+  const src = `import { ctx, type HTTPFlow } from "mitmdeno";
+export async function websocket_message(flow: HTTPFlow) {
+  const m = flow.websocket!.messages.at(-1)!;
+  if (!m.injected) await ctx.master.commands.call("inject.websocket", flow, true, "by command");
+}
+`;
+  await withScript(src, async (tctx) => {
+    const f = twebsocketflow({ messages: false, live: true });
+    // open: not closed yet
+    f.websocket!.timestampEnd = null;
+    f.websocket!.closeCode = null;
+    const injected: WebSocketMessage[] = [];
+    f.websocket!.setInjector((m) => void injected.push(m));
+    f.websocket!.messages.push(new WebSocketMessage(1, true, "hi"));
+    await tctx.master.addons.handleLifecycle("websocket_message", f);
+    assert.deepEqual(injected.map((m) => [m.fromClient, m.text, m.isText, m.injected]), [
+      [false, "by command", true, true],
+    ]);
   });
 });
