@@ -67,6 +67,11 @@ export class TCPFlow extends Flow {
     this.#inject = fn;
   }
 
+  /** Whether messages can be injected (the connection is live and open). */
+  get injectable(): boolean {
+    return this.#inject !== null;
+  }
+
   /** Send bytes of our own to the client (`toClient`) or the server; false when the connection is closed. */
   inject(toClient: boolean, content: Uint8Array | string): boolean {
     const fn = this.#inject;

@@ -75,6 +75,8 @@ export interface WorkerHostEvents {
   crashed(message: string): void;
   /** The script acts beyond itself (shutdown, replay). Resolve to an error message to refuse. */
   act?(action: string, flows: ReplayFlow[]): Promise<string | undefined>;
+  /** The script injects into the TCP flow with id `flow` outside a hook (shape checked, nothing else). */
+  inject?(flow: string, toClient: boolean, content: Uint8Array): void;
 }
 
 /** How a script worker is started and watched. */
@@ -237,6 +239,11 @@ export class WorkerHost {
             (error) => this.#post({ t: "reply", id: m.id, error }),
             (e) => this.#post({ t: "reply", id: m.id, error: String(e) }),
           );
+          return;
+        case "inject":
+          if (typeof m.flow !== "string" || typeof m.toClient !== "boolean") return;
+          if (!(m.content instanceof ArrayBuffer)) return;
+          this.#events.inject?.(m.flow, m.toClient, new Uint8Array(m.content));
           return;
         case "act": {
           if (typeof m.id !== "number") return;

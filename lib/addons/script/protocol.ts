@@ -125,4 +125,10 @@ export type WorkerMessage =
    * The script acts beyond itself (needs the grant of the same name, checked by the proxy): shut the proxy
    * down, or replay flows.
    */
-  | { t: "act"; id: number; action: "shutdown" | "replay"; flows?: ReplayFlow[] };
+  | { t: "act"; id: number; action: "shutdown" | "replay"; flows?: ReplayFlow[] }
+  /**
+   * The script injects a message into a live TCP flow after the hook that got the flow returned (from a
+   * timer, say; during a hook injections come back with its changes). The proxy accepts it only for a flow
+   * this script was handed and that is still open.
+   */
+  | { t: "inject"; flow: string; toClient: boolean; content: ArrayBuffer };

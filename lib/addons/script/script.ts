@@ -27,7 +27,11 @@ import {
   LIFECYCLE_HOOKS,
   packFlow,
   SERVER_HOOKS,
+  TCP_HOOKS,
 } from "./wire.ts";
+import { applyTcpChanges, packTcpFlow } from "./tcpwire.ts";
+import type { Flow } from "../../flow/flow.ts";
+import type { TCPFlow } from "../../flow/tcp.ts";
 import { moduleGraph, sandboxReads } from "./imports.ts";
 import { FileWatcher } from "./watcher.ts";
 
@@ -82,6 +86,14 @@ export class Script {
   #ops: Promise<void> = Promise.resolve();
   #crashes: number[] = [];
   #stopped = false;
+  /**
+   * The live TCP flows this script's hooks were handed, by id: the only ones it may inject into after a
+   * hook returned. Closed ones are swept out as the map grows.
+   */
+  #tcpFlows = new Map<string, TCPFlow>();
+  #sweepAt = 64;
+  /** Flows an injection was refused for (warned once each). */
+  #refusedInjections = new Set<string>();
 
   constructor(master: Master, spec: ScriptSpec, permissions: WorkerPermissions, watch = true) {
     this.#master = master;
@@ -288,6 +300,7 @@ export class Script {
       setOptions: (values) => this.#setOptions(values),
       crashed: (msg) => this.#onCrash(host, msg),
       act: (action, flows) => this.#act(action, flows),
+      inject: (id, toClient, content) => this.#inject(id, toClient, content),
     }, {
       caps: [...this.caps],
       loadTimeoutMs: Math.max(this.#timeoutMs, LOAD_TIMEOUT_MS),
@@ -426,24 +439,31 @@ export class Script {
     if (!host || host.dead || this.#loading) return this.#invokeWhenReady(event, arg);
     if (!host.hooks.has(event)) return;
     // the hot path: a flow hook on a live worker, one promise from the call to the changes applied
-    if (FLOW_HOOKS.has(event)) return this.#flowHook(host, event, arg as HTTPFlow);
+    if (FLOW_HOOKS.has(event) || TCP_HOOKS.has(event)) return this.#flowHook(host, event, arg as Flow);
     return this.#invokeOn(host, event, arg);
   }
 
   async #invokeWhenReady(event: string, arg: unknown): Promise<void> {
     const host = await this.#current();
     if (!host || !host.hooks.has(event)) return;
-    if (FLOW_HOOKS.has(event)) await this.#flowHook(host, event, arg as HTTPFlow);
+    if (FLOW_HOOKS.has(event) || TCP_HOOKS.has(event)) await this.#flowHook(host, event, arg as Flow);
     else await this.#invokeOn(host, event, arg);
   }
 
-  /** Run flow hook `event` in the worker and apply what it changed. */
-  #flowHook(host: WorkerHost, event: string, flow: HTTPFlow): Promise<void> | undefined {
-    if (flow.type !== "http") return;
+  /**
+   * Run flow hook `event` in the worker and apply what it changed. The TCP hooks take TCP flows, the
+   * others HTTP flows: a flow of another type is not sent (the script never sees it).
+   */
+  #flowHook(host: WorkerHost, event: string, flow: Flow): Promise<void> | undefined {
+    const tcp = TCP_HOOKS.has(event);
+    if (flow?.type !== (tcp ? "tcp" : "http")) return;
+    if (tcp) this.#handed(flow as TCPFlow, event);
     const refs = host.conns;
     const transfer: Transferable[] = [];
     const m = { t: "flow", id: host.nextId(), event } as Extract<HostMessage, { t: "flow" }>;
-    const p = packFlow(flow, event, refs, m, transfer, false);
+    const p = tcp
+      ? packTcpFlow(flow as TCPFlow, event, refs, m, transfer, false)
+      : packFlow(flow as HTTPFlow, event, refs, m, transfer, false);
     refs.flushDrops(m);
     const { packed } = p;
     // through the ring when possible, else by postMessage with the bodies in a buffer
@@ -460,7 +480,8 @@ export class Script {
       const c = r.changes;
       if (!c) return;
       try {
-        applyFlowChanges(flow, c, p.metadata, refs);
+        if (tcp) applyTcpChanges(flow as TCPFlow, c, p.metadata, refs, p.first);
+        else applyFlowChanges(flow as HTTPFlow, c, p.metadata, refs);
       } catch (e) {
         this.#log.error(
           `${event}: the script's changes were refused (the flow goes on unchanged): ${describeError(e)}`,
@@ -497,6 +518,35 @@ export class Script {
       refs.apply(data.client, r?.conn?.client);
       refs.apply(data.server, r?.conn?.server);
     }
+  }
+
+  /** A TCP hook hands `flow` to the script: remember it while it is open (see {@link #inject}). */
+  #handed(flow: TCPFlow, event: string): void {
+    if (event === "tcp_end" || event === "tcp_error" || !flow.live || !flow.injectable) {
+      this.#tcpFlows.delete(flow.id);
+      return;
+    }
+    if (this.#tcpFlows.has(flow.id)) return;
+    this.#tcpFlows.set(flow.id, flow);
+    if (this.#tcpFlows.size < this.#sweepAt) return;
+    for (const [id, f] of this.#tcpFlows) if (!f.injectable) this.#tcpFlows.delete(id);
+    this.#sweepAt = Math.max(64, this.#tcpFlows.size * 2);
+  }
+
+  /**
+   * The script injects into a TCP flow outside a hook: only into one it was handed that is still open
+   * (the worker names the flow by id; any other id is refused, with one warning per id).
+   */
+  #inject(id: string, toClient: boolean, content: Uint8Array): void {
+    const flow = this.#tcpFlows.get(id);
+    if (flow?.injectable && flow.inject(toClient, content)) return;
+    this.#tcpFlows.delete(id);
+    if (this.#refusedInjections.has(id)) return;
+    if (this.#refusedInjections.size >= 1000) this.#refusedInjections.clear();
+    this.#refusedInjections.add(id);
+    this.#log.warn(
+      `inject.tcp: flow ${JSON.stringify(id.slice(0, 64))} is not live (or not one this script hooks)`,
+    );
   }
 
   /** Call the worker; a timeout restarts it. Resolves to undefined when the call did not complete. */

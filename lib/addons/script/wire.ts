@@ -3,7 +3,8 @@
  * hook made, sent back and applied to the live flow.
  *
  * - Only what the hook can see crosses: `requestheaders`/`responseheaders` get no bodies; `request` gets
- *   the request body; `response` and `error` get both.
+ *   the request body; `response` and `error` get both. WebSocket hooks get messages instead (below); TCP
+ *   flows have their own shape (tcpwire.ts), built from the parts here.
  * - A flow crosses as one JSON string (plain fields and header pairs: structured clone of many small
  *   objects costs about twice as much) and its bodies. Usually both go through the worker's message
  *   ring in shared memory (ring.ts, {@link flowMessageText}). Otherwise (metadata, which may hold any
@@ -21,10 +22,11 @@
  *   on the proxy side: the script does not see them and they are never deleted by a script's changes.
  */
 import { Client, type Connection, Server } from "../../flow/connection.ts";
-import { FlowError, HTTPFlow, KILLED_MESSAGE } from "../../flow/flow.ts";
+import { type Flow, FlowError, HTTPFlow, KILLED_MESSAGE } from "../../flow/flow.ts";
 import { Headers } from "../../http/headers.ts";
 import { checkStatusCode, type Message, Request, Response } from "../../http/message.ts";
 import { WebSocketData, WebSocketMessage } from "../../flow/websocket.ts";
+import type { TcpChanges, WireTcpFlow } from "./tcpwire.ts";
 
 const utf8Encoder = new TextEncoder();
 const utf8Bytes = (s: string) => utf8Encoder.encode(s);
@@ -57,6 +59,8 @@ const NO_BODIES = { request: false, response: false };
 
 /** Hooks whose argument is an HTTP flow. */
 export const FLOW_HOOKS = new Set(Object.keys(HOOK_BODIES).filter((h) => h !== "update"));
+/** Hooks whose argument is a TCP flow (their wire format: tcpwire.ts). */
+export const TCP_HOOKS = new Set(["tcp_start", "tcp_message", "tcp_end", "tcp_error"]);
 /** Hooks whose argument is a Client connection. */
 export const CLIENT_HOOKS = new Set(["client_connected", "client_disconnected"]);
 /** Hooks whose argument is `{ server, client }`. */
@@ -71,7 +75,7 @@ export const LIFECYCLE_HOOKS = new Set(["load", "configure", "running", "done"])
 
 /** Every hook a sandboxed script can handle. */
 export function isSupportedHook(name: string): boolean {
-  return FLOW_HOOKS.has(name) || CLIENT_HOOKS.has(name) || SERVER_HOOKS.has(name) ||
+  return FLOW_HOOKS.has(name) || TCP_HOOKS.has(name) || CLIENT_HOOKS.has(name) || SERVER_HOOKS.has(name) ||
     LIFECYCLE_HOOKS.has(name) ||
     name === "update";
 }
@@ -189,7 +193,7 @@ export interface PackedFlow {
   /** JSON of a {@link WireFlow} (always set by {@link packFlow}). */
   json?: string;
   /** The flow itself, when the whole message crossed as JSON text (see {@link flowMessageText}). */
-  f?: WireFlow;
+  f?: WireFlow | WireTcpFlow;
   /** The cloneable metadata; absent when there is none. */
   md?: Record<string, unknown>;
   /** The bodies sent, back to back (request first); absent when all are empty or not sent. */
@@ -215,6 +219,7 @@ export interface FlowChanges {
   client?: WireConn;
   server?: WireConn;
   ws?: WsChanges;
+  tcp?: TcpChanges;
   /** Warnings to log on the proxy side. */
   warnings?: string[];
 }
@@ -558,7 +563,7 @@ export function discardConnChanges(e: ConnEntry): void {
  * A copy of `bytes` in a fresh ArrayBuffer. Not `bytes.slice()`: for a node `Buffer` (what node:net
  * sockets deliver) `slice` is a view into a shared pool, and transferring that pool would detach it.
  */
-function copyBytes(bytes: Uint8Array): ArrayBuffer {
+export function copyBytes(bytes: Uint8Array): ArrayBuffer {
   const out = new Uint8Array(bytes.byteLength);
   out.set(bytes);
   return out.buffer;
@@ -603,6 +608,8 @@ export interface Packed {
   /** The bodies the hook sees (null: none or not sent), for {@link attachBodies} or the ring. */
   reqBody: Uint8Array | null;
   respBody: Uint8Array | null;
+  /** TCP flows: the index of the first message sent (the script may change only those it saw). */
+  first?: number;
 }
 
 /**
@@ -612,7 +619,8 @@ export interface Packed {
  */
 export const TRANSFER_MIN = 4096;
 
-const EMPTY_METADATA: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
+/** @internal The metadata of a flow that has none. */
+export const EMPTY_METADATA: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 /**
  * Pack `flow` as `event` sees it, for the worker behind `refs`: connection records it lacks go into
@@ -783,12 +791,14 @@ export interface FlowSnapshot {
 /** Messages a script injected during a hook, per worker-side flow. */
 const wsInjected = new WeakMap<HTTPFlow, NonNullable<WsChanges["inject"]>>();
 
-function bytesAt(bytes: Uint8Array | undefined, off: number, len: number): Uint8Array {
+/** @internal `len` bytes of `bytes` from `off` (a view). */
+export function bytesAt(bytes: Uint8Array | undefined, off: number, len: number): Uint8Array {
   if (!len || !bytes) return new Uint8Array(0);
   return bytes.subarray(off, off + len);
 }
 
-function concatBytes(parts: Uint8Array[]): Uint8Array {
+/** @internal The parts back to back, in a fresh buffer. */
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.byteLength;
   const out = new Uint8Array(n);
@@ -800,7 +810,8 @@ function concatBytes(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+/** @internal Whether both hold the same bytes. */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a === b) return true;
   if (a.byteLength !== b.byteLength) return false;
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
@@ -809,7 +820,7 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Build the flow a script sees from a packed flow, plus the snapshot to diff against. */
 export function unpackFlow(p: PackedFlow, table: ConnTable): { flow: HTTPFlow; snapshot: FlowSnapshot } {
-  const w = p.f ?? JSON.parse(p.json!) as WireFlow;
+  const w = (p.f ?? JSON.parse(p.json!)) as WireFlow;
   const reqLen = w.request.body;
   const bytes = p.bytes ?? (p.buf ? new Uint8Array(p.buf) : undefined);
   const request = requestIn(w.request, bodyIn(reqLen, bytes, 0));
@@ -906,7 +917,7 @@ function messageDiff(
  * The bytes as an ArrayBuffer of their own (copied only if they are a view into a larger one: cloning or
  * transferring a view's buffer would send all of it), transferred if large.
  */
-function ownBuffer(bytes: Uint8Array | null, transfer: ArrayBuffer[]): ArrayBuffer | null {
+export function ownBuffer(bytes: Uint8Array | null, transfer: ArrayBuffer[]): ArrayBuffer | null {
   if (bytes === null) return null;
   let buf = bytes.buffer as ArrayBuffer;
   if (
@@ -929,6 +940,40 @@ function fullMessage<T extends WireMessage>(
   f.stream = streamFlag(m, warnings);
   f.body = ownBuffer(m.rawContent, transfer);
   return f;
+}
+
+/** What every flow type's snapshot has: the fields all flows share, as sent. */
+export interface BaseSnapshot {
+  wire: { error: { msg: string; timestamp: number } | null; marked: string; comment: string };
+  metadata: Record<string, unknown> | null;
+  client: ConnEntry;
+  server: ConnEntry;
+}
+
+/**
+ * @internal The changes to the fields every flow has (error or kill, marker, comment, interception,
+ * metadata, connection records), added to `c`.
+ */
+export function baseDiff(flow: Flow, snap: BaseSnapshot, c: FlowChanges | null): FlowChanges | null {
+  const w = snap.wire;
+  const e = flow.error;
+  if (e ? !w.error || e.msg !== w.error.msg || e.timestamp !== w.error.timestamp : w.error) {
+    (c ??= {}).error = e ? { msg: e.msg, timestamp: e.timestamp } : null;
+  }
+  if (flow.marked !== w.marked) (c ??= {}).marked = flow.marked;
+  if (flow.comment !== w.comment) (c ??= {}).comment = flow.comment;
+  if (flow.intercepted) (c ??= {}).intercept = true;
+  const md = cloneableMetadata(flow.metadata);
+  if (!deepEqual(md, snap.metadata ?? EMPTY_METADATA)) (c ??= {}).metadata = md;
+  const cd = flow.clientConn === snap.client.conn
+    ? connChanges(snap.client)
+    : replacedConnChanges(snap.client, flow.clientConn);
+  if (cd) (c ??= {}).client = cd;
+  const sd = flow.serverConn === snap.server.conn
+    ? connChanges(snap.server)
+    : replacedConnChanges(snap.server, flow.serverConn);
+  if (sd) (c ??= {}).server = sd;
+  return c;
 }
 
 /** The changes the hooks made to `flow` since `snap`. Bodies to move are appended to `transfer`. */
@@ -963,23 +1008,7 @@ export function flowDiff(flow: HTTPFlow, snap: FlowSnapshot, transfer: ArrayBuff
     if (r.reason !== w.response.reason) (d ??= {}).reason = r.reason;
     if (d) (c ??= {}).response = d;
   }
-  const e = flow.error;
-  if (e ? !w.error || e.msg !== w.error.msg || e.timestamp !== w.error.timestamp : w.error) {
-    (c ??= {}).error = e ? { msg: e.msg, timestamp: e.timestamp } : null;
-  }
-  if (flow.marked !== w.marked) (c ??= {}).marked = flow.marked;
-  if (flow.comment !== w.comment) (c ??= {}).comment = flow.comment;
-  if (flow.intercepted) (c ??= {}).intercept = true;
-  const md = cloneableMetadata(flow.metadata);
-  if (!deepEqual(md, snap.metadata ?? EMPTY_METADATA)) (c ??= {}).metadata = md;
-  const cd = flow.clientConn === snap.client.conn
-    ? connChanges(snap.client)
-    : replacedConnChanges(snap.client, flow.clientConn);
-  if (cd) (c ??= {}).client = cd;
-  const sd = flow.serverConn === snap.server.conn
-    ? connChanges(snap.server)
-    : replacedConnChanges(snap.server, flow.serverConn);
-  if (sd) (c ??= {}).server = sd;
+  c = baseDiff(flow, snap, c);
   if (snap.ws) {
     const d: WsChanges = {};
     const sw = snap.ws;
@@ -1008,7 +1037,7 @@ export function flowDiff(flow: HTTPFlow, snap: FlowSnapshot, transfer: ArrayBuff
 }
 
 /** The hooks failed: forget their changes to the connection records (the flow goes on unchanged). */
-export function discardFlowChanges(snap: FlowSnapshot): void {
+export function discardFlowChanges(snap: BaseSnapshot): void {
   discardConnChanges(snap.client);
   discardConnChanges(snap.server);
 }
@@ -1031,18 +1060,66 @@ function bodyOf(b: ArrayBuffer | null): Uint8Array | null {
   return b === null ? null : new Uint8Array(b);
 }
 
+/** @internal Refuse a value no script could have produced: throws a TypeError naming it. */
+export function bad(what: string, v: unknown): never {
+  throw new TypeError(`invalid ${what} ${JSON.stringify(v)?.slice(0, 80)}`);
+}
+
+/**
+ * @internal Refuse changes to the fields every flow has that the API could not have made: a marker or
+ * comment that is not a string, an error without a string message and a numeric timestamp, metadata that
+ * is not an object.
+ */
+export function checkBaseChanges(c: FlowChanges): void {
+  if (c === null || typeof c !== "object") bad("changes", c);
+  if (c.marked !== undefined && typeof c.marked !== "string") bad("marker", c.marked);
+  if (c.comment !== undefined && typeof c.comment !== "string") bad("comment", c.comment);
+  const e = c.error;
+  if (e !== undefined && e !== null) {
+    if (typeof e !== "object" || typeof e.msg !== "string" || typeof e.timestamp !== "number") {
+      bad("error", e);
+    }
+  }
+  if (c.metadata !== undefined && (c.metadata === null || typeof c.metadata !== "object")) {
+    bad("metadata", "?");
+  }
+}
+
+/**
+ * @internal Apply changes to the fields every flow has (checked by {@link checkBaseChanges}), except
+ * interception, which goes last.
+ */
+export function applyBaseChanges(
+  flow: Flow,
+  c: FlowChanges,
+  sentMetadata: Record<string, unknown>,
+  refs: ConnRefs,
+): void {
+  if (c.marked !== undefined) flow.marked = c.marked;
+  if (c.comment !== undefined) flow.comment = c.comment;
+  if (c.metadata) {
+    for (const k of Object.keys(sentMetadata)) if (!(k in c.metadata)) delete flow.metadata[k];
+    Object.assign(flow.metadata, c.metadata);
+  }
+  refs.apply(flow.clientConn, c.client);
+  refs.apply(flow.serverConn, c.server);
+  if (c.error !== undefined) {
+    if (c.error && c.error.msg === KILLED_MESSAGE) flow.kill();
+    else flow.error = c.error ? new FlowError(c.error.msg, c.error.timestamp) : null;
+  }
+}
+
 /**
  * Refuse changes no script could have made through the API (the worker is untrusted: its runtime can be
  * subverted), before any is applied: a status code outside 100–999, a port outside 0–65535, a method, host
  * or path that is not a string.
  */
 function checkChanges(c: FlowChanges): void {
-  const bad = (what: string, v: unknown) => {
-    throw new TypeError(`invalid ${what} ${JSON.stringify(v)?.slice(0, 80)}`);
-  };
+  checkBaseChanges(c);
   for (const r of [c.response, c.responseReplace]) {
     if (r && r.statusCode !== undefined) checkStatusCode(r.statusCode);
   }
+  if (c.ws !== undefined && (c.ws === null || typeof c.ws !== "object")) bad("WebSocket changes", "?");
   for (const [i, m] of c.ws?.messages ?? []) {
     if (!Number.isInteger(i) || i < 0) bad("WebSocket message index", i);
     if (m.type !== undefined && m.type !== 1 && m.type !== 2) bad("WebSocket message type", m.type);
@@ -1094,18 +1171,7 @@ export function applyFlowChanges(
     if (c.response.reason !== undefined) r.reason = c.response.reason;
     applyMessage(r, c.response);
   }
-  if (c.marked !== undefined) flow.marked = c.marked;
-  if (c.comment !== undefined) flow.comment = c.comment;
-  if (c.metadata) {
-    for (const k of Object.keys(sentMetadata)) if (!(k in c.metadata)) delete flow.metadata[k];
-    Object.assign(flow.metadata, c.metadata);
-  }
-  refs.apply(flow.clientConn, c.client);
-  refs.apply(flow.serverConn, c.server);
-  if (c.error !== undefined) {
-    if (c.error && c.error.msg === KILLED_MESSAGE) flow.kill();
-    else flow.error = c.error ? new FlowError(c.error.msg, c.error.timestamp) : null;
-  }
+  applyBaseChanges(flow, c, sentMetadata, refs);
   if (c.ws && flow.websocket) {
     const msgs = flow.websocket.messages;
     for (const [i, m] of c.ws.messages ?? []) {

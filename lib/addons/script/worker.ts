@@ -41,6 +41,7 @@ import { RingReader } from "./ring.ts";
 import {
   connChanges,
   ConnTable,
+  copyBytes,
   discardFlowChanges,
   type FlowChanges,
   flowDiff,
@@ -48,8 +49,11 @@ import {
   requestOut,
   responseOut,
   unpackFlow,
+  type WireFlow,
 } from "./wire.ts";
-import { HTTPFlow } from "../../flow/flow.ts";
+import { tcpFlowDiff, unpackTcpFlow, type WireTcpFlow } from "./tcpwire.ts";
+import { type Flow, HTTPFlow } from "../../flow/flow.ts";
+import { injectTcp, injectWebSocket } from "../../proxy/inject.ts";
 
 // taken out of workerData (which boot() then empties, so the script cannot reach the port or the heartbeat)
 const data = { ...(workerData as WorkerData) };
@@ -165,6 +169,15 @@ const master: MasterLike = {
   commands: {
     call(path: string, ...args: unknown[]): Promise<unknown> {
       const fn = commands.get(path);
+      // the proxy's inject commands act on the flow the hook got: what they inject comes back with its changes
+      if (!fn && path === "inject.tcp") {
+        const [flow, toClient, message] = args as [Flow, boolean, Uint8Array | string];
+        return Promise.resolve(injectTcp(log, flow, toClient, message));
+      }
+      if (!fn && path === "inject.websocket") {
+        const [flow, toClient, message, isText] = args as [Flow, boolean, Uint8Array | string, boolean?];
+        return Promise.resolve(injectWebSocket(log, flow, toClient, message, isText));
+      }
       if (!fn && path === "replay.client") {
         try {
           return act("replay", packForReplay(args[0]));
@@ -255,7 +268,8 @@ async function dispatch(event: string, args: unknown[]): Promise<boolean> {
 /** Whether `c` is JSON-safe: no bodies, metadata or connection fields (which may hold any cloneable). */
 function isPlain(c: FlowChanges): boolean {
   return !c.metadata && !c.client && !c.server && !c.requestReplace && c.responseReplace === undefined &&
-    c.request?.body === undefined && c.response?.body === undefined && c.ws === undefined;
+    c.request?.body === undefined && c.response?.body === undefined && c.ws === undefined &&
+    c.tcp === undefined;
 }
 
 async function handle(m: HostMessage): Promise<void> {
@@ -320,12 +334,31 @@ async function handle(m: HostMessage): Promise<void> {
       return;
     case "flow": {
       conns.sync(m);
-      const { flow, snapshot } = unpackFlow(m, conns);
-      const ok = await dispatch(m.event, [flow]);
+      const w: WireFlow | WireTcpFlow = m.f ??= JSON.parse(m.json!);
       const transfer: ArrayBuffer[] = [];
       let changes = null;
-      if (ok) changes = flowDiff(flow, snapshot, transfer);
-      else discardFlowChanges(snapshot);
+      if ("type" in w && w.type === "tcp") {
+        const { flow, snapshot } = unpackTcpFlow(m, conns);
+        const ok = await dispatch(m.event, [flow]);
+        if (ok) changes = tcpFlowDiff(flow, snapshot, transfer);
+        else {
+          flow.setInjector(null);
+          discardFlowChanges(snapshot);
+        }
+        // from now on (a timer, a later hook holding on to this object) injections go on their own
+        if (w.live && w.tcp.injectable) {
+          const id = w.id;
+          flow.setInjector((msg) => {
+            const content = copyBytes(msg.content);
+            post({ t: "inject", flow: id, toClient: !msg.fromClient, content }, [content]);
+          });
+        }
+      } else {
+        const { flow, snapshot } = unpackFlow(m, conns);
+        const ok = await dispatch(m.event, [flow]);
+        if (ok) changes = flowDiff(flow, snapshot, transfer);
+        else discardFlowChanges(snapshot);
+      }
       // no or plain changes (headers, fields) as JSON text: much cheaper than a clone of pairs
       if (!changes) outbox.sendText(`{"t":"reply","id":${m.id}}`);
       else if (isPlain(changes)) {
