@@ -10,8 +10,9 @@ import { connectTunnel } from "./tls_helpers.ts";
 import type { TCPFlow } from "../../lib/flow/tcp.ts";
 import * as tcpSimple from "../../addons/examples/tcp_simple.ts";
 
-/** A line server: optional banner, then "echo: LINE" per line. */
-async function lineServer(banner: string | null) {
+/** A line server: optional banner, then "echo: LINE" per line; `lines` has every line it got. */
+async function lineServer(banner: string | null = null) {
+  const lines: string[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
@@ -24,6 +25,7 @@ async function lineServer(banner: string | null) {
       for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
+        lines.push(line);
         s.write(`echo: ${line}\n`);
       }
     });
@@ -31,6 +33,7 @@ async function lineServer(banner: string | null) {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return {
+    lines,
     port: (server.address() as net.AddressInfo).port,
     close: () =>
       new Promise<void>((r) => {
@@ -107,38 +110,6 @@ for (const withFlows of [false, true]) {
   });
 }
 
-/** A line server that records every line it gets and answers "echo: LINE". */
-async function recordingServer() {
-  const lines: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-    s.on("error", () => {});
-    let buf = "";
-    s.on("data", (d) => {
-      buf += d.toString();
-      for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        lines.push(line);
-        s.write(`echo: ${line}\n`);
-      }
-    });
-    s.on("end", () => s.end());
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    lines,
-    port: (server.address() as net.AddressInfo).port,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
-}
-
 /** Write one line and wait until the server has it (TCP may merge writes: one message per line). */
 async function sendLine(s: net.Socket, origin: { lines: string[] }, line: string): Promise<void> {
   const n = origin.lines.length;
@@ -178,7 +149,7 @@ Deno.test("tcp e2e: sandboxed scripts (-s): rewrite, drop and inject; tcp_start/
   const dir = await Deno.makeTempDir({ prefix: "mitmdeno-tcp-script-" });
   await Deno.writeTextFile(`${dir}/tcp.ts`, TCP_SCRIPT);
   await Deno.writeTextFile(`${dir}/throws.ts`, THROWING_SCRIPT);
-  const origin = await recordingServer();
+  const origin = await lineServer();
   const p = await startProxy(["-s", `${dir}/tcp.ts`, "-s", `${dir}/throws.ts`]);
   try {
     const s = await connectTunnel(p.port, `127.0.0.1:${origin.port}`);
@@ -232,8 +203,8 @@ export function tcp_message(flow: TCPFlow) {
 }
 `,
   );
-  const origin = await recordingServer();
-  const ignored = await recordingServer();
+  const origin = await lineServer();
+  const ignored = await lineServer();
   // no dumper: only the script has TCP hooks
   const loaderProxy = await startInProcess([], [
     `tcp_hosts=^127\\.0\\.0\\.1:${origin.port}$`,

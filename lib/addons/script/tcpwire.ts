@@ -38,6 +38,7 @@ import {
   ownBuffer,
   type Packed,
   type PackedFlow,
+  type WireFlowBase,
 } from "./wire.ts";
 
 /** TCP hooks that see every message (a flow's last hooks); the others see only the newest. */
@@ -52,18 +53,8 @@ export interface WireTcpMessage {
 }
 
 /** A TCP flow on the wire (the JSON part of a {@link PackedFlow}). */
-export interface WireTcpFlow {
+export interface WireTcpFlow extends WireFlowBase {
   type: "tcp";
-  id: string;
-  live: boolean;
-  isReplay: "request" | "response" | null;
-  marked: string;
-  comment: string;
-  timestampCreated: number;
-  error: { msg: string; timestamp: number } | null;
-  /** Keys of the connection records. */
-  client: number;
-  server: number;
   /** The messages sent, from index `first` of `total`; `injectable`: the connection is open. */
   tcp: { total: number; first: number; messages: WireTcpMessage[]; injectable: boolean };
 }

@@ -135,8 +135,8 @@ export type WireConn = Record<string, unknown>;
 /** A connection record the worker does not have yet (or that changed): `[key, "c" | "s", fields]`. */
 export type ConnUpdate = [number, "c" | "s", WireConn];
 
-/** An HTTP flow on the wire (the JSON part of a {@link PackedFlow}). */
-export interface WireFlow {
+/** The fields every flow has on the wire (HTTP and TCP alike). */
+export interface WireFlowBase {
   id: string;
   live: boolean;
   isReplay: "request" | "response" | null;
@@ -144,11 +144,15 @@ export interface WireFlow {
   comment: string;
   timestampCreated: number;
   error: { msg: string; timestamp: number } | null;
-  request: WireRequest;
-  response: WireResponse | null;
   /** Keys of the connection records. */
   client: number;
   server: number;
+}
+
+/** An HTTP flow on the wire (the JSON part of a {@link PackedFlow}). */
+export interface WireFlow extends WireFlowBase {
+  request: WireRequest;
+  response: WireResponse | null;
   /** WebSocket data, for the WebSocket hooks. */
   ws?: WireWebSocket;
 }
