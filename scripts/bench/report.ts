@@ -23,6 +23,8 @@ export interface ScenarioResult {
   /** Errors seen during the warm-up run (not part of `result`). */
   warmupErrors?: number;
   rss?: RssSummary;
+  /** CPU seconds (user + system) the proxy's process tree used during the measured run. */
+  cpuSeconds?: number;
 }
 
 /** A throughput ratio between two scenarios. */
@@ -70,6 +72,12 @@ export function fmtUs(us: number): string {
   return `${(us / 1e6).toFixed(2)}s`;
 }
 
+/** Proxy CPU microseconds per unit of work (request, message, MB) in the measured run, if known. */
+export function cpuPerUnitUs(s: ScenarioResult): number | undefined {
+  const work = s.result ? s.result.rps * s.result.durationS : 0;
+  return s.cpuSeconds !== undefined && work > 0 ? (s.cpuSeconds * 1e6) / work : undefined;
+}
+
 /** Human formatting of KiB as MiB. */
 export function fmtKiB(kib: number | undefined): string {
   return kib === undefined ? "?" : `${(kib / 1024).toFixed(1)}`;
@@ -95,12 +103,13 @@ export function formatReport(report: BenchReport): string {
     "p50",
     "p99",
     "errors",
+    "CPU/unit",
     "RSS MiB start->mid->end (growth, peak)",
   ]];
   const notes: string[] = [];
   for (const s of report.scenarios) {
     if (s.status !== "ok" || !s.result) {
-      rows.push([s.name, "-", "-", "-", "-", s.status.toUpperCase()]);
+      rows.push([s.name, "-", "-", "-", "-", "-", s.status.toUpperCase()]);
       notes.push(`${s.name}: ${s.status}: ${s.message ?? ""}`);
       continue;
     }
@@ -118,6 +127,7 @@ export function formatReport(report: BenchReport): string {
       fmtUs(r.latencyUs.p50),
       fmtUs(r.latencyUs.p99),
       String(errs),
+      cpuPerUnitUs(s) === undefined ? "-" : fmtUs(cpuPerUnitUs(s)!),
       rss,
     ]);
     if (errs > 0) {
@@ -130,7 +140,7 @@ export function formatReport(report: BenchReport): string {
     if (s.warmupErrors) notes.push(`${s.name}: ${s.warmupErrors} errors during warm-up`);
     if (s.message) notes.push(`${s.name}: ${s.message}`);
   }
-  const out = [table(rows, new Set([1, 2, 3, 4]))];
+  const out = [table(rows, new Set([1, 2, 3, 4, 5]))];
   if (notes.length) out.push("", ...notes.map((n) => `  ${n}`));
   if (report.ratios.length) {
     out.push("", table(report.ratios.map((r) => [r.label, fmtRatio(r.value)]), new Set()));

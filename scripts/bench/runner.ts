@@ -9,6 +9,7 @@
 import { freePort, type ManagedProcess, spawnManaged, stopAll, waitForPort } from "./process.ts";
 import { probe } from "./probe.ts";
 import type { ScenarioResult } from "./report.ts";
+import { treeCpuSeconds } from "./cpu.ts";
 import { RssSampler } from "./rss.ts";
 import type { Address, BenchContext, RunContext, Scenario } from "./scenarios.ts";
 import { runWrk, totalErrors, type WrkResult, type WrkTarget } from "./wrk.ts";
@@ -139,10 +140,13 @@ export async function runScenario(
       `[${scenario.name}] measuring ${ctx.load.durationS}s (${ctx.load.connections} connections, ${ctx.load.threads} threads)`,
     );
     sampler?.sample("start");
+    const cpuStart = proc && treeCpuSeconds(proc.pid);
     if (sampler) midTimer = setTimeout(() => sampler!.sample("mid"), (ctx.load.durationS * 1000) / 2);
     const result = await measure(scenario, run, target, ctx.load.durationS, opts, "measure");
     clearTimeout(midTimer);
     sampler?.sample("end");
+    const cpuEnd = proc && treeCpuSeconds(proc.pid);
+    const cpuSeconds = cpuStart !== undefined && cpuEnd !== undefined ? cpuEnd - cpuStart : undefined;
     const exitedDuringRun = proc?.exited();
     log(
       `[${scenario.name}] ${result.rps.toFixed(0)} ${scenario.unit ?? "req/s"}, ${
@@ -157,6 +161,7 @@ export async function runScenario(
       result,
       warmupErrors,
       rss: sampler?.summary(),
+      cpuSeconds,
     };
   } catch (e) {
     const message = (e as Error).message;

@@ -8,7 +8,8 @@ import {
   runWrk,
 } from "../../scripts/bench/wrk.ts";
 import { splitCommand } from "../../scripts/bench/process.ts";
-import { evaluateTargets, type ScenarioResult } from "../../scripts/bench/report.ts";
+import { cpuPerUnitUs, evaluateTargets, type ScenarioResult } from "../../scripts/bench/report.ts";
+import { treeCpuSeconds } from "../../scripts/bench/cpu.ts";
 import { MITMDUMP_LISTEN, viaProxy, withListen } from "../../scripts/bench/scenarios.ts";
 import { runScenario, startOrigin } from "../../scripts/bench/runner.ts";
 import { runWsLoad, wsScenario } from "../../scripts/bench/ws_scenarios.ts";
@@ -120,6 +121,37 @@ Deno.test("bench: targets PASS/MISS/N/A", () => {
     { label: "c", numerator: "mitmdeno", denominator: "missing", min: 1 },
   ]);
   assertEquals(res.map((t) => t.verdict), ["PASS", "MISS", "N/A"]);
+});
+
+Deno.test({
+  name: "bench: CPU seconds from /proc grow with work; per-unit CPU from the measured run",
+  ignore: Deno.build.os !== "linux",
+  fn() {
+    const before = treeCpuSeconds(Deno.pid)!;
+    const t0 = Date.now();
+    let x = 0;
+    for (let i = 0; i < 1e9 && Date.now() - t0 < 400; i++) x += Math.sqrt(i);
+    assert(x > 0);
+    const spent = treeCpuSeconds(Deno.pid)! - before;
+    assert(spent >= 0.2 && spent < 5, `spent ${spent}s of CPU in a 400 ms busy loop`);
+    assertEquals(treeCpuSeconds(2 ** 22 + 12345), undefined);
+    const r = {
+      name: "x",
+      description: "",
+      status: "ok" as const,
+      cpuSeconds: 2,
+      result: {
+        requests: 40000,
+        durationS: 10,
+        rps: 4000,
+        bytes: 0,
+        latencyUs: { mean: 0, stdev: 0, max: 0, p50: 0, p90: 0, p99: 0 },
+        errors: { connect: 0, read: 0, write: 0, timeout: 0, status: 0 },
+      },
+    };
+    assertEquals(cpuPerUnitUs(r), 50);
+    assertEquals(cpuPerUnitUs({ ...r, cpuSeconds: undefined }), undefined);
+  },
 });
 
 Deno.test({
