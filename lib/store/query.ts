@@ -151,7 +151,7 @@ function like(col: string, lit: string): string {
 /** The flow's record (headers and all, as JSON text) in a condition over the flows table. */
 const RECORD = "(SELECT rec FROM records WHERE records.seq = flows.seq)";
 /** A body that may be stored encoded (gzip, br, ...): its stored bytes say nothing about its content. */
-const MAYBE_ENCODED = like(RECORD, "content-encoding");
+const MAYBE_ENCODED = "enc = 1";
 
 /** The stored body `col` (req_body, resp_body) contains every literal, ASCII case folded (bytes, NULs too). */
 function bodyHas(col: "req_body" | "resp_body", lits: string[]): string {

@@ -23,7 +23,7 @@ import type { FlowStore, FlowSummary, Side, SortKey } from "./store.ts";
 import { compileQuery, LIGHT_COLUMNS, lightFlow } from "./query.ts";
 
 /** Version of the database layout (a store of an older one is migrated when opened). */
-export const SCHEMA_VERSION = "2";
+export const SCHEMA_VERSION = "3";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS flows(
   dst TEXT,
   req_body INTEGER,
   resp_body INTEGER,
-  modified INTEGER NOT NULL DEFAULT 0
+  modified INTEGER NOT NULL DEFAULT 0,
+  enc INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS flows_idh ON flows(idh);
 CREATE TABLE IF NOT EXISTS records(seq INTEGER PRIMARY KEY, rec TEXT NOT NULL, backup TEXT);
@@ -150,8 +151,8 @@ export class SqliteStore implements FlowStore {
       insert: p(
         "INSERT INTO flows(idh, id, type, ts, method, scheme, rhost, host, port, path, url, http_version, " +
           "status, reason, req_len, resp_len, duration, ctype, tls, marked, comment, intercepted, is_replay, " +
-          "error, ws, live, src, dst, req_body, resp_body) " +
-          "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+          "error, ws, live, src, dst, req_body, resp_body, enc) " +
+          "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
       ),
       insertRec: p("INSERT INTO records(seq, rec) VALUES(?, ?)"),
       updateRec: p("UPDATE records SET rec = ? WHERE seq = ?"),
@@ -159,7 +160,7 @@ export class SqliteStore implements FlowStore {
       update: p(
         "UPDATE flows SET ts=?, method=?, scheme=?, rhost=?, host=?, port=?, path=?, url=?, http_version=?, " +
           "status=?, reason=?, req_len=?, resp_len=?, duration=?, ctype=?, tls=?, marked=?, comment=?, " +
-          "intercepted=?, is_replay=?, error=?, ws=?, live=?, src=?, dst=?, req_body=?, resp_body=? " +
+          "intercepted=?, is_replay=?, error=?, ws=?, live=?, src=?, dst=?, req_body=?, resp_body=?, enc=? " +
           "WHERE seq=?",
       ),
       insertBody: p("INSERT INTO bodies(data) VALUES(?)"),
@@ -209,8 +210,10 @@ export class SqliteStore implements FlowStore {
       db.exec(SCHEMA);
       const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as Row | undefined;
       if (!v) db.prepare("INSERT INTO meta(key, value) VALUES('schema', ?)").run(SCHEMA_VERSION);
-      else if (v.value === "1") migrateV1(db);
-      else if (v.value !== SCHEMA_VERSION) {
+      else if (v.value === "1" || v.value === "2") {
+        if (v.value === "1") migrateV1(db);
+        migrateV2(db);
+      } else if (v.value !== SCHEMA_VERSION) {
         throw new Error(`schema version ${v.value}, this mitmdeno reads ${SCHEMA_VERSION}`);
       }
       db.exec("UPDATE flows SET live = 0, intercepted = 0 WHERE live != 0 OR intercepted != 0");
@@ -300,6 +303,8 @@ export class SqliteStore implements FlowStore {
       addr ? `${addr[0]}:${addr[1]}` : null,
       reqBody,
       respBody,
+      // a body stored encoded (gzip, br, ...): its bytes say nothing to a body filter's prefilter
+      q.headers.has("content-encoding") || r?.headers.has("content-encoding") ? 1 : 0,
     ] as const;
     const h = idHash(flow.id);
     const old = this.#st.bodiesOf.get(h, flow.id) as Row | undefined;
@@ -500,6 +505,18 @@ function migrateV1(db: DatabaseSync): void {
     ALTER TABLE flows DROP COLUMN rec;
     ALTER TABLE flows DROP COLUMN backup;
     UPDATE meta SET value = '2' WHERE key = 'schema';
+    COMMIT;`);
+}
+
+/**
+ * Schema 3 adds `enc`: whether a body of the flow may be stored encoded (a Content-Encoding field), so a
+ * body filter's SQL prefilter need not read every flow's record to know (~bs over 100k flows: 400 -> 150 ms).
+ */
+function migrateV2(db: DatabaseSync): void {
+  db.exec(`BEGIN;
+    ALTER TABLE flows ADD COLUMN enc INTEGER NOT NULL DEFAULT 1;
+    UPDATE flows SET enc = (SELECT rec LIKE '%content-encoding%' FROM records WHERE records.seq = flows.seq);
+    UPDATE meta SET value = '3' WHERE key = 'schema';
     COMMIT;`);
 }
 

@@ -1,7 +1,7 @@
 /** The SQLite flow store: round trips, bodies written once and read lazily, edits, filters, reopening. */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { SqliteStore } from "../../../lib/store/sqlite.ts";
+import { SCHEMA_VERSION, SqliteStore } from "../../../lib/store/sqlite.ts";
 import { requiredLiterals } from "../../../lib/store/query.ts";
 import { parseFilter } from "../../../lib/flow/filter.ts";
 import { flowToState } from "../../../lib/io/state.ts";
@@ -183,7 +183,9 @@ Deno.test("store: header, content-type and body prefilters drop rows in SQL, nev
     // binary: NUL bytes before the needle (a C-string search would stop at the first one)
     add("http://a.test/2", new Uint8Array([0, 1, 0, 0xff, ...enc.encode("xx needle-42 yy"), 0]));
     // encoded: the stored bytes do not contain the needle, the decoded body does
-    add("http://a.test/3", "gzipped needle-42 body").response!.encode("gzip");
+    const gz = add("http://a.test/3", "gzipped needle-42 body");
+    gz.response!.encode("gzip");
+    store.put(gz);
     add("http://a.test/4", "nothing here", { "X-Quote": 'say "hi"' });
     const ws = add("http://a.test/5", "");
     ws.websocket = tflow({ ws: true }).websocket;
@@ -325,6 +327,7 @@ Deno.test("store: a schema 1 store (records inside the flows rows) is migrated w
       UPDATE flows SET rec = (SELECT rec FROM records r WHERE r.seq = flows.seq),
         backup = (SELECT backup FROM records r WHERE r.seq = flows.seq);
       ALTER TABLE flows DROP COLUMN modified;
+      ALTER TABLE flows DROP COLUMN enc;
       DROP TABLE records;
       UPDATE meta SET value = '1' WHERE key = 'schema';
       COMMIT;`);
@@ -342,7 +345,43 @@ Deno.test("store: a schema 1 store (records inside the flows rows) is migrated w
     const v = new DatabaseSync(path);
     assert.equal(
       (v.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value,
-      "2",
+      SCHEMA_VERSION,
+    );
+    v.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: a schema 2 store gets the enc column from its records; body filters still see encoded bodies", () => {
+  const { store, path, dir } = tmpStore();
+  try {
+    const plain = tflow({ resp: true });
+    plain.response!.text = "plain needle-7";
+    const gz = tflow({ resp: true });
+    gz.response!.text = "zipped needle-7";
+    gz.response!.encode("gzip");
+    store.put(plain);
+    store.put(gz);
+    store.close();
+    const db = new DatabaseSync(path);
+    db.exec(
+      `BEGIN; ALTER TABLE flows DROP COLUMN enc; UPDATE meta SET value = '2' WHERE key = 'schema'; COMMIT;`,
+    );
+    db.close();
+    const again = SqliteStore.open(path, { autoCommit: false });
+    try {
+      const ids = again.select(parseFilter("~bs needle-7")).map((s) => again.summaries([s])[0].id).sort();
+      assert.deepEqual(ids, [plain.id, gz.id].sort());
+    } finally {
+      again.close();
+    }
+    const v = new DatabaseSync(path);
+    const rows = v.prepare("SELECT id, enc FROM flows ORDER BY seq").all() as { id: string; enc: number }[];
+    assert.deepEqual(rows.map((r) => [r.id, r.enc]), [[plain.id, 0], [gz.id, 1]]);
+    assert.equal(
+      (v.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value,
+      "3",
     );
     v.close();
   } finally {
