@@ -15,6 +15,8 @@
  * @module
  */
 
+import { allocBytes } from "../http/bytes.ts";
+
 /** A value that can be written as a tnetstring. */
 export type TNetValue =
   | null
@@ -359,6 +361,19 @@ function cachedKey(buf: Uint8Array, start: number, end: number, offset: number):
   return s;
 }
 
+/**
+ * A copy of `buf[start, end)` (never a view: the value outlives the read buffer). Small ones (header names
+ * and values, most of a flow's byte strings) come from node's shared Buffer pool: `slice` makes a new
+ * backing store each time (~0.3 µs in Deno), a pool copy ~0.06 µs. Large ones (bodies) get their own.
+ */
+function copyBytes(buf: Uint8Array, start: number, end: number): Uint8Array {
+  const n = end - start;
+  if (n > 1024) return buf.slice(start, end);
+  const out = allocBytes(n);
+  out.set(buf.subarray(start, end));
+  return out;
+}
+
 function latin1(buf: Uint8Array, start: number, end: number): string {
   let s = "";
   for (let i = start; i < end; i += 8192) {
@@ -477,7 +492,7 @@ class Decoder {
     switch (tag) {
       case 0x2c: // ,
         this.next = next;
-        return isKey ? cachedKey(buf, dataStart, dataEnd, base + pos) : buf.slice(dataStart, dataEnd);
+        return isKey ? cachedKey(buf, dataStart, dataEnd, base + pos) : copyBytes(buf, dataStart, dataEnd);
       case 0x3b: // ;
         this.next = next;
         return isKey
