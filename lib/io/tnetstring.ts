@@ -368,7 +368,7 @@ function cachedKey(buf: Uint8Array, start: number, end: number, offset: number):
  */
 function copyBytes(buf: Uint8Array, start: number, end: number): Uint8Array {
   const n = end - start;
-  if (n > 1024) return buf.slice(start, end);
+  if (n > 256) return buf.slice(start, end);
   const out = allocBytes(n);
   out.set(buf.subarray(start, end));
   return out;
