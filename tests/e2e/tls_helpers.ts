@@ -205,7 +205,9 @@ export async function startStalledUploadOrigin(dir: string): Promise<StalledUplo
     );
   };
   const accepting = (async () => {
-    for await (const conn of listener) {
+    // bounded: the tests here make a handful of connections; the loop ends when the listener closes
+    for (let i = 0; i < 256; i++) {
+      const conn = await listener.accept();
       conns.add(conn);
       serve(conn).catch(() => {}).finally(() => {
         conns.delete(conn);
