@@ -231,3 +231,16 @@ export class SetReading extends Command {
     super();
   }
 }
+
+/**
+ * Flow control for `conn` (a server connection) is the layer's business: when its write buffer is full the
+ * driver does not stop reading the other connections (the default, right when one peer feeds it), it tells
+ * the root with `WritesBlocked(conn, true)`, and `WritesBlocked(conn, false)` once the buffer drained. The
+ * HTTP layer asks for this for an HTTP/1 server connection fed by one stream of an HTTP/2 client: only that
+ * stream is held back then.
+ */
+export class WatchWrites extends Command {
+  constructor(readonly conn: Connection) {
+    super();
+  }
+}

@@ -4,7 +4,9 @@
  * (send, open, close, TLS, hooks, timers, relays). All I/O of a connection happens here; layers own none.
  *
  * Flow control: when a socket's write buffer is full, reading stops on the connection's other sockets until
- * it drains, so a slow reader on either side throttles the other and memory stays bounded.
+ * it drains, so a slow reader on either side throttles the other and memory stays bounded. For a server
+ * connection a layer watches (`WatchWrites`: an HTTP/1 server fed by one stream of an HTTP/2 client) the
+ * root is told instead (`WritesBlocked`), and that layer holds back only what feeds it.
  *
  * @module
  */
@@ -25,8 +27,9 @@ import {
   StartHook,
   StartTls,
   type TlsInfo,
+  WatchWrites,
 } from "./commands.ts";
-import { ConnectionClosed, DataReceived, Start } from "./events.ts";
+import { ConnectionClosed, DataReceived, Start, WritesBlocked } from "./events.ts";
 import type { Layer } from "./layer.ts";
 import { Context } from "./context.ts";
 import type { ProxyCore } from "./core.ts";
@@ -64,8 +67,12 @@ export class Driver {
   readonly context: Context;
   #root: Layer | null = null;
   readonly #transports = new Map<Connection, Transport>();
-  /** Transports whose write buffer is full (the others do not read meanwhile). */
+  /** Transports whose write buffer is full (the others do not read meanwhile, unless watched). */
   readonly #blocked = new Set<Transport>();
+  /** Connections whose write backpressure a layer handles (see WatchWrites). */
+  readonly #watched = new Set<Connection>();
+  /** Blocked transports of watched connections: their layer was told, nobody was paused. */
+  readonly #blockedWatched = new Map<Transport, Connection>();
   readonly #debug: boolean;
   #activity = 0;
   #done!: () => void;
@@ -189,6 +196,7 @@ export class Driver {
     if (this.#transports.get(conn) !== t) return;
     this.#transports.delete(conn);
     this.#unblock(t);
+    this.#watched.delete(conn);
     if (conn instanceof Server) this.#serverClosed(conn);
     if (conn === this.client) this.#finish();
   }
@@ -257,6 +265,10 @@ export class Driver {
       if (t) c.reading ? t.resume() : t.pause();
       return;
     }
+    if (c instanceof WatchWrites) {
+      if (this.#transports.has(c.conn)) this.#watched.add(c.conn);
+      return;
+    }
     throw new Error(`unknown command ${c}`);
   }
 
@@ -265,13 +277,32 @@ export class Driver {
     if (!t) return;
     if (!t.write(c.data) && !this.#blocked.has(t)) {
       this.#blocked.add(t);
+      if (this.#watched.size && this.#watched.has(c.conn)) {
+        this.#blockedWatched.set(t, c.conn);
+        return this.#tellWrites(c.conn, true);
+      }
       for (const other of this.#transports.values()) if (other !== t) other.pause();
     }
   }
 
   #unblock(t: Transport): void {
     if (!this.#blocked.delete(t)) return;
+    const watched = this.#blockedWatched.get(t);
+    if (watched) {
+      this.#blockedWatched.delete(t);
+      return this.#tellWrites(watched, false);
+    }
     for (const other of this.#transports.values()) if (other !== t) other.resume();
+  }
+
+  /**
+   * Tell the root that a watched connection's writes are blocked or drained, after the command being carried
+   * out (this runs inside a layer's SendData or CloseConnection: no event may enter the layers meanwhile).
+   */
+  #tellWrites(conn: Connection, blocked: boolean): void {
+    queueMicrotask(() => {
+      if (!this.#ending) this.#deliver(() => this.#root?.handle(new WritesBlocked(conn, blocked)));
+    });
   }
 
   #hook(c: StartHook): void {
@@ -352,6 +383,7 @@ export class Driver {
     if (c.opts.reuse && c.conn instanceof Server && !t.ended) {
       this.#transports.delete(c.conn);
       this.#unblock(t);
+      this.#watched.delete(c.conn);
       if (this.core.conns.park(c.conn, t, this.client)) return;
       this.#transports.set(c.conn, t);
     }

@@ -46,6 +46,19 @@ export class ConnectionClosed extends ConnectionEvent {
   }
 }
 
+/**
+ * The write buffer of `conn` is full (`blocked`), or drained again: sent only for connections a layer asked
+ * for with `WatchWrites` (for the others the driver pauses reading instead).
+ */
+export class WritesBlocked extends ConnectionEvent {
+  constructor(conn: Connection, readonly blocked: boolean) {
+    super(conn);
+  }
+  override toString(): string {
+    return `WritesBlocked(${this.conn.constructor.name.toLowerCase()}, ${this.blocked})`;
+  }
+}
+
 /** A timer requested with {@link RequestWakeup} fired. */
 export class Wakeup extends Event {
   constructor(readonly command: RequestWakeup) {

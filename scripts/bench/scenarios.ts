@@ -284,6 +284,12 @@ export const defaultTargets: Target[] = [
     min: 0.7,
   },
   {
+    label: "h2 100 MB streamed download >= 50% of direct MB/s",
+    numerator: "mitmdeno-h2-100mb",
+    denominator: "h2-direct-100mb",
+    min: 0.5,
+  },
+  {
     label: "streamed HTTPS download >= 50% of direct MB/s",
     numerator: "stream-mitmdeno-tls",
     denominator: "stream-direct-tls",

@@ -13,7 +13,7 @@ import { curl, rssMiB, runCli, startInProcess, startProxy } from "./helpers.ts";
 import { Save } from "../../addons/save.ts";
 import { readFlowsToArray } from "../../lib/io/flowfile.ts";
 import { startHttpsOrigin } from "./tls_helpers.ts";
-import { connectTunnel } from "./tls_helpers.ts";
+import { connectTunnel, startStalledUploadOrigin } from "./tls_helpers.ts";
 import { startH2Origin } from "./h2_helpers.ts";
 import { CertStore } from "../../lib/tls/certs.ts";
 import { H2Connection } from "../../lib/http2/connection.ts";
@@ -527,6 +527,82 @@ Deno.test("http2: a large download and upload over h2 with stream_large_bodies k
       `RSS grew by ${Math.round(peak - before)} MiB (from ${Math.round(before)})`,
     );
   } finally {
+    await proxy.stop();
+    await origin.close();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("http2: an upload stalled by a slow HTTP/1 origin holds back only its stream; another stream of the connection goes on, memory stays bounded", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mitmdeno-h2stall-" });
+  const origin = await startStalledUploadOrigin(dir);
+  // the proxy in its own process, so its memory is measured alone; lazy: h2 to the client, HTTP/1 upstream
+  const proxy = await startProxy([
+    "--flow-detail",
+    "0",
+    "--set",
+    `confdir=${dir}/conf`,
+    "--set",
+    "connection_strategy=lazy",
+    "--set",
+    "upstream_cert=false",
+    "--set",
+    "stream_large_bodies=256k",
+    "--set",
+    `ssl_verify_upstream_trusted_ca=${origin.caFile}`,
+  ]);
+  const size = 64 * 1024 * 1024;
+  let session: http2.ClientHttp2Session | null = null;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const timeouts: ReturnType<typeof setTimeout>[] = [];
+  const within = <T>(p: Promise<T>, ms: number, what: string) =>
+    Promise.race([
+      p,
+      new Promise<never>((_, reject) =>
+        timeouts.push(setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms))
+      ),
+    ]);
+  try {
+    session = await h2Session(proxy.port, origin.port, `${dir}/conf/mitmdeno-ca-cert.pem`);
+    const before = rssMiB(proxy.pid);
+    let peak = before;
+    timer = setInterval(() => (peak = Math.max(peak, rssMiB(proxy.pid))), 50);
+    const up = session.request({ ":method": "POST", ":path": "/upload", "content-length": String(size) });
+    const upDone = new Promise<string>((resolve, reject) => {
+      const chunks: Uint8Array[] = [];
+      up.on("data", (c: Uint8Array) => chunks.push(c));
+      up.on("end", () => resolve(new TextDecoder().decode(concat(chunks))));
+      up.on("error", reject);
+    });
+    upDone.catch(() => {});
+    up.end(new Uint8Array(size).fill(120));
+    await within(origin.uploadStarted, 10_000, "the upload's head at the origin");
+    // the origin reads nothing: the proxy's socket to it fills up within this wait
+    await new Promise((r) => timeouts.push(setTimeout(r, 1500)));
+    const t0 = Date.now();
+    const fast = await within(h2Request(session, "/fast"), 5_000, "GET /fast while the upload is stalled");
+    const fastMs = Date.now() - t0;
+    assert.equal(fast.status, 200);
+    assert.equal(fast.body, "fast /fast");
+    const stalledPeak = peak - before;
+    origin.release();
+    assert.equal(await within(upDone, 60_000, "the upload after the release"), `received ${size}`);
+    clearInterval(timer);
+    console.log(
+      `GET during the stalled upload: ${fastMs} ms; proxy RSS growth: stalled ${
+        Math.round(stalledPeak)
+      } MiB, ` +
+        `whole upload ${Math.round(peak - before)} MiB (from ${Math.round(before)})`,
+    );
+    assert.ok(stalledPeak < 40, `RSS grew by ${Math.round(stalledPeak)} MiB while the upload was stalled`);
+    assert.ok(
+      peak - before < 60,
+      `RSS grew by ${Math.round(peak - before)} MiB (from ${Math.round(before)})`,
+    );
+  } finally {
+    clearInterval(timer);
+    for (const t of timeouts) clearTimeout(t);
+    session?.destroy();
     await proxy.stop();
     await origin.close();
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -135,3 +135,102 @@ export function captureClientHello(servername = "localhost"): Promise<Uint8Array
 export function count(s: string, re: RegExp): number {
   return [...s.matchAll(new RegExp(re.source, re.flags.includes("g") ? re.flags : re.flags + "g"))].length;
 }
+
+/** An HTTPS (HTTP/1.1) origin whose `/upload` reads nothing of its body until released. */
+export interface StalledUploadOrigin {
+  port: number;
+  caFile: string;
+  /** Resolves once the head of an `/upload` request arrived (its body is not read). */
+  uploadStarted: Promise<void>;
+  /** Let the upload be read: the origin then answers `received <bytes>`. */
+  release(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Start an HTTPS origin (Deno.listenTls, HTTP/1.1 only, its own CA) that answers any request `fast <path>`
+ * at once, except `/upload` (with a Content-Length), whose body it leaves unread until {@link
+ * StalledUploadOrigin.release}: nothing reads the TLS connection meanwhile, so the sender's socket fills up
+ * (a node:tls server would read and decrypt on regardless of `pause()`).
+ */
+export async function startStalledUploadOrigin(dir: string): Promise<StalledUploadOrigin> {
+  const ca = await loadOrCreateCA(`${dir}/stalled-ca`, { basename: "stalledorigin" });
+  const leaf = new CertStore(ca, { secureContext: false }).getCert({
+    commonName: "localhost",
+    sans: ["localhost", "127.0.0.1"],
+  });
+  const listener = Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: leaf.chainPem,
+    key: leaf.keyPem,
+    alpnProtocols: ["http/1.1"],
+  });
+  const conns = new Set<Deno.TlsConn>();
+  let started!: () => void;
+  const uploadStarted = new Promise<void>((r) => (started = r));
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const enc = new TextEncoder();
+  const serve = async (conn: Deno.TlsConn) => {
+    const buf = new Uint8Array(64 * 1024);
+    let head = "";
+    let rest = 0; // body bytes read along with the head
+    // at most 64 reads for a head (requests here are small)
+    for (let i = 0; i < 64 && !head.includes("\r\n\r\n"); i++) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      head += new TextDecoder("latin1").decode(buf.subarray(0, n));
+    }
+    const end = head.indexOf("\r\n\r\n");
+    if (end < 0) return;
+    rest = head.length - end - 4;
+    const path = head.split(" ")[1];
+    let body = `fast ${path}`;
+    if (path === "/upload") {
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+      started();
+      await released;
+      let got = rest;
+      // bounded: each read returns at least one byte until the body is complete
+      for (let i = 0; i < length + 1 && got < length; i++) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        got += n;
+      }
+      body = `received ${got}`;
+    }
+    await conn.write(
+      enc.encode(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`),
+    );
+  };
+  const accepting = (async () => {
+    // bounded: the tests here make a handful of connections; the loop ends when the listener closes
+    for (let i = 0; i < 256; i++) {
+      const conn = await listener.accept();
+      conns.add(conn);
+      serve(conn).catch(() => {}).finally(() => {
+        conns.delete(conn);
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      });
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    caFile: ca.paths.certPem,
+    uploadStarted,
+    release,
+    async close() {
+      release();
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed */ }
+      }
+      await accepting;
+    },
+  };
+}

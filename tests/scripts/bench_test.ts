@@ -13,6 +13,7 @@ import { treeCpuSeconds } from "../../scripts/bench/cpu.ts";
 import { MITMDUMP_LISTEN, viaProxy, withListen } from "../../scripts/bench/scenarios.ts";
 import { runScenario, startOrigin } from "../../scripts/bench/runner.ts";
 import { runWsLoad, wsScenario } from "../../scripts/bench/ws_scenarios.ts";
+import { parseH2load, parseH2loadDuration } from "../../scripts/bench/h2_scenarios.ts";
 import { readRssKiB } from "../../scripts/bench/rss.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
@@ -74,6 +75,101 @@ Deno.test("bench: the WRK_RESULT JSON line wins over the text", () => {
   assertEquals(r.errors.status, 0);
   assert(Math.abs(r.rps - 3140 / 3.011311) < 1e-6);
   assertEquals(parseResultLine(SAMPLE_TEXT), undefined);
+});
+
+// Captured from h2load 1.52.0 against scripts/bench/h2_origin.ts: `h2load -n 1 -c 1 https://127.0.0.1:PORT/big?n=104857600`
+// (the run took under a second, so h2load prints "finished in 212.38ms")
+const H2LOAD_BIG = `starting benchmark...
+spawning thread #0: 1 total client(s). 1 total requests
+TLS Protocol: TLSv1.3
+Cipher: TLS_AES_128_GCM_SHA256
+Server Temp Key: X25519 253 bits
+Application protocol: h2
+progress: 100% done
+
+finished in 212.38ms, 4.71 req/s, 471.11MB/s
+requests: 1 total, 1 started, 1 done, 1 succeeded, 0 failed, 0 errored, 0 timeout
+status codes: 1 2xx, 0 3xx, 0 4xx, 0 5xx
+traffic: 100.06MB (104915286) total, 28B (28) headers (space savings 59.42%), 100.00MB (104857600) data
+                     min         max         mean         sd        +/- sd
+time for request:   179.90ms    179.90ms    179.90ms         0us   100.00%
+time for connect:    30.56ms     30.56ms     30.56ms         0us   100.00%
+time to 1st byte:   129.13ms    129.13ms    129.13ms         0us   100.00%
+req/s           :       4.74        4.74        4.74        0.00   100.00%
+`;
+
+// Captured likewise: `h2load -c 16 -m 10 -D 2 https://127.0.0.1:PORT/`
+const H2LOAD_SMALL = `starting benchmark...
+spawning thread #0: 16 total client(s). Timing-based test with 0s of warm-up time and 2s of main duration for measurements.
+Warm-up started for thread #0.
+progress: 6% of clients started
+progress: 12% of clients started
+progress: 18% of clients started
+progress: 25% of clients started
+progress: 31% of clients started
+progress: 37% of clients started
+progress: 43% of clients started
+progress: 50% of clients started
+progress: 56% of clients started
+progress: 62% of clients started
+progress: 68% of clients started
+progress: 75% of clients started
+progress: 81% of clients started
+progress: 87% of clients started
+progress: 93% of clients started
+progress: 100% of clients started
+Warm-up phase is over for thread #0.
+Main benchmark duration is started for thread #0.
+TLS Protocol: TLSv1.3
+Cipher: TLS_AES_128_GCM_SHA256
+Server Temp Key: X25519 253 bits
+Application protocol: h2
+Main benchmark duration is over for thread #0. Stopping all clients.
+Stopped all clients for thread #0
+
+finished in 2.00s, 218845.00 req/s, 218.10MB/s
+requests: 437690 total, 437850 started, 437690 done, 437690 succeeded, 0 failed, 0 errored, 0 timeout
+status codes: 437690 2xx, 0 3xx, 0 4xx, 0 5xx
+traffic: 436.20MB (457387026) total, 1.25MB (1313262) headers (space savings 94.00%), 427.43MB (448194560) data
+                     min         max         mean         sd        +/- sd
+time for request:       43us      5.79ms       709us       407us    88.94%
+time for connect:     2.96ms      9.58ms      6.37ms      2.12ms    62.50%
+time to 1st byte:    10.02ms     12.42ms     11.28ms       818us    56.25%
+req/s           :   13636.10    13706.48    13674.47       23.95    56.25%
+`;
+
+Deno.test("bench: parseH2loadDuration handles all units", () => {
+  assertEquals(parseH2loadDuration("43", "us"), 43);
+  assertEquals(parseH2loadDuration("212.38", "ms"), 212380);
+  assertEquals(parseH2loadDuration("2.00", "s"), 2e6);
+  assertEquals(parseH2loadDuration("1", "m"), 60e6);
+});
+
+Deno.test("bench: parse h2load's one 100 MB download (sub-second, MB/s from the exact data bytes)", () => {
+  const r = parseH2load(H2LOAD_BIG, true);
+  assertEquals(r.requests, 1);
+  assert(Math.abs(r.durationS - 0.21238) < 1e-9, String(r.durationS));
+  assertEquals(r.bytes, 104857600);
+  assert(Math.abs(r.rps - 104857600 / 0.21238 / 1e6) < 1e-6, String(r.rps));
+  assert(Math.abs(r.latencyUs.mean - 179900) < 1e-6 && r.latencyUs.p50 === r.latencyUs.mean);
+  assertEquals(r.errors, { connect: 0, read: 0, write: 0, timeout: 0, status: 0 });
+});
+
+Deno.test("bench: parse h2load's timed -c16 -m10 run (req/s)", () => {
+  const r = parseH2load(H2LOAD_SMALL, false);
+  assertEquals(r.requests, 437690);
+  assertEquals(r.durationS, 2);
+  assertEquals(r.rps, 218845);
+  assertEquals(r.bytes, 457387026);
+  assert(Math.abs(r.latencyUs.mean - 709) < 1e-6 && Math.abs(r.latencyUs.max - 5790) < 1e-6);
+  assertEquals(r.errors, { connect: 0, read: 0, write: 0, timeout: 0, status: 0 });
+  let threw = false;
+  try {
+    parseH2load("00.00MB (104857600) data\n", true);
+  } catch {
+    threw = true;
+  }
+  assert(threw, "a truncated summary must throw");
 });
 
 Deno.test("bench: Lua script uses absolute-form target and Host header for proxies", () => {

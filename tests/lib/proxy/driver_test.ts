@@ -16,8 +16,9 @@ import {
   SendData,
   SetReading,
   StartHook,
+  WatchWrites,
 } from "../../../lib/proxy/commands.ts";
-import { ConnectionClosed, DataReceived, Start } from "../../../lib/proxy/events.ts";
+import { ConnectionClosed, DataReceived, Start, WritesBlocked } from "../../../lib/proxy/events.ts";
 import { Driver } from "../../../lib/proxy/driver.ts";
 import { ProtocolError } from "../../../lib/proxy/errors.ts";
 import {
@@ -347,6 +348,39 @@ Deno.test("driver: a full write buffer towards the client stops reading from the
     r.client.resume();
     await until(() => n + r.reader.length >= big.length, "the client to read everything", 20000);
     await until(() => received(r.layer, server) === "from the server", "the server's data after the drain");
+    r.client.destroy();
+    await within(r.done, "the run to end");
+  } finally {
+    await res.close();
+  }
+});
+
+Deno.test("driver: a watched connection's full write buffer is told to the layer (WritesBlocked), the others go on reading", async () => {
+  const res = new Resources();
+  try {
+    const { master } = testMaster();
+    const origin = await res.listen((s) => s.pause());
+    const r = await runDriver(res, master);
+    await r.layer.next(Start);
+    const server = new Server(["127.0.0.1", origin.port]);
+    assert.equal(await r.layer.ask(new OpenConnection(server)), null);
+    await until(() => origin.accepted.length === 1, "the origin to accept");
+    r.layer.cmd(new WatchWrites(server));
+    // the origin reads nothing; more than the kernel buffers can hold goes to it
+    const big = new Uint8Array(48 * 1024 * 1024).fill(120);
+    r.layer.cmd(new SendData(server, big));
+    await r.layer.next(WritesBlocked, (e) => e.conn === server && e.blocked);
+    r.client.write("from the client");
+    await until(
+      () => received(r.layer, r.driver.client) === "from the client",
+      "the client's data, unpaused",
+    );
+    // the origin reads everything: the layer hears the buffer drained
+    let n = 0;
+    origin.accepted[0].on("data", (b: Uint8Array) => (n += b.length));
+    origin.accepted[0].resume();
+    await r.layer.next(WritesBlocked, (e) => e.conn === server && !e.blocked);
+    await until(() => n === big.length, "the origin to read everything", 20000);
     r.client.destroy();
     await within(r.done, "the run to end");
   } finally {

@@ -16,7 +16,8 @@
  * ```
  *
  * Commands are checked as they come (`out` takes the next one), so a failure names the step. Log commands are
- * skipped unless `logs: true`; `autoHooks` replies to hooks by itself (they are then not listed). `reply`
+ * skipped unless `logs: true`, flow control (SetReading, WatchWrites) always (`history` has them);
+ * `autoHooks` replies to hooks by itself (they are then not listed). `reply`
  * updates the connection records as the driver does (an opened server gets its `timestampStart`, one whose
  * TLS handshake failed its `timestampEnd`); `runHook` runs a hook through the master's addons, interception
  * included.
@@ -40,6 +41,7 @@ import {
   SetReading,
   StartHook,
   StartTls,
+  WatchWrites,
 } from "../../../lib/proxy/commands.ts";
 import { ConnectionClosed, DataReceived, type Event } from "../../../lib/proxy/events.ts";
 import { fromLatin1, latin1 } from "../../../lib/http/bytes.ts";
@@ -315,7 +317,7 @@ export class Playbook {
   #emitted(c: Command): void {
     this.history.push(c);
     if (c instanceof Log && !this.#logs) return;
-    if (c instanceof SetReading && this.#autoReading) return;
+    if ((c instanceof SetReading || c instanceof WatchWrites) && this.#autoReading) return;
     if (c instanceof StartHook && this.#autoHooks) return c.complete();
     this.pending.push(c);
   }

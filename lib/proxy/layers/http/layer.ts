@@ -12,7 +12,7 @@
  * @module
  */
 import { Layer } from "../../layer.ts";
-import { ConnectionClosed, DataReceived, type Event, Start } from "../../events.ts";
+import { ConnectionClosed, DataReceived, type Event, Start, WritesBlocked } from "../../events.ts";
 import {
   CloseConnection,
   type Command,
@@ -20,6 +20,7 @@ import {
   Relay,
   type RequestWakeup,
   SetReading,
+  WatchWrites,
 } from "../../commands.ts";
 import { ProtocolError } from "../../errors.ts";
 import type { Context } from "../../context.ts";
@@ -107,6 +108,7 @@ export class HttpLayer extends Layer {
       return;
     }
     if (e instanceof Start) return this.#start();
+    if (e instanceof WritesBlocked) return this.#writesBlocked(e.conn as Server, e.blocked);
   }
 
   #start(): void {
@@ -172,6 +174,8 @@ export class HttpLayer extends Layer {
       return h2;
     }
     const codec = this.adopt(new Http1Client(this.context, slot.server));
+    // one stream of an HTTP/2 client feeds it: when it cannot take more, hold back only that stream
+    if (this.#client instanceof Http2Server) this.emit(new WatchWrites(slot.server));
     codec.onHttp = (ev) => {
       const stream = slot.stream;
       if (stream && stream.streamId === ev.streamId) stream.handle(ev);
@@ -254,6 +258,7 @@ export class HttpLayer extends Layer {
           if (this.#streams.get(done.streamId) === done) this.#streams.delete(done.streamId);
           if (this.#held.size) this.#unhold(done.streamId);
           if (this.#streamHolds.size) this.#holdStream(done, false);
+          if (this.#writeHolds.size) this.#releaseWriteHold(done);
         },
         (st, waiting) => this.#watchResponse(st, waiting),
       ),
@@ -350,6 +355,37 @@ export class HttpLayer extends Layer {
   }
 
   readonly #held = new Map<Http2Server | Http2Client, Map<number, () => void>>();
+
+  /**
+   * A watched HTTP/1 server connection (see {@link WatchWrites}) cannot take more (`blocked`) or drained:
+   * the HTTP/2 client's stream it serves gets no more credit until then; the client connection goes on
+   * reading, so its other streams do not wait.
+   */
+  #writesBlocked(server: Server, blocked: boolean): void {
+    const hold = this.#writeHolds.get(server);
+    if (!blocked) {
+      if (hold) {
+        this.#writeHolds.delete(server);
+        hold.undo();
+      }
+      return;
+    }
+    const stream = this.#slotOf(server)?.stream;
+    if (hold || !stream || !(this.#client instanceof Http2Server)) return;
+    this.#writeHolds.set(server, { stream, undo: this.#pauseSource(this.#client, stream.streamId) });
+  }
+
+  /** A stream is over: a hold for its server's full write buffer goes with it. */
+  #releaseWriteHold(stream: HttpStream): void {
+    for (const [server, hold] of this.#writeHolds) {
+      if (hold.stream !== stream) continue;
+      this.#writeHolds.delete(server);
+      hold.undo();
+    }
+  }
+
+  /** Streams held back because the HTTP/1 server connection they write to is full, by connection. */
+  readonly #writeHolds = new Map<Server, { stream: HttpStream; undo: () => void }>();
 
   // ---- server connections ----
 

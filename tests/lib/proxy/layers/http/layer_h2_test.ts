@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Start } from "../../../../../lib/proxy/events.ts";
+import { Start, WritesBlocked } from "../../../../../lib/proxy/events.ts";
 import { HttpLayer } from "../../../../../lib/proxy/layers/http/layer.ts";
 import {
   CloseConnection,
@@ -9,6 +9,7 @@ import {
   StartHook,
   StartTls,
   type TlsInfo,
+  WatchWrites,
 } from "../../../../../lib/proxy/commands.ts";
 import { Server } from "../../../../../lib/flow/connection.ts";
 import type { HTTPFlow } from "../../../../../lib/flow/flow.ts";
@@ -16,8 +17,11 @@ import { Playbook, tctx } from "../../tutils.ts";
 import { H2Peer } from "./h2_tutils.ts";
 
 /** An HTTP layer behind TLS with an h2 client; `serverAlpn`: what the server's handshake gives. */
-function setup(serverAlpn: "h2" | "http/1.1", opts: { holdTls?: boolean } = {}) {
-  const t = tctx();
+function setup(
+  serverAlpn: "h2" | "http/1.1",
+  opts: { holdTls?: boolean; sets?: Record<string, unknown> } = {},
+) {
+  const t = tctx(opts.sets);
   t.client.tls = true;
   t.client.alpn = "h2";
   t.ctx.server = new Server(["example.com", 443]);
@@ -28,6 +32,8 @@ function setup(serverAlpn: "h2" | "http/1.1", opts: { holdTls?: boolean } = {}) 
   const servers: Server[] = [];
   const held: StartHook[] = [];
   const h1: Uint8Array[] = [];
+  /** Bytes sent to each HTTP/1 server connection. */
+  const h1Bytes = new Map<Server, number>();
   /** Handshakes held back (opts.holdTls), to be finished by `finishTls`. */
   const handshakes: StartTls[] = [];
   const tlsInfo = (): TlsInfo => ({
@@ -46,7 +52,10 @@ function setup(serverAlpn: "h2" | "http/1.1", opts: { holdTls?: boolean } = {}) 
       if (c instanceof SendData) {
         if (c.conn === t.client) client.h2.receive(c.data);
         else if ((c.conn as Server).alpn === "h2") server.h2.receive(c.data);
-        else h1.push(c.data);
+        else {
+          h1.push(c.data);
+          h1Bytes.set(c.conn as Server, (h1Bytes.get(c.conn as Server) ?? 0) + c.data.length);
+        }
       } else if (c instanceof StartHook) {
         if (c.flow && hold(c)) held.push(c);
         else c.complete();
@@ -68,7 +77,7 @@ function setup(serverAlpn: "h2" | "http/1.1", opts: { holdTls?: boolean } = {}) 
     for (const h of handshakes.splice(0)) h.complete(tlsInfo());
     pump();
   };
-  return { t, pb, client, server, servers, held, pump, h1, handshakes, finishTls };
+  return { t, pb, client, server, servers, held, pump, h1, h1Bytes, handshakes, finishTls };
 }
 
 const req = (path: string): [string, string][] => [[":method", "GET"], [":scheme", "https"], [
@@ -142,4 +151,43 @@ Deno.test("http layer over h2: if the awaited connection turns out HTTP/1, the w
   finishTls();
   const paths = h1.map((d) => new TextDecoder().decode(d).split(" ")[1]).sort();
   assert.deepEqual(paths, ["/a", "/b"]);
+});
+
+Deno.test("http layer over h2: a full HTTP/1 server connection holds back only the stream that feeds it", () => {
+  const { pb, client, servers, pump, h1, h1Bytes } = setup("http/1.1", {
+    sets: { stream_large_bodies: "1k" },
+  });
+  const size = 3 << 20;
+  client.h2.sendHeaders(1, [
+    [":method", "POST"],
+    [":scheme", "https"],
+    [":authority", "example.com"],
+    [":path", "/upload"],
+    ["content-length", String(size)],
+  ], false);
+  pump();
+  assert.equal(servers.length, 1);
+  const upload = servers[0];
+  // the layer asked to be told about that connection's writes instead of the client's being paused
+  assert.ok(pb.history.some((c) => c instanceof WatchWrites && c.conn === upload));
+  pb.in(new WritesBlocked(upload, true)); // its socket is full
+  client.h2.sendData(1, new Uint8Array(size).fill(120), true);
+  pump();
+  // stream 1 used its window (1 MiB) and got no more credit: the rest waits at the client
+  const sent = h1Bytes.get(upload)!;
+  assert.ok(sent < (1 << 20) + 1024, `sent ${sent}`);
+  assert.ok(client.h2.queuedOn(1) >= size - (1 << 20), `queued ${client.h2.queuedOn(1)}`);
+  // the client connection is still read: another stream gets its own connection and its request goes out
+  client.h2.sendHeaders(3, req("/fast"), true);
+  pump();
+  assert.equal(servers.length, 2);
+  assert.ok(h1.some((d) => new TextDecoder().decode(d).startsWith("GET /fast HTTP/1.1\r\n")));
+  // drained: stream 1 gets its credit again and the rest of the body goes
+  pb.in(new WritesBlocked(upload, false));
+  pump();
+  assert.equal(client.h2.queuedOn(1), 0);
+  const first = new TextDecoder("latin1").decode(h1[0]);
+  const head = first.slice(0, first.indexOf("\r\n\r\n") + 4);
+  assert.match(head, /^POST \/upload HTTP\/1\.1\r\n.*content-length: 3145728\r\n\r\n$/s);
+  assert.equal(h1Bytes.get(upload), head.length + size);
 });
