@@ -10,6 +10,9 @@ import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Buffer } from "node:buffer";
 
+/** Bytes a socket may hold unsent before its writer is told to wait (the others stop reading). */
+export const WRITE_BACKLOG = 256 * 1024;
+
 /** The libuv handle of a node:net socket, as far as reading goes. */
 interface ReadHandle {
   readStart?(): number;
@@ -105,7 +108,9 @@ export class Transport {
   write(data: Uint8Array): boolean {
     const s = this.socket;
     if (s.destroyed) return true;
-    if (s.write(data)) return true;
+    // node's own limit (16 KiB) would stop the other side for every 64 KiB chunk read: only a real
+    // backlog does (a 'drain' follows: the socket set its need-drain flag when write said false)
+    if (s.write(data) || s.writableLength < WRITE_BACKLOG) return true;
     s.once("drain", this.#onDrain);
     return false;
   }

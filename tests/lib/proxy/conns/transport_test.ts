@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
-import { Transport } from "../../../../lib/proxy/conns/transport.ts";
+import { Transport, WRITE_BACKLOG } from "../../../../lib/proxy/conns/transport.ts";
 import { clientTls } from "../../../../lib/proxy/conns/connect.ts";
 import { bytes, Reader, Resources, sleep, testPki, text, until, within } from "../io_utils.ts";
 
@@ -159,6 +159,41 @@ Deno.test("Transport.write: false when the buffer is full, then one drain once i
     await until(() => r.drains === 1, "the drain", 20000);
     await until(() => n === big.length + 5, "everything to arrive", 20000);
     assert.equal(t.writeBuffered, 0);
+  } finally {
+    await res.close();
+  }
+});
+
+Deno.test("Transport.write: up to WRITE_BACKLOG unsent bytes is no backpressure; past it, false and one drain", async () => {
+  const res = new Resources();
+  try {
+    const { ours, peer } = await res.pair();
+    const t = new Transport(ours);
+    const r = recorder();
+    t.listen(r.listener);
+    peer.pause();
+    // 64 KiB chunks (what a socket read gives) to a peer that reads nothing: node's own 16 KiB limit would
+    // say "full" at the first one; the transport says so only once WRITE_BACKLOG bytes wait unsent
+    const chunk = new Uint8Array(64 * 1024);
+    let written = 0;
+    let ok = true;
+    let pastNodeLimit = false;
+    for (let i = 0; i < 1024 && ok; i++) {
+      ok = t.write(chunk);
+      written += chunk.length;
+      if (ok) assert.ok(t.writeBuffered < WRITE_BACKLOG, `true with ${t.writeBuffered} bytes unsent`);
+      if (ok && t.writeBuffered > 16 * 1024) pastNodeLimit = true;
+    }
+    assert.equal(ok, false, "a backlog is reported in the end");
+    assert.ok(t.writeBuffered >= WRITE_BACKLOG);
+    assert.ok(pastNodeLimit, "writes went on past node's 16 KiB without a wait");
+    let n = 0;
+    peer.on("data", (b: Uint8Array) => (n += b.length));
+    peer.resume();
+    await until(() => r.drains === 1, "the drain", 20000);
+    await until(() => n === written, "everything to arrive", 20000);
+    await sleep(50);
+    assert.equal(r.drains, 1, "one drain");
   } finally {
     await res.close();
   }
