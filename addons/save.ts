@@ -135,6 +135,7 @@ export class Save {
     this.#writer = await FlowWriter.open(path, {
       append,
       version: ctx.options.flow_format_version as number,
+      batch: true,
     });
     this.#currentPath = path;
   }
@@ -163,23 +164,36 @@ export class Save {
     const path = this.#currentPath;
     try {
       await this.#rotate();
-      await this.#writer!.add(flow as HTTPFlow);
+      // the writer gathers a turn's flows into one write (see FlowWriterOptions.batch): the hook does not
+      // wait for it; a failed write stops recording below
+      const w = this.#writer!;
+      w.add(flow as HTTPFlow).catch((e) => this.#writeFailed(e, path, w));
     } catch (e) {
-      // a full disk stops this writer, not the proxy (mitmproxy exits here, failing every connection)
-      if (this.#failed) return;
-      this.#failed = true;
-      const written = this.#writer?.count ?? 0;
-      const where = this.#currentPath ?? path ?? String(ctx.options.save_stream_file);
-      const w = this.#writer;
-      this.#writer = null;
-      this.#currentPath = null;
-      this.#active.clear();
-      await w?.close().catch(() => {});
-      ctx.log.error(
-        `Error while writing to ${where}: ${(e as Error).message}; recording stopped ` +
-          `(${written} flows written there stay readable; the proxy goes on)`,
-      );
+      await this.#writeFailed(e, path, this.#writer);
     }
+  }
+
+  async #writeFailed(e: unknown, path: string | null, failed: FlowWriter | null): Promise<void> {
+    if (this.#failed) return;
+    const where = (failed === this.#writer ? this.#currentPath : null) ?? path ??
+      String(ctx.options.save_stream_file);
+    if (failed !== null && failed !== this.#writer) {
+      // a file rotated away since: its last flows are lost, the current file goes on
+      ctx.log.error(`Error while writing to ${where}: ${(e as Error).message}; its last flows are lost`);
+      return;
+    }
+    // a full disk stops this writer, not the proxy (mitmproxy exits here, failing every connection)
+    this.#failed = true;
+    const written = this.#writer?.count ?? 0;
+    const w = this.#writer;
+    this.#writer = null;
+    this.#currentPath = null;
+    this.#active.clear();
+    await w?.close().catch(() => {});
+    ctx.log.error(
+      `Error while writing to ${where}: ${(e as Error).message}; recording stopped ` +
+        `(${written} flows written there stay readable; the proxy goes on)`,
+    );
   }
 
   requestheaders(flow: HTTPFlow): void {
@@ -218,7 +232,8 @@ export class Save {
   async done(): Promise<void> {
     if (this.#writer && !this.#failed) {
       for (const f of [...this.#active]) {
-        if (!this.#filter || this.#filter(f)) await this.#writer.add(f as HTTPFlow | TCPFlow).catch(() => {});
+        // gathered into the last batch, written by the close below
+        if (!this.#filter || this.#filter(f)) this.#writer.add(f as HTTPFlow | TCPFlow).catch(() => {});
       }
     }
     this.#active.clear();

@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { setImmediate } from "node:timers";
 import type { HTTPFlow } from "../flow/flow.ts";
 import type { TCPFlow } from "../flow/tcp.ts";
 import type { Filter } from "../flow/filter.ts";
@@ -237,7 +238,18 @@ export interface FlowWriterOptions {
   version?: number;
   /** Only write flows matching this filter (mitmproxy's FilteredFlowWriter). */
   filter?: Filter | null;
+  /**
+   * Files only: gather the flows added in one turn of the event loop and write them with one system call
+   * at its end (or once 1 MiB waits), instead of one write per flow (a third of the cost of recording under
+   * load). A flow is then in the file a moment after `add` returned; the promise `add` returns settles once
+   * it is. A process killed meanwhile loses that turn's flows (at most one per client connection: a client
+   * waits for its response before it sends the next request).
+   */
+  batch?: boolean;
 }
+
+/** Bytes gathered before a batch is written at once (see {@link FlowWriterOptions.batch}). */
+const BATCH_MAX = 1 << 20;
 
 /**
  * Writes flows to a file or sink, one tnetstring per flow. Each {@link add} writes the whole flow before
@@ -252,6 +264,12 @@ export class FlowWriter {
   #pending = 0;
   /** Bytes in the file after the last complete flow (files only). */
   #good = 0;
+  #batching: boolean;
+  /** The batch being gathered (see {@link FlowWriterOptions.batch}): bytes, flows, who waits for it. */
+  #batch: Uint8Array | null = null;
+  #batchLen = 0;
+  #batchFlows = 0;
+  #batchDone: PromiseWithResolvers<void> | null = null;
   /** Number of flows written. */
   count = 0;
 
@@ -261,6 +279,7 @@ export class FlowWriter {
     this.#file = sink instanceof Deno.FsFile ? sink : null;
     this.#version = options.version ?? FLOW_FORMAT_VERSION;
     this.#filter = options.filter ?? null;
+    this.#batching = (options.batch ?? false) && this.#file !== null;
   }
 
   /**
@@ -300,6 +319,15 @@ export class FlowWriter {
    */
   add(flow: HTTPFlow | TCPFlow): Promise<void> {
     if (this.#filter && !this.#filter(flow)) return Promise.resolve();
+    if (this.#batching && this.#file) {
+      let data: Uint8Array;
+      try {
+        data = dumpsView(flowToState(flow, this.#version));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return this.#gather(data);
+    }
     if (this.#file && !this.#pending) {
       const file = this.#file;
       try {
@@ -324,6 +352,54 @@ export class FlowWriter {
     return p;
   }
 
+  /** Add one encoded flow to the batch; the first of a turn schedules its write at the turn's end. */
+  #gather(data: Uint8Array): Promise<void> {
+    const need = this.#batchLen + data.length;
+    if (this.#batch === null || need > this.#batch.length) {
+      const grown = new Uint8Array(Math.max(64 * 1024, need, (this.#batch?.length ?? 0) * 2));
+      if (this.#batch) grown.set(this.#batch.subarray(0, this.#batchLen));
+      this.#batch = grown;
+    }
+    this.#batch.set(data, this.#batchLen);
+    this.#batchLen = need;
+    this.#batchFlows++;
+    let done = this.#batchDone;
+    if (done === null) {
+      done = this.#batchDone = Promise.withResolvers<void>();
+      setImmediate(() => this.#writeBatch());
+    }
+    const p = done.promise;
+    if (this.#batchLen >= BATCH_MAX) this.#writeBatch();
+    return p;
+  }
+
+  /** Write the gathered flows with one call; a failure cuts the file back to the flows before them. */
+  #writeBatch(): void {
+    const done = this.#batchDone;
+    const file = this.#file;
+    if (done === null) return;
+    const data = this.#batch!.subarray(0, this.#batchLen);
+    const flows = this.#batchFlows;
+    this.#batchDone = null;
+    this.#batchLen = 0;
+    this.#batchFlows = 0;
+    // a large batch buffer (a burst of big flows) is not kept
+    if (this.#batch!.length > BATCH_MAX * 2) this.#batch = null;
+    if (file === null) return done.reject(new Error("the flow file was closed"));
+    try {
+      let off = 0;
+      while (off < data.length) off += file.writeSync(data.subarray(off));
+      this.#good += data.length;
+      this.count += flows;
+      done.resolve();
+    } catch (e) {
+      try {
+        file.truncateSync(this.#good);
+      } catch { /* not a regular file (a pipe, /dev/full) */ }
+      done.reject(e);
+    }
+  }
+
   async #writeAll(data: Uint8Array): Promise<void> {
     let off = 0;
     while (off < data.length) off += await this.#sink.write(data.subarray(off));
@@ -331,12 +407,19 @@ export class FlowWriter {
 
   /** Wait for pending writes. */
   async flush(): Promise<void> {
+    const batch = this.#batchDone?.promise;
+    this.#writeBatch();
+    await batch;
     await this.#chain;
   }
 
   /** Wait for pending writes and close the file if this writer opened/was given one. */
   async close(): Promise<void> {
+    const batch = this.#batchDone?.promise;
+    this.#writeBatch();
     await this.#chain;
+    // a failed last batch is the caller's to hear about through add's promise; closing goes on
+    await batch?.catch(() => {});
     if (this.#file) {
       try {
         this.#file.close();

@@ -65,6 +65,50 @@ Deno.test("flowfile: write and read back through a file, append with +path", asy
   }
 });
 
+Deno.test("flowfile: a batching writer writes a turn's flows at its end, in order; close writes what is left", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/b.mitm`;
+    const w = await FlowWriter.open(path, { batch: true });
+    const flows = [tflow({ resp: true }), tflow({ err: true }), tflow({ resp: true })];
+    const done = flows.map((f) => w.add(f));
+    assert.equal(Deno.statSync(path).size, 0, "nothing written within the turn");
+    assert.equal(w.count, 0);
+    await Promise.all(done);
+    assert.equal(w.count, 3);
+    const size = (await Deno.stat(path)).size;
+    assert.equal(
+      size,
+      flows.reduce((n, f) => n + dumps(flowToState(f)).length, 0),
+      "all three, nothing else",
+    );
+    assert.deepEqual((await readFlowsToArray(path)).map((f) => f.id), flows.map((f) => f.id));
+    // a flow added right before close is written by it
+    const last = tflow({ resp: true });
+    const p = w.add(last);
+    await w.close();
+    await p;
+    assert.deepEqual((await readFlowsToArray(path)).map((f) => f.id), [...flows, last].map((f) => f.id));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "flowfile: a batch that cannot be written rejects every add of it; the file keeps the flows before",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    // /dev/full takes the open and fails every write with ENOSPC, like a full disk
+    const w = await FlowWriter.open("/dev/full", { batch: true });
+    const adds = [w.add(tflow({ resp: true })), w.add(tflow({ resp: true }))];
+    const results = await Promise.allSettled(adds);
+    assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected"]);
+    assert.match(String((results[0] as PromiseRejectedResult).reason), /space|ENOSPC|full/i);
+    assert.equal(w.count, 0);
+    await w.close();
+  },
+});
+
 Deno.test("flowfile: UTF-8 BOM is skipped; empty input is zero flows; '{' is read as HAR", async () => {
   const one = dumps(flowToState(tflow({ resp: true })));
   const r = await collect(streamOf(concat([new Uint8Array([0xef, 0xbb, 0xbf]), one])));
