@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { allocBytes } from "../http/bytes.ts";
 import { Headers } from "../http/headers.ts";
 import { Request, Response } from "../http/message.ts";
 import { type Address, Client, type Connection, Server } from "../flow/connection.ts";
@@ -65,7 +66,8 @@ const utf8dec = new TextDecoder();
 
 /** Binary (latin1) string -> bytes; falls back to UTF-8 when the string has chars above U+00FF. */
 export function binToBytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
+  // pooled (see allocBytes): a header name or value is a few bytes, a fresh backing store costs more
+  const out = allocBytes(s.length);
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c > 0xff) return utf8enc.encode(s);

@@ -70,6 +70,12 @@ export function pyFloatRepr(x: number): string {
   if (x === Infinity) return "inf";
   if (x === -Infinity) return "-inf";
   if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
+  const ax = Math.abs(x);
+  if (ax >= 1e-4 && ax < 1e16) {
+    // where both write plain decimals (JS from 1e-6 to 1e21), JS's shortest round-trip digits are Python's
+    const s = String(x);
+    return s.includes(".") ? s : `${s}.0`;
+  }
   const sign = x < 0 ? "-" : "";
   const exp = Math.abs(x).toExponential(); // shortest round-trip digits, e.g. "1.2345e+3"
   const e = exp.indexOf("e");
