@@ -8,6 +8,7 @@
  * @module
  */
 import { Session } from "node:inspector";
+import process from "node:process";
 import { Master } from "../lib/master.ts";
 import { dumpAddons } from "../lib/cli.ts";
 import { Client, type Connection, Server } from "../lib/flow/connection.ts";
@@ -81,13 +82,62 @@ if (profile) {
   session.post("Profiler.setSamplingInterval", { interval: 50 });
   session.post("Profiler.start");
 }
+if (Deno.args.includes("--alloc")) {
+  // bytes allocated per request: young-generation growth over a run too short to collect (run with a large
+  // --max-semi-space-size); a figure that, unlike time, does not move with the machine's load
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  const m = 2000;
+  gc();
+  const h0 = Deno.memoryUsage().heapUsed;
+  for (let i = 0; i < m; i++) once();
+  const h1 = Deno.memoryUsage().heapUsed;
+  console.log(`allocated ~${Math.round((h1 - h0) / m)} bytes/request`);
+}
+if (Deno.args.includes("--heap")) {
+  const hs = new Session();
+  hs.connect();
+  const post = (m: string, params: object = {}) =>
+    new Promise<unknown>((res, rej) => hs.post(m, params, (e, r) => (e ? rej(e) : res(r))));
+  await post("HeapProfiler.enable");
+  await post("HeapProfiler.startSampling", {
+    samplingInterval: 256,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  for (let i = 0; i < 20000; i++) once();
+  const { profile } = await post("HeapProfiler.stopSampling") as {
+    profile: { head: HeapNode };
+  };
+  interface HeapNode {
+    callFrame: { functionName: string; url: string; lineNumber: number };
+    selfSize: number;
+    children: HeapNode[];
+  }
+  const self = new Map<string, number>();
+  const walk = (nd: HeapNode) => {
+    const f = nd.callFrame;
+    const k = `${f.functionName || "(anon)"} ${f.url.replace(/^.*\/(lib|addons|ext)\//, "$1/")}:${
+      f.lineNumber + 1
+    }`;
+    self.set(k, (self.get(k) ?? 0) + nd.selfSize);
+    for (const c of nd.children) walk(c);
+  };
+  walk(profile.head);
+  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
+    console.log(`${String(Math.round(v / 20000)).padStart(6)} B/req  ${k}`);
+  }
+  Deno.exit(0);
+}
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 for (let i = 0; i < n; i++) once();
 const ms = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+// CPU time as well as wall time: on a busy machine the CPU time per request is the steadier figure
 console.log(
-  `${n} requests: ${
-    (ms * 1000 / n).toFixed(2)
-  } µs/request (client writes ${toClient}, server writes ${toServer})`,
+  `${n} requests: ${(ms * 1000 / n).toFixed(2)} µs/request wall, ${
+    ((cpu.user + cpu.system) / n).toFixed(2)
+  } µs CPU (client writes ${toClient}, server writes ${toServer})`,
 );
 if (session) {
   session.post("Profiler.stop", (_e, r) => {

@@ -14,6 +14,10 @@ export const HOP_BY_HOP = new Set([
   // not "proxy-authenticate": the 407 answer of the proxyauth addon must carry it (mitmproxy forwards it too)
 ]);
 
+/** 1 at the index of every hop-by-hop name's length. */
+const HOP_LENGTHS = new Uint8Array(32);
+for (const n of HOP_BY_HOP) HOP_LENGTHS[n.length] = 1;
+
 /** Add the lower-cased comma-separated tokens of `value` to `out`. */
 function addTokens(value: string, out: Set<string>): void {
   for (const t of value.split(",")) {
@@ -60,6 +64,11 @@ export function endToEndFields(headers: Headers, keepUpgrade = false): [string, 
   }
   const out: [string, string][] = [];
   for (const f of headers.fields) {
+    // most names cannot be hop-by-hop by their length alone: no lower-cased copy for them
+    if (named === null && HOP_LENGTHS[f[0].length] !== 1) {
+      out.push(f);
+      continue;
+    }
     const k = f[0].toLowerCase();
     if (keepUpgrade && k === "upgrade") {
       out.push(f);

@@ -197,8 +197,10 @@ export function parseRequestHead(head: Uint8Array, limits: HeadLimits = DEFAULT_
     throw new HttpSyntaxError(`invalid method: ${JSON.stringify(method.slice(0, 40))}`);
   }
   if (!target) throw new HttpSyntaxError("empty request target");
-  // deno-lint-ignore no-control-regex
-  if (/[\x00-\x20\x7f]/.test(target)) throw new HttpSyntaxError("invalid character in request target");
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c <= 32 || c === 127) throw new HttpSyntaxError("invalid character in request target");
+  }
   if (version !== "HTTP/1.1" && version !== "HTTP/1.0") {
     const vm = VERSION.exec(version);
     if (!vm) throw new HttpSyntaxError(`invalid HTTP version: ${JSON.stringify(version.slice(0, 20))}`);
@@ -209,6 +211,25 @@ export function parseRequestHead(head: Uint8Array, limits: HeadLimits = DEFAULT_
 
 const STATUS_LINE = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/;
 
+/** Whether `line` is `HTTP/1.x NNN[ reason]` with a reason STATUS_LINE accepts (the common case, no regex). */
+function isPlainStatusLine(line: string): boolean {
+  if (line.length < 12 || !line.startsWith("HTTP/1.") || line.charCodeAt(8) !== 32) return false;
+  const v = line.charCodeAt(7);
+  if (v !== 48 && v !== 49) return false;
+  for (let i = 9; i < 12; i++) {
+    const c = line.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  if (line.length === 12) return true;
+  if (line.charCodeAt(12) !== 32) return false;
+  // "." in STATUS_LINE stops at line terminators
+  for (let i = 13; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 10 || c === 13 || c === 0x2028 || c === 0x2029) return false;
+  }
+  return true;
+}
+
 /** Parse a response head. */
 export function parseResponseHead(head: Uint8Array, limits: HeadLimits = DEFAULT_LIMITS): ResponseHead {
   checkSize(head, limits);
@@ -216,6 +237,14 @@ export function parseResponseHead(head: Uint8Array, limits: HeadLimits = DEFAULT
   const end = lineEnd(text, 0);
   const first = lineAt(text, 0, end);
   if (first === "" && text.trim() === "") throw new HttpSyntaxError("empty response");
+  if (isPlainStatusLine(first)) {
+    return {
+      httpVersion: first.slice(0, 8),
+      statusCode: Number(first.slice(9, 12)),
+      reason: first.length > 12 ? first.slice(13) : "",
+      headers: parseFields(text, end + 1, limits),
+    };
+  }
   const m = STATUS_LINE.exec(first);
   if (!m) throw new HttpSyntaxError(`malformed status line: ${JSON.stringify(first.slice(0, 100))}`);
   return {
@@ -269,6 +298,26 @@ export function requestHost(
   return value;
 }
 
+/** Whether `host` holds whitespace, "/", "?", "#" or "@" (as the regex /[\s/?#@]/, without one). */
+function badHostChar(host: string): boolean {
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c === 32 || c === 47 || c === 63 || c === 35 || c === 64 || (c >= 9 && c <= 13)) return true;
+    if (c > 127 && /\s/.test(host[i])) return true;
+  }
+  return false;
+}
+
+/** One to five ASCII digits. */
+function isPortDigits(s: string): boolean {
+  if (s.length < 1 || s.length > 5) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 /** Split "host:port" (with [v6] brackets). The port is required unless `defaultPort` is given. */
 export function parseAuthority(authority: string, defaultPort?: number): { host: string; port: number } {
   let host: string;
@@ -288,7 +337,7 @@ export function parseAuthority(authority: string, defaultPort?: number): { host:
       portStr = authority.slice(i + 1);
     }
   }
-  if (!host || /[\s/?#@]/.test(host)) {
+  if (!host || badHostChar(host)) {
     throw new HttpSyntaxError(`invalid host in ${JSON.stringify(authority)}`);
   }
   let port: number;
@@ -296,7 +345,7 @@ export function parseAuthority(authority: string, defaultPort?: number): { host:
     if (defaultPort === undefined) throw new HttpSyntaxError(`missing port in ${JSON.stringify(authority)}`);
     port = defaultPort;
   } else {
-    if (!/^\d{1,5}$/.test(portStr) || Number(portStr) > 65535) {
+    if (!isPortDigits(portStr) || Number(portStr) > 65535) {
       throw new HttpSyntaxError(`invalid port in ${JSON.stringify(authority)}`);
     }
     port = Number(portStr);
@@ -311,17 +360,36 @@ export function parseTarget(method: string, target: string): Target {
   }
   if (target === "*") return { form: "asterisk" };
   if (target.startsWith("/")) return { form: "origin", path: target };
-  const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)([^#]*)/.exec(target);
-  if (!m) throw new HttpSyntaxError(`invalid request target: ${JSON.stringify(target.slice(0, 100))}`);
-  const scheme = m[1].toLowerCase();
-  if (scheme !== "http" && scheme !== "https") {
-    throw new HttpSyntaxError(`unsupported scheme in request target: ${scheme}`);
+  let scheme: string;
+  let authority: string;
+  let rest: string;
+  const fast = target.startsWith("http://") ? 7 : target.startsWith("https://") ? 8 : 0;
+  if (fast) {
+    // the usual absolute form, split as the regex below would
+    scheme = fast === 7 ? "http" : "https";
+    let a = fast;
+    while (a < target.length) {
+      const c = target.charCodeAt(a);
+      if (c === 47 || c === 63 || c === 35) break;
+      a++;
+    }
+    authority = target.slice(fast, a);
+    const hash = target.indexOf("#", a);
+    rest = hash === -1 ? target.slice(a) : target.slice(a, hash);
+  } else {
+    const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)([^#]*)/.exec(target);
+    if (!m) throw new HttpSyntaxError(`invalid request target: ${JSON.stringify(target.slice(0, 100))}`);
+    scheme = m[1].toLowerCase();
+    if (scheme !== "http" && scheme !== "https") {
+      throw new HttpSyntaxError(`unsupported scheme in request target: ${scheme}`);
+    }
+    authority = m[2];
+    rest = m[3];
   }
-  let authority = m[2];
   const at = authority.lastIndexOf("@");
   if (at !== -1) authority = authority.slice(at + 1); // userinfo is deprecated; drop it
   const { host, port } = parseAuthority(authority, scheme === "https" ? 443 : 80);
-  let path = m[3] || "/";
+  let path = rest || "/";
   if (path.startsWith("?")) path = "/" + path;
   return { form: "absolute", scheme, host, port, path };
 }

@@ -1,9 +1,24 @@
 /** HTTP/1.x serialization: pure functions from message parts to bytes, no I/O. */
 import { allocBytes, fromLatin1, writeLatin1 } from "../http/bytes.ts";
+import { isToken } from "./parse.ts";
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
-// deno-lint-ignore no-control-regex
-const BAD_VALUE = /[\r\n\x00]/;
+/** Whether `v` holds CR, LF or NUL (what would split or cut a message). */
+function hasBreak(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 14 && (c === 13 || c === 10 || c === 0)) return true;
+  }
+  return false;
+}
+
+/** Whether `s` holds whitespace or a control character (invalid in a method or request target). */
+function hasSpaceOrControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 32 || (c > 127 && /\s/.test(s[i]))) return true;
+  }
+  return false;
+}
 
 /**
  * The header lines (`name: value\r\n` each), checked on the way: an addon that puts CR/LF into a header
@@ -12,8 +27,8 @@ const BAD_VALUE = /[\r\n\x00]/;
 function fieldLines(headers: Iterable<[string, string]>): string {
   let s = "";
   for (const [k, v] of headers) {
-    if (!TOKEN.test(k)) throw new Error(`invalid header name ${JSON.stringify(k)}`);
-    if (BAD_VALUE.test(v)) throw new Error(`invalid character (CR, LF or NUL) in the value of header ${k}`);
+    if (!isToken(k)) throw new Error(`invalid header name ${JSON.stringify(k)}`);
+    if (hasBreak(v)) throw new Error(`invalid character (CR, LF or NUL) in the value of header ${k}`);
     s += `${k}: ${v}\r\n`;
   }
   return s;
@@ -39,8 +54,9 @@ export function requestHead(
   headers: Iterable<[string, string]>,
   body?: Uint8Array,
 ): Uint8Array {
-  // deno-lint-ignore no-control-regex
-  if (/[\s\x00-\x1f]/.test(method + target)) throw new Error("invalid character in the request line");
+  if (hasSpaceOrControl(method) || hasSpaceOrControl(target)) {
+    throw new Error("invalid character in the request line");
+  }
   return withBody(`${method} ${target} ${httpVersion}\r\n${fieldLines(headers)}\r\n`, body);
 }
 
@@ -55,8 +71,7 @@ export function responseHead(
   headers: Iterable<[string, string]>,
   body?: Uint8Array,
 ): Uint8Array {
-  // deno-lint-ignore no-control-regex
-  if (/[\r\n\x00]/.test(reason)) throw new Error("invalid character in the reason phrase");
+  if (hasBreak(reason)) throw new Error("invalid character in the reason phrase");
   if (!(statusCode >= 100 && statusCode <= 999 && Number.isInteger(statusCode))) {
     throw new Error(`invalid status code ${statusCode}: expected 100 to 999`);
   }

@@ -725,3 +725,63 @@ Deno.test("parseRequestHead: lenientHeaders (validate_inbound_headers=false) acc
     /conflicting Content-Length/,
   );
 });
+
+Deno.test("parse: the regex-free paths for http(s):// targets and HTTP/1.x status lines agree with the general ones", () => {
+  // "HTTP://" takes the general (regex) path of parseTarget, "http://" the fast one: same parts
+  const targets = [
+    "//h/",
+    "//h",
+    "//h:81/a?b=1#frag",
+    "//user:pw@h:8080/x",
+    "//[::1]:443/p",
+    "//h?q",
+    "//h#only",
+    "//h/a#b?c",
+  ];
+  for (const t of targets) {
+    for (const scheme of ["http:", "https:"]) {
+      const general = (() => {
+        try {
+          return parseTarget("GET", scheme.toUpperCase() + t);
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })();
+      const fast = (() => {
+        try {
+          return parseTarget("GET", scheme + t);
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })();
+      assert.deepEqual(fast, general, scheme + t);
+    }
+  }
+  assertSyntax(() => parseTarget("GET", "http://a b/"), 400, /invalid host/);
+  assertSyntax(() => parseTarget("GET", "http://h:123456/"), 400, /invalid port/);
+  // status lines: the fast path must accept and split exactly what STATUS_LINE does
+  const lines = [
+    "HTTP/1.1 200 OK",
+    "HTTP/1.1 200",
+    "HTTP/1.1 200 ",
+    "HTTP/1.0 404 Not  Found ",
+    "HTTP/1.1 2000 OK",
+    "HTTP/1.1 20 OK",
+    "HTTP/1.1 200OK",
+    "HTTP/1.2 200 OK",
+    "HTTP/2.0 200 OK",
+    "HTTP/1.1 2x0 OK",
+  ];
+  for (const l of lines) {
+    const m = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/.exec(l);
+    const got = (() => {
+      try {
+        const p = parseResponseHead(b(`${l}\r\nA: b\r\n\r\n`));
+        return [p.httpVersion, p.statusCode, p.reason];
+      } catch {
+        return null;
+      }
+    })();
+    assert.deepEqual(got, m ? [m[1], Number(m[2]), m[3] ?? ""] : null, l);
+  }
+});

@@ -264,7 +264,6 @@ export class HttpLayer extends Layer {
       ),
     );
     this.#streams.set(id, s);
-    s.handle(new Start());
     return s;
   }
 
