@@ -38,17 +38,28 @@ export class Headers {
 
   /** All values of `name` joined with ", " (cookies with "; "), or undefined if absent. */
   get(name: string): string | undefined {
-    const all = this.getAll(name);
-    if (all.length === 0) return undefined;
-    if (all.length === 1) return all[0];
-    return all.join(name.toLowerCase() === "cookie" ? "; " : ", ");
+    const lower = name.toLowerCase();
+    const fields = this.fields;
+    // one pass, no array unless the name repeats (the usual case has one field or none)
+    let first: string | undefined;
+    let all: string[] | null = null;
+    for (let i = 0; i < fields.length; i++) {
+      const k = fields[i][0];
+      if (k.length !== lower.length || (k !== lower && k.toLowerCase() !== lower)) continue;
+      if (first === undefined) first = fields[i][1];
+      else (all ??= [first]).push(fields[i][1]);
+    }
+    if (all === null) return first;
+    return all.join(lower === "cookie" ? "; " : ", ");
   }
 
   /** Every value of `name`, in order. */
   getAll(name: string): string[] {
     const lower = name.toLowerCase();
     const out: string[] = [];
-    for (const [k, v] of this.fields) if (k.length === lower.length && k.toLowerCase() === lower) out.push(v);
+    for (const [k, v] of this.fields) {
+      if (k.length === lower.length && (k === lower || k.toLowerCase() === lower)) out.push(v);
+    }
     return out;
   }
 
@@ -146,6 +157,11 @@ export class Headers {
   /** Index of the first field named `name` (case-insensitive), or -1. */
   private indexOf(name: string): number {
     const lower = name.toLowerCase();
-    return this.fields.findIndex(([k]) => k.toLowerCase() === lower);
+    const fields = this.fields;
+    for (let i = 0; i < fields.length; i++) {
+      const k = fields[i][0];
+      if (k.length === lower.length && (k === lower || k.toLowerCase() === lower)) return i;
+    }
+    return -1;
   }
 }

@@ -1,5 +1,5 @@
 /** HTTP/1.x serialization: pure functions from message parts to bytes, no I/O. */
-import { allocBytes, fromLatin1, writeLatin1 } from "../http/bytes.ts";
+import { allocBytes, fromLatin1 } from "../http/bytes.ts";
 import { isToken } from "./parse.ts";
 
 /** Whether `v` holds CR, LF or NUL (what would split or cut a message). */
@@ -21,26 +21,43 @@ function hasSpaceOrControl(s: string): boolean {
 }
 
 /**
- * The header lines (`name: value\r\n` each), checked on the way: an addon that puts CR/LF into a header
- * value must not be able to split the message (response splitting). Throws an Error naming the header.
+ * The first line, the header lines (`name: value\r\n` each) and the blank line, written straight into one
+ * buffer (followed by `body` when given, so the wire write needs no further copy): no intermediate string.
+ * The fields are checked on the way: an addon that puts CR/LF into a header value must not be able to split
+ * the message (response splitting). Throws an Error naming the header. Chars above 255 keep their low byte.
  */
-function fieldLines(headers: Iterable<[string, string]>): string {
-  let s = "";
-  for (const [k, v] of headers) {
+function writeHead(first: string, headers: Iterable<[string, string]>, body?: Uint8Array): Uint8Array {
+  const fields = Array.isArray(headers) ? headers as [string, string][] : [...headers];
+  let n = first.length + 4;
+  for (let i = 0; i < fields.length; i++) {
+    const [k, v] = fields[i];
     if (!isToken(k)) throw new Error(`invalid header name ${JSON.stringify(k)}`);
     if (hasBreak(v)) throw new Error(`invalid character (CR, LF or NUL) in the value of header ${k}`);
-    s += `${k}: ${v}\r\n`;
+    n += k.length + v.length + 4;
   }
-  return s;
+  const out = allocBytes(n + (body ? body.length : 0));
+  let o = put(first, out, 0);
+  out[o++] = 13;
+  out[o++] = 10;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    o = put(f[0], out, o);
+    out[o++] = 58;
+    out[o++] = 32;
+    o = put(f[1], out, o);
+    out[o++] = 13;
+    out[o++] = 10;
+  }
+  out[o++] = 13;
+  out[o++] = 10;
+  if (body && body.length) out.set(body, o);
+  return out;
 }
 
-/** The head (latin1) followed by `body` in one buffer, so the wire write needs no further copy. */
-function withBody(head: string, body?: Uint8Array): Uint8Array {
-  if (!body || body.length === 0) return fromLatin1(head);
-  const out = allocBytes(head.length + body.length);
-  writeLatin1(head, out);
-  out.set(body, head.length);
-  return out;
+/** Write the chars of `s` (low bytes) into `out` at `at`; returns the offset after them. */
+function put(s: string, out: Uint8Array, at: number): number {
+  for (let i = 0; i < s.length; i++) out[at + i] = s.charCodeAt(i);
+  return at + s.length;
 }
 
 /**
@@ -57,7 +74,7 @@ export function requestHead(
   if (hasSpaceOrControl(method) || hasSpaceOrControl(target)) {
     throw new Error("invalid character in the request line");
   }
-  return withBody(`${method} ${target} ${httpVersion}\r\n${fieldLines(headers)}\r\n`, body);
+  return writeHead(`${method} ${target} ${httpVersion}`, headers, body);
 }
 
 /**
@@ -75,7 +92,7 @@ export function responseHead(
   if (!(statusCode >= 100 && statusCode <= 999 && Number.isInteger(statusCode))) {
     throw new Error(`invalid status code ${statusCode}: expected 100 to 999`);
   }
-  return withBody(`${httpVersion} ${statusCode} ${reason}\r\n${fieldLines(headers)}\r\n`, body);
+  return writeHead(`${httpVersion} ${statusCode} ${reason}`, headers, body);
 }
 
 /** One chunk of chunked transfer coding (empty input yields nothing: use {@link lastChunk}). */
