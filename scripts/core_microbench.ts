@@ -7,75 +7,63 @@
  * Usage: `deno run -A --v8-flags=--max-semi-space-size=4,--expose-gc scripts/core_microbench.ts [--n 100000] [--profile]`
  * (`--bare`: without the dump addons; `--heap`: bytes allocated per request by function, from V8's sampling
  * heap profiler, collected objects included: a figure the machine's load does not move; `--alloc`: the total,
- * with `--max-semi-space-size=128,--min-semi-space-size=128` so that nothing is collected meanwhile).
+ * with `--max-semi-space-size=128,--min-semi-space-size=128` so that nothing is collected meanwhile;
+ * `--against DIR [--rounds 30]`: CPU per request of this checkout and of the one in DIR, e.g. an older commit
+ * from `git worktree add /tmp/old <commit>`, run side by side in this process with batches alternated, and the
+ * median ratio: steadier than two separate runs on a busy machine; run it with `--config deno.json`).
  * @module
  */
 import { Session } from "node:inspector";
 import process from "node:process";
-import { Master } from "../lib/master.ts";
-import { dumpAddons } from "../lib/cli.ts";
-import { Client, type Connection, Server } from "../lib/flow/connection.ts";
-import { Context } from "../lib/proxy/context.ts";
-import {
-  CloseConnection,
-  type Command,
-  Log,
-  OpenConnection,
-  RequestWakeup,
-  SendData,
-  StartHook,
-} from "../lib/proxy/commands.ts";
-import { DataReceived, Start } from "../lib/proxy/events.ts";
-import { RegularMode } from "../lib/proxy/layers/modes.ts";
+import { coreExchange } from "./bench/core_exchange.ts";
 
-const n = Number(Deno.args[Deno.args.indexOf("--n") + 1] || 100000);
+const arg = (name: string) => {
+  const i = Deno.args.indexOf(name);
+  return i === -1 ? undefined : Deno.args[i + 1];
+};
+const n = Number(arg("--n") || 100000);
 const profile = Deno.args.includes("--profile");
+const bare = Deno.args.includes("--bare");
 
-const master = new Master();
-master.onLog(() => {});
-if (!Deno.args.includes("--bare")) {
-  await master.addAddons(
-    ...dumpAddons(master).filter((a) => (a as { name?: string }).name !== "proxyserver"),
+const ex = await coreExchange(new URL("..", import.meta.url).pathname, { bare });
+const once = ex.once;
+
+const against = arg("--against");
+if (against) {
+  // side by side in one process, batches alternated: the machine's load moves both alike
+  const other = await coreExchange(against, { bare });
+  for (let i = 0; i < 20000; i++) {
+    once();
+    other.once();
+  }
+  const batch = 10000;
+  const rounds = Number(arg("--rounds") || 30);
+  const cpuPer = (f: () => void) => {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < batch; i++) f();
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / batch;
+  };
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    // which goes first alternates too (the second of a pair tends to be a little slower)
+    if (r % 2) {
+      ours.push(cpuPer(once));
+      theirs.push(cpuPer(other.once));
+    } else {
+      theirs.push(cpuPer(other.once));
+      ours.push(cpuPer(once));
+    }
+  }
+  const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1];
+  console.log(
+    `this checkout ${median(ours).toFixed(2)} µs CPU/request, ${against} ${median(theirs).toFixed(2)}: ` +
+      `ratio ${median(ours.map((x, i) => x / theirs[i])).toFixed(3)} (median of ${rounds} pairs of ${batch})`,
   );
+  Deno.exit(0);
 }
-await master.options.set(["flow_detail=0", "termlog_verbosity=error"]);
-await master.addons.trigger("configure", new Set(master.options.specs().map((s) => s.name)));
 
-const client = new Client({ peername: ["127.0.0.1", 50000], sockname: ["127.0.0.1", 8080] });
-const ctx = new Context(client, new Server(null), master.proxy);
-let toServer = 0;
-let toClient = 0;
-let server: Connection | null = null;
-const root = new RegularMode(ctx);
-root.attach((c: Command) => {
-  if (c instanceof SendData) {
-    if (c.conn === client) toClient++;
-    else toServer++;
-  } else if (c instanceof StartHook) {
-    const p = c.flow ? master.addons.runHook(c.name, c.flow) : undefined;
-    if (p) p.then(() => c.complete());
-    else c.complete();
-  } else if (c instanceof OpenConnection) {
-    server = c.conn;
-    c.conn.timestampStart = Date.now() / 1000;
-    c.complete(null);
-  } else if (c instanceof RequestWakeup) master.proxy.timers.wakeup(c);
-  else if (c instanceof CloseConnection || c instanceof Log) { /* nothing */ }
-});
-root.handle(new Start());
-const enc = new TextEncoder();
-const req = enc.encode(
-  "GET http://127.0.0.1:18098/ HTTP/1.1\r\nHost: 127.0.0.1:18098\r\nUser-Agent: bench\r\n\r\n",
-);
-const body = "x".repeat(1024);
-const resp = enc.encode(
-  `HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
-);
-
-function once(): void {
-  root.handle(new DataReceived(client, req));
-  root.handle(new DataReceived(server!, resp));
-}
 for (let i = 0; i < 20000; i++) once();
 let session: Session | null = null;
 if (profile) {
@@ -140,7 +128,7 @@ const cpu = process.cpuUsage(cpu0);
 console.log(
   `${n} requests: ${(ms * 1000 / n).toFixed(2)} µs/request wall, ${
     ((cpu.user + cpu.system) / n).toFixed(2)
-  } µs CPU (client writes ${toClient}, server writes ${toServer})`,
+  } µs CPU (client writes ${ex.writes.client}, server writes ${ex.writes.server})`,
 );
 if (session) {
   session.post("Profiler.stop", (_e, r) => {

@@ -313,3 +313,35 @@ Deno.test("bench: the WebSocket scenario with a rewriting script, 1 s through mi
     await origin.proc.stop();
   }
 });
+
+Deno.test("core microbench: runs the layer stack, and side by side against a checkout (here: itself)", async () => {
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--config",
+        `${ROOT}/deno.json`,
+        "--lock=tests/deno.lock",
+        `${ROOT}/scripts/core_microbench.ts`,
+        ...args,
+      ],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert(out.success, `exit ${out.code}: ${new TextDecoder().decode(out.stderr)}`);
+    return text;
+  };
+  const plain = await run("--n", "2000");
+  // every request reached the server and every response the client (the warm-up's 20000 included)
+  const m =
+    /2000 requests: [\d.]+ µs\/request wall, [\d.]+ µs CPU \(client writes 22000, server writes 22000\)/
+      .exec(plain);
+  assert(m, plain);
+  const ab = await run("--against", ROOT, "--rounds", "2");
+  const r = /this checkout ([\d.]+) µs CPU\/request, .* ([\d.]+): ratio ([\d.]+)/.exec(ab);
+  assert(r, ab);
+  assert(Number(r[1]) > 0 && Number(r[2]) > 0 && Number(r[3]) > 0.2 && Number(r[3]) < 5, ab);
+});
