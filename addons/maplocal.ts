@@ -137,7 +137,7 @@ export class MapLocal {
   }
 
   request(flow: HTTPFlow): void {
-    if (flow.response || flow.error || !flow.live) return;
+    if (this.replacements.length === 0 || flow.response || flow.error || !flow.live) return;
     const url = flow.request.prettyUrl;
     const all: string[] = [];
     for (const spec of this.replacements) {

@@ -73,6 +73,7 @@ export class ModifyHeaders {
   }
 
   run(flow: HTTPFlow, headers: Headers): void {
+    if (this.replacements.length === 0) return;
     const matches = this.replacements.map((spec) => spec.filter(flow));
     this.replacements.forEach((spec, i) => {
       if (matches[i]) headers.delete(spec.subject);

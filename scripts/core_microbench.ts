@@ -114,7 +114,7 @@ if (Deno.args.includes("--heap")) {
     for (const c of nd.children) walk(c);
   };
   walk(profile.head);
-  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
+  for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 80)) {
     console.log(`${String(Math.round(v / 20000)).padStart(6)} B/req  ${k}`);
   }
   Deno.exit(0);
