@@ -551,7 +551,8 @@ Deno.test("http2: an upload stalled by a slow HTTP/1 origin holds back only its 
     "--set",
     `ssl_verify_upstream_trusted_ca=${origin.caFile}`,
   ]);
-  const size = 64 * 1024 * 1024;
+  // four times the bound below: a proxy that held the whole body (or most of it) could not pass
+  const size = 256 * 1024 * 1024;
   let session: http2.ClientHttp2Session | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
   const timeouts: ReturnType<typeof setTimeout>[] = [];
@@ -595,8 +596,10 @@ Deno.test("http2: an upload stalled by a slow HTTP/1 origin holds back only its 
         `whole upload ${Math.round(peak - before)} MiB (from ${Math.round(before)})`,
     );
     assert.ok(stalledPeak < 40, `RSS grew by ${Math.round(stalledPeak)} MiB while the upload was stalled`);
+    // GC lags behind on a loaded machine (76 MiB seen with CI's parallel tests), so the bound is a quarter
+    // of the body rather than the ~35 MiB measured on a quiet one
     assert.ok(
-      peak - before < 60,
+      peak - before < 64,
       `RSS grew by ${Math.round(peak - before)} MiB (from ${Math.round(before)})`,
     );
   } finally {

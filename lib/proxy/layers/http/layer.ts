@@ -170,6 +170,8 @@ export class HttpLayer extends Layer {
         slot.stream = null;
       }
       h2.onHttp = (ev) => streams.get(ev.streamId)?.handle(ev);
+      // streams of an HTTP/2 client feed it: when its socket is full, hold back those streams only
+      if (this.#client instanceof Http2Server) this.emit(new WatchWrites(slot.server));
       h2.handle(new Start());
       return h2;
     }
@@ -356,35 +358,42 @@ export class HttpLayer extends Layer {
   readonly #held = new Map<Http2Server | Http2Client, Map<number, () => void>>();
 
   /**
-   * A watched HTTP/1 server connection (see {@link WatchWrites}) cannot take more (`blocked`) or drained:
-   * the HTTP/2 client's stream it serves gets no more credit until then; the client connection goes on
-   * reading, so its other streams do not wait.
+   * A watched server connection (see {@link WatchWrites}) cannot take more (`blocked`) or drained: the
+   * HTTP/2 client's streams it serves (HTTP/1: the one; HTTP/2: all of them) get no more credit until then;
+   * the client connection goes on reading, so its other streams do not wait.
    */
   #writesBlocked(server: Server, blocked: boolean): void {
     const hold = this.#writeHolds.get(server);
     if (!blocked) {
       if (hold) {
         this.#writeHolds.delete(server);
-        hold.undo();
+        for (const undo of hold.values()) undo();
       }
       return;
     }
-    const stream = this.#slotOf(server)?.stream;
-    if (hold || !stream || !(this.#client instanceof Http2Server)) return;
-    this.#writeHolds.set(server, { stream, undo: this.#pauseSource(this.#client, stream.streamId) });
+    const client = this.#client;
+    if (hold || !(client instanceof Http2Server)) return;
+    const slot = this.#slotOf(server);
+    const streams = slot?.stream ? [slot.stream] : [...slot?.streams?.values() ?? []];
+    if (!streams.length) return;
+    const undos = new Map<HttpStream, () => void>();
+    for (const st of streams) undos.set(st, this.#pauseSource(client, st.streamId));
+    this.#writeHolds.set(server, undos);
   }
 
-  /** A stream is over: a hold for its server's full write buffer goes with it. */
+  /** A stream is over: its part of a hold for its server's full write buffer goes with it. */
   #releaseWriteHold(stream: HttpStream): void {
     for (const [server, hold] of this.#writeHolds) {
-      if (hold.stream !== stream) continue;
-      this.#writeHolds.delete(server);
-      hold.undo();
+      const undo = hold.get(stream);
+      if (!undo) continue;
+      hold.delete(stream);
+      if (!hold.size) this.#writeHolds.delete(server);
+      undo();
     }
   }
 
-  /** Streams held back because the HTTP/1 server connection they write to is full, by connection. */
-  readonly #writeHolds = new Map<Server, { stream: HttpStream; undo: () => void }>();
+  /** Streams held back because the server connection they write to is full, by connection. */
+  readonly #writeHolds = new Map<Server, Map<HttpStream, () => void>>();
 
   // ---- server connections ----
 
@@ -409,6 +418,11 @@ export class HttpLayer extends Layer {
         if (!(slot.codec instanceof Http2Client) || !slot.codec.reusable) continue;
         if (s.address![0] !== host || s.address![1] !== port || s.tls !== c.tls) continue;
         slot.streams!.set(stream.streamId, stream);
+        // a connection whose socket is full holds back what joins it too
+        const hold = this.#writeHolds.get(s);
+        if (hold && this.#client instanceof Http2Server) {
+          hold.set(stream, this.#pauseSource(this.#client, stream.streamId));
+        }
         return c.complete(s);
       }
       for (const slot of this.#slots) {

@@ -191,3 +191,61 @@ Deno.test("http layer over h2: a full HTTP/1 server connection holds back only t
   assert.match(head, /^POST \/upload HTTP\/1\.1\r\n.*content-length: 3145728\r\n\r\n$/s);
   assert.equal(h1Bytes.get(upload), head.length + size);
 });
+
+Deno.test("http layer over h2: a full HTTP/2 server connection holds back the streams that feed it, not the client connection", () => {
+  const { pb, client, server, servers, pump } = setup("h2", { sets: { stream_large_bodies: "1k" } });
+  const size = 3 << 20;
+  client.h2.sendHeaders(1, [
+    [":method", "POST"],
+    [":scheme", "https"],
+    [":authority", "example.com"],
+    [":path", "/upload"],
+    ["content-length", String(size)],
+  ], false);
+  pump();
+  assert.equal(servers.length, 1);
+  const upstream = servers[0];
+  // an h2 server connection is watched too (it used to pause the whole client connection when full)
+  assert.ok(pb.history.some((c) => c instanceof WatchWrites && c.conn === upstream));
+  pb.in(new WritesBlocked(upstream, true));
+  client.h2.sendData(1, new Uint8Array(size).fill(120), true);
+  pump();
+  // stream 1 used the window it had and got no more credit: the rest waits at the client
+  const got = () => server.take("data").reduce((n, d) => n + d.data.length, 0);
+  let received = got();
+  assert.ok(received <= 1 << 20, `forwarded ${received}`);
+  assert.ok(client.h2.queuedOn(1) >= size - (1 << 20), `queued ${client.h2.queuedOn(1)}`);
+  // the client connection is still read: a new stream goes out on the same server connection and back
+  client.h2.sendHeaders(3, req("/fast"), true);
+  pump();
+  const heads = server.take("headers");
+  const fast = heads.find((h) => h.fields.some((f) => f[0] === ":path" && f[1] === "/fast"));
+  assert.ok(fast, "GET /fast reached the server while the upload is held");
+  server.h2.sendHeaders(fast.id, [[":status", "200"]], true);
+  pump();
+  assert.deepEqual(client.take("headers").map((h) => [h.id, h.fields[0][1]]), [[3, "200"]]);
+  assert.ok(client.h2.queuedOn(1) >= size - (1 << 20), "the upload is still held");
+  // an upload that joins the full connection is held back as well: beyond the window credited while its
+  // head went through the hooks (received data is credited until the stream is bound), nothing more
+  client.h2.sendHeaders(5, [
+    [":method", "POST"],
+    [":scheme", "https"],
+    [":authority", "example.com"],
+    [":path", "/second"],
+    ["content-length", String(size)],
+  ], false);
+  client.h2.sendData(5, new Uint8Array(size).fill(121), true);
+  pump();
+  assert.ok(client.h2.queuedOn(5) >= size - (2 << 20), `queued ${client.h2.queuedOn(5)}`);
+  // drained: stream 1 gets credit again and the whole body arrives
+  pb.in(new WritesBlocked(upstream, false));
+  pump();
+  for (let i = 0; i < 200 && client.h2.queuedOn(1) + client.h2.queuedOn(5) > 0; i++) {
+    received += got();
+    pump();
+  }
+  received += got();
+  assert.equal(client.h2.queuedOn(1), 0);
+  assert.equal(client.h2.queuedOn(5), 0);
+  assert.equal(received, 2 * size);
+});
