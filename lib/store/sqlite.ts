@@ -5,8 +5,10 @@
  *   flow's record (`record.ts`, JSON without bodies); bodies in their own table, each written once and
  *   read only when asked for. A flow updated later (a mark, a comment, its response) rewrites its row,
  *   never a body it already stored.
- * - Writes are batched: the first write of a turn opens a transaction that is committed right after the
- *   turn (`setImmediate`), so a killed process loses at most the flows written in its last turn.
+ * - Writes are batched: the first write opens a transaction that is committed right after the turn
+ *   (`setImmediate`), so a killed process loses at most the flows written in its last turn; or, with
+ *   `commitDelayMs`, at most that long after the first write (the owner commits sooner when it must, see
+ *   addons/web.ts: a commit costs ~25-30 µs whatever it holds, so one per flow was a third of the time).
  *   WAL journal, `synchronous=NORMAL`: a commit is one append to the WAL, no fsync (a checkpoint, every ~40 MiB
  *   of WAL, syncs).
  * - Filters: see `query.ts` (column conditions in SQL, the filter engine inside SQLite for the rest).
@@ -110,8 +112,16 @@ type Row = Record<string, any>;
 
 /** Options for {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {
-  /** Commit after each turn by itself (default true; tests may commit by hand). */
+  /** Commit by itself (default true; tests may commit by hand). */
   autoCommit?: boolean;
+  /**
+   * With autoCommit: commit at most this many ms after a transaction's first write (a timer) instead of
+   * right after the turn (0, the default). The owner calls {@link SqliteStore.commit} when it needs a
+   * write to be durable sooner.
+   */
+  commitDelayMs?: number;
+  /** Called after each commit (also one by the timer). */
+  onCommit?: () => void;
 }
 
 /** {@link FlowStore} over one SQLite file (or ":memory:"). */
@@ -119,8 +129,11 @@ export class SqliteStore implements FlowStore {
   readonly path: string;
   readonly #db: DatabaseSync;
   readonly #autoCommit: boolean;
+  readonly #commitDelayMs: number;
+  readonly #onCommit: (() => void) | null;
   #inTx = false;
   #commitScheduled = false;
+  #commitTimer: ReturnType<typeof setTimeout> | null = null;
   /** Body rows of messages this store wrote or read. */
   #bodyRefs = new WeakMap<Message, BodyRef>();
   /** Filters registered for the SQL function, by slot. */
@@ -133,6 +146,8 @@ export class SqliteStore implements FlowStore {
     this.path = path;
     this.#db = db;
     this.#autoCommit = options.autoCommit ?? true;
+    this.#commitDelayMs = options.commitDelayMs ?? 0;
+    this.#onCommit = options.onCommit ?? null;
     const p = (sql: string) => db.prepare(sql);
     this.#st = {
       seqOf: p("SELECT seq FROM flows WHERE idh = ? AND id = ?"),
@@ -228,7 +243,13 @@ export class SqliteStore implements FlowStore {
     if (this.#inTx) return;
     this.#db.exec("BEGIN");
     this.#inTx = true;
-    if (this.#autoCommit && !this.#commitScheduled) {
+    if (!this.#autoCommit) return;
+    if (this.#commitDelayMs > 0) {
+      this.#commitTimer = setTimeout(() => {
+        this.#commitTimer = null;
+        this.commit();
+      }, this.#commitDelayMs);
+    } else if (!this.#commitScheduled) {
       this.#commitScheduled = true;
       setImmediate(() => {
         this.#commitScheduled = false;
@@ -237,10 +258,20 @@ export class SqliteStore implements FlowStore {
     }
   }
 
+  /** Whether writes are waiting for a commit. */
+  get pending(): boolean {
+    return this.#inTx;
+  }
+
   commit(): void {
+    if (this.#commitTimer !== null) {
+      clearTimeout(this.#commitTimer);
+      this.#commitTimer = null;
+    }
     if (!this.#inTx) return;
     this.#inTx = false;
     this.#db.exec("COMMIT");
+    this.#onCommit?.();
   }
 
   /** The body row for a message: reuse the stored one when the bytes are the same object. */

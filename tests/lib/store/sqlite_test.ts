@@ -400,3 +400,35 @@ Deno.test("store: requiredLiterals finds the plain runs every match contains, or
   assert.equal(requiredLiterals("caf\u00e9"), null);
   assert.equal(requiredLiterals("a.b"), null);
 });
+
+Deno.test("store: with commitDelayMs, writes are committed by a timer (or by commit()), onCommit after each", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "mitmdeno-store-" });
+  const path = `${dir}/flows.sqlite`;
+  let commits = 0;
+  const store = SqliteStore.open(path, { commitDelayMs: 30, onCommit: () => commits++ });
+  // what another process sees: committed rows only
+  const reader = new DatabaseSync(path);
+  const visible = () => (reader.prepare("SELECT count(*) AS n FROM flows").get() as { n: number }).n;
+  try {
+    store.put(tflow({ resp: true }));
+    await new Promise((r) => setTimeout(r, 0));
+    store.put(tflow({ resp: true }));
+    assert.equal(store.pending, true);
+    assert.equal(visible(), 0, "not committed after a turn");
+    const t0 = Date.now();
+    while (store.pending && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(store.pending, false);
+    assert.equal(visible(), 2);
+    assert.equal(commits, 1, "both writes in one commit");
+    store.put(tflow({ resp: true }));
+    store.commit();
+    assert.equal(commits, 2);
+    assert.equal(visible(), 3);
+    store.commit(); // nothing pending: no callback
+    assert.equal(commits, 2);
+  } finally {
+    reader.close();
+    store.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
