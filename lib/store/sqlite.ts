@@ -23,9 +23,10 @@ import type { Message } from "../http/message.ts";
 import { flowFromRecord, type FlowRecord, flowRecord } from "./record.ts";
 import type { FlowStore, FlowSummary, Side, SortKey } from "./store.ts";
 import { compileQuery, LIGHT_COLUMNS, lightFlow } from "./query.ts";
+import { flowIdTime } from "../flow/id.ts";
 
 /** Version of the database layout (a store of an older one is migrated when opened). */
-export const SCHEMA_VERSION = "3";
+export const SCHEMA_VERSION = "4";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -89,8 +90,15 @@ const ORDER: Record<SortKey, string> = {
   comment: "comment",
 };
 
-/** FNV-1a of the id: a small integer key for the id index (ids are compared too). */
-function idHash(id: string): number {
+/**
+ * The id index's key (ids are compared too): for a time-ordered id (UUIDv7, what the proxy makes, see
+ * lib/flow/id.ts) its milliseconds and 4 random bits, so a recorded flow's index entry lands at the end of
+ * the index (one page written per commit, not one per flow); for any other id its FNV-1a hash (32 bits,
+ * never in the range of the first kind).
+ */
+export function idHash(id: string): number {
+  const ms = flowIdTime(id);
+  if (ms !== null) return ms * 16 + parseInt(id[15], 16);
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) {
     h ^= id.charCodeAt(i);
@@ -225,9 +233,10 @@ export class SqliteStore implements FlowStore {
       db.exec(SCHEMA);
       const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as Row | undefined;
       if (!v) db.prepare("INSERT INTO meta(key, value) VALUES('schema', ?)").run(SCHEMA_VERSION);
-      else if (v.value === "1" || v.value === "2") {
+      else if (v.value === "1" || v.value === "2" || v.value === "3") {
         if (v.value === "1") migrateV1(db);
-        migrateV2(db);
+        if (v.value !== "3") migrateV2(db);
+        migrateV3(db);
       } else if (v.value !== SCHEMA_VERSION) {
         throw new Error(`schema version ${v.value}, this mitmdeno reads ${SCHEMA_VERSION}`);
       }
@@ -548,6 +557,18 @@ function migrateV2(db: DatabaseSync): void {
     ALTER TABLE flows ADD COLUMN enc INTEGER NOT NULL DEFAULT 1;
     UPDATE flows SET enc = (SELECT rec LIKE '%content-encoding%' FROM records WHERE records.seq = flows.seq);
     UPDATE meta SET value = '3' WHERE key = 'schema';
+    COMMIT;`);
+}
+
+/**
+ * Schema 4 keys time-ordered ids (UUIDv7) in the id index by their time instead of a hash (see idHash):
+ * rows of such ids written before (loaded from a file) get their new key.
+ */
+function migrateV3(db: DatabaseSync): void {
+  db.function("mitmdeno_idh", { deterministic: true }, (id) => idHash(String(id)));
+  db.exec(`BEGIN;
+    UPDATE flows SET idh = mitmdeno_idh(id) WHERE substr(id, 15, 1) = '7';
+    UPDATE meta SET value = '4' WHERE key = 'schema';
     COMMIT;`);
 }
 

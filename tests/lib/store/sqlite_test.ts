@@ -1,7 +1,8 @@
 /** The SQLite flow store: round trips, bodies written once and read lazily, edits, filters, reopening. */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { SCHEMA_VERSION, SqliteStore } from "../../../lib/store/sqlite.ts";
+import { idHash, SCHEMA_VERSION, SqliteStore } from "../../../lib/store/sqlite.ts";
+import { flowId } from "../../../lib/flow/id.ts";
 import { requiredLiterals } from "../../../lib/store/query.ts";
 import { parseFilter } from "../../../lib/flow/filter.ts";
 import { flowToState } from "../../../lib/io/state.ts";
@@ -381,7 +382,7 @@ Deno.test("store: a schema 2 store gets the enc column from its records; body fi
     assert.deepEqual(rows.map((r) => [r.id, r.enc]), [[plain.id, 0], [gz.id, 1]]);
     assert.equal(
       (v.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value,
-      "3",
+      SCHEMA_VERSION,
     );
     v.close();
   } finally {
@@ -431,4 +432,47 @@ Deno.test("store: with commitDelayMs, writes are committed by a timer (or by com
     store.close();
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("store: a schema 3 store (every id keyed by its hash) finds time-ordered ids after migration", () => {
+  const { store, path, dir } = tmpStore();
+  try {
+    const v7 = tflow({ resp: true });
+    const v4 = tflow({ resp: true });
+    v4.id = crypto.randomUUID();
+    assert.equal(v7.id[14], "7");
+    store.put(v7);
+    store.put(v4);
+    store.close();
+    // schema 3 keyed every id by its FNV-1a hash
+    const db = new DatabaseSync(path);
+    db.function("fnv", (id) => {
+      let h = 0x811c9dc5;
+      for (const ch of String(id)) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193);
+      return h | 0;
+    });
+    db.exec(
+      `BEGIN; UPDATE flows SET idh = fnv(id); UPDATE meta SET value = '3' WHERE key = 'schema'; COMMIT;`,
+    );
+    db.close();
+    const again = SqliteStore.open(path, { autoCommit: false });
+    try {
+      assert.equal(again.get(v7.id)?.id, v7.id);
+      assert.equal(again.get(v4.id)?.id, v4.id);
+      assert.equal(again.seqOf(v7.id), 1);
+    } finally {
+      again.close();
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: the id index key of a time-ordered id grows with its time; other ids get a 32-bit hash", () => {
+  const a = idHash(flowId(1_764_000_000_000));
+  const b = idHash(flowId(1_764_000_000_001));
+  assert.ok(b > a && a > 2 ** 32, `${a} ${b}`);
+  const h = idHash(crypto.randomUUID());
+  assert.ok(Number.isInteger(h) && h >= -(2 ** 31) && h < 2 ** 31);
+  assert.ok(idHash("not-a-uuid") < 2 ** 31);
 });
