@@ -179,6 +179,8 @@ export class WebAddon {
     try {
       Deno.mkdirSync(dirname(path), { recursive: true });
       this.store = SqliteStore.open(path, {
+        // the default store is deleted at exit: it must survive a kill of the proxy, not of the OS
+        durable: this.#temporaryStore === null,
         commitDelayMs: RECORD_COMMIT_DELAY_MS,
         onCommit: () => this.#committed(),
       });
