@@ -4,8 +4,15 @@
  * `web_host:web_port` (see docs/web.md for the routes and what differs).
  *
  * Flows are written through the addon API only: `update` (fired after every flow hook and by commands)
- * marks a flow dirty; once per turn dirty flows are written in one transaction and the UI views are told.
- * A flow leaves memory once it has its response or error and is not intercepted.
+ * marks a flow dirty; once per turn dirty flows are written and the UI views are told. A flow leaves memory
+ * once it has its response or error and is not intercepted.
+ *
+ * Commits: one per recorded flow cost as much as the rest of the recording (a commit is ~25-30 µs whatever
+ * it holds), so the store commits at most {@link RECORD_COMMIT_DELAY_MS} after a write, and sooner when a
+ * client connection is about to be answered while a finished flow of the same connection is not committed
+ * yet (`#beforeAnswer`). A `kill -9` then loses at most the last flow of each connection (the one whose
+ * response the client may have got, with no later response on that connection), as with one commit per flow.
+ * An API request that reads or changes the store commits at once.
  */
 import { dirname, join } from "node:path";
 import { setImmediate } from "node:timers";
@@ -31,6 +38,8 @@ const ASSETS = new URL("../web/", import.meta.url);
 const MAX_EVENTS = 10000;
 /** How long a new flow in progress may wait for its first write to the store (see `#flush`). */
 const LIVE_WRITE_DELAY_MS = 50;
+/** The longest a recorded flow waits for its commit when no later flow of its connection forces one. */
+export const RECORD_COMMIT_DELAY_MS = 50;
 
 const MIME: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -79,6 +88,11 @@ export class WebAddon {
   #firstSeen = new WeakMap<HTTPFlow, number>();
   #deferred = new Set<HTTPFlow>();
   #deferTimer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * Per client connection, its last finished flow not committed yet (the store's timer may commit between
+   * a flow's end and its write: only a commit after the write clears it).
+   */
+  #uncommitted = new Map<HTTPFlow["clientConn"], HTTPFlow>();
   #clients = new Set<Client>();
   #events: { e: LogEntry; id: number }[] = [];
   #eventId = 0;
@@ -164,7 +178,12 @@ export class WebAddon {
     }
     try {
       Deno.mkdirSync(dirname(path), { recursive: true });
-      this.store = SqliteStore.open(path);
+      this.store = SqliteStore.open(path, {
+        // the default store is deleted at exit: it must survive a kill of the proxy, not of the OS
+        durable: this.#temporaryStore === null,
+        commitDelayMs: RECORD_COMMIT_DELAY_MS,
+        onCommit: () => this.#committed(),
+      });
     } catch (e) {
       throw new OptionsError(`Option "web_store": ${(e as Error).message}`);
     }
@@ -252,16 +271,50 @@ export class WebAddon {
     this.#scheduleFlush();
   }
 
+  http_connect(f: HTTPFlow): void {
+    this.#beforeAnswer(f);
+  }
+
+  responseheaders(f: HTTPFlow): void {
+    this.#beforeAnswer(f);
+  }
+
   response(f: HTTPFlow): void {
-    if (!f.websocket) this.#finished.add(f);
+    this.#beforeAnswer(f);
+    if (!f.websocket) this.#finish(f);
   }
 
   error(f: HTTPFlow): void {
-    this.#finished.add(f);
+    this.#beforeAnswer(f);
+    this.#finish(f);
   }
 
   websocket_end(f: HTTPFlow): void {
+    this.#finish(f);
+  }
+
+  #finish(f: HTTPFlow): void {
     this.#finished.add(f);
+    this.#uncommitted.set(f.clientConn, f);
+  }
+
+  /** After a commit: the flows it held are durable (a finished flow still dirty was not in it). */
+  #committed(): void {
+    for (const [conn, f] of this.#uncommitted) if (!this.#dirty.has(f)) this.#uncommitted.delete(conn);
+  }
+
+  /**
+   * `f`'s client is about to get an answer (these hooks run before anything of it is sent): a finished
+   * flow of the same connection still waiting for its commit is committed first, so a `kill -9` can cost a
+   * connection only its last flow.
+   */
+  #beforeAnswer(f: HTTPFlow): void {
+    const last = this.#uncommitted.get(f.clientConn);
+    if (last === undefined || last === f || !this.store) return;
+    if (this.#dirty.has(last)) this.#flush(false);
+    this.store.commit();
+    // written and committed now (or before: a commit with nothing pending does not call back)
+    this.#uncommitted.delete(f.clientConn);
   }
 
   #scheduleFlush(): void {
@@ -309,7 +362,8 @@ export class WebAddon {
       }
       written.push([f, seq]);
     }
-    store.commit();
+    // recording (not `all`) leaves the commit to the store's timer and #beforeAnswer
+    if (all) store.commit();
     if (this.#deferred.size && this.#deferTimer === null) {
       this.#deferTimer = setTimeout(() => {
         this.#deferTimer = null;

@@ -29,6 +29,7 @@ import {
 } from "./bench/process.ts";
 import { freePort } from "./bench/process.ts";
 import { RssSampler, treeRssKiB } from "./bench/rss.ts";
+import { treeCpuSeconds } from "./bench/cpu.ts";
 import { startOrigin } from "./bench/runner.ts";
 import { resolveDeno, viaProxy } from "./bench/scenarios.ts";
 import { runWrk, totalErrors, type WrkLoad } from "./bench/wrk.ts";
@@ -46,6 +47,10 @@ const USAGE = `Usage: deno task bench:web [options]
   --warmup S          wrk warm-up seconds (default 2)
   --connections N     wrk connections (default 16)
   --no-mitmproxy      skip the mitmweb/mitmdump runs
+  --scenarios a,b     throughput: only these of mitmdeno's scenarios: dump, w, store, ui (default: all)
+  --baseline DIR      throughput: also run the mitmdeno scenarios from another checkout (e.g. a
+                      \`git archive\` of the commit to compare with), interleaved with this one's, and
+                      report its ratios too (A/B in one run)
   --data DIR          where generated flow files and stores are kept between runs
                       (default /tmp/mitmdeno-bench-web)
   --json FILE         also write the results as JSON
@@ -91,8 +96,8 @@ async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "mitmdeno-bench-web-" });
 }
 
-/** `mitmdeno web` from this checkout. */
-async function mitmdenoWeb(name: string, args: string[], confdir: string): Promise<Running> {
+/** `mitmdeno web` from this checkout (or `repo`). */
+async function mitmdenoWeb(name: string, args: string[], confdir: string, repo = REPO): Promise<Running> {
   const proxyPort = freePort(HOST);
   const webPort = freePort(HOST);
   const cmd = resolveDeno([
@@ -118,7 +123,7 @@ async function mitmdenoWeb(name: string, args: string[], confdir: string): Promi
     `confdir=${confdir}`,
     ...args,
   ]);
-  const proc = spawnManaged(cmd, { name, cwd: REPO });
+  const proc = spawnManaged(cmd, { name, cwd: repo });
   await waitForPort(HOST, webPort, 120_000, proc);
   await waitForPort(HOST, proxyPort, 120_000, proc);
   return { proc, proxyPort, webPort, ui: `http://${HOST}:${webPort}/?token=${TOKEN}` };
@@ -149,8 +154,14 @@ async function mitmweb(name: string, args: string[], confdir: string): Promise<R
   return { proc, proxyPort, webPort, ui: `http://${HOST}:${webPort}/` };
 }
 
-/** `mitmdeno [dump]` or mitmdump with `args`. */
-async function dumpTool(name: string, python: boolean, args: string[], confdir: string): Promise<Running> {
+/** `mitmdeno [dump]` (from this checkout or `repo`) or mitmdump with `args`. */
+async function dumpTool(
+  name: string,
+  python: boolean,
+  args: string[],
+  confdir: string,
+  repo = REPO,
+): Promise<Running> {
   const proxyPort = freePort(HOST);
   const cmd = python
     ? [
@@ -179,7 +190,7 @@ async function dumpTool(name: string, python: boolean, args: string[], confdir: 
       `confdir=${confdir}`,
       ...args,
     ]);
-  const proc = spawnManaged(cmd, { name, cwd: REPO });
+  const proc = spawnManaged(cmd, { name, cwd: repo });
   await waitForPort(HOST, proxyPort, 120_000, proc);
   return { proc, proxyPort, webPort: 0, ui: "" };
 }
@@ -285,6 +296,10 @@ interface Ctx {
   filterFlows: number;
   rssFlows: number;
   mitmproxy: boolean;
+  /** mitmdeno's throughput scenarios to run (dump, w, store, ui). */
+  scenarios: Set<string>;
+  /** Another checkout whose mitmdeno scenarios run interleaved with this one's (throughput). */
+  baseline: string | null;
   load: WrkLoad;
   warmupS: number;
   browser: Browser;
@@ -531,12 +546,27 @@ async function stepRss(c: Ctx): Promise<void> {
 async function stepThroughput(c: Ctx): Promise<void> {
   const origin = await startOrigin({ bodySize: 1024 });
   const rps: Record<string, number> = {};
-  const scenarios: [string, (dir: string) => Promise<Running>, boolean][] = [
-    ["mitmdeno dump", (d) => dumpTool("mitmdeno", false, [], d), false],
-    ["mitmdeno dump -w", (d) => dumpTool("mitmdeno -w", false, ["-w", `${d}/out.mitm`], d), false],
-    ["mitmdeno web (store)", (d) => mitmdenoWeb("mitmdeno web", [], d), false],
-    ["mitmdeno web, UI open", (d) => mitmdenoWeb("mitmdeno web+ui", [], d), true],
-  ];
+  const cpuUs: Record<string, number> = {};
+  type Scenario = [string, (dir: string) => Promise<Running>, boolean];
+  const ours = (p: string, repo: string): Scenario[] => {
+    const all: [string, Scenario][] = [
+      ["dump", [`${p}mitmdeno dump`, (d) => dumpTool("mitmdeno", false, [], d, repo), false]],
+      ["w", [
+        `${p}mitmdeno dump -w`,
+        (d) => dumpTool("mitmdeno -w", false, ["-w", `${d}/out.mitm`], d, repo),
+        false,
+      ]],
+      ["store", [`${p}mitmdeno web (store)`, (d) => mitmdenoWeb("mitmdeno web", [], d, repo), false]],
+      ["ui", [`${p}mitmdeno web, UI open`, (d) => mitmdenoWeb("mitmdeno web+ui", [], d, repo), true]],
+    ];
+    return all.filter(([k]) => c.scenarios.has(k)).map(([, sc]) => sc);
+  };
+  const scenarios = ours("", REPO);
+  if (c.baseline) {
+    // interleaved: this checkout's scenario, then the baseline's, so both see the same machine load
+    const base = ours("baseline: ", c.baseline);
+    scenarios.splice(0, scenarios.length, ...scenarios.flatMap((s, i) => [s, base[i]]));
+  }
   if (c.mitmproxy) {
     scenarios.push(
       ["mitmdump", (d) => dumpTool("mitmdump", true, [], d), false],
@@ -559,13 +589,18 @@ async function stepThroughput(c: Ctx): Promise<void> {
         const target = viaProxy({ host: HOST, port: r.proxyPort }, origin);
         if (c.warmupS > 0) await runWrk(target, { ...c.load, durationS: c.warmupS });
         sampler.sample("start");
+        const cpu0 = treeCpuSeconds(r.proc.pid) ?? NaN;
         const res = await runWrk(target, c.load);
+        const cpu1 = treeCpuSeconds(r.proc.pid) ?? NaN;
         sampler.sample("end");
         const errs = totalErrors(res.errors);
         rps[name] = res.rps;
+        // the proxy's CPU per request: steadier than req/s when other jobs share the cores
+        cpuUs[name] = (cpu1 - cpu0) * 1e6 / res.requests;
         report({
           step: "throughput",
-          what: `${name}: req/s (${errs} errors, peak RSS ${fmt(mib(sampler.summary().peakKiB))} MiB)`,
+          what: `${name}: req/s (${errs} errors, peak RSS ${fmt(mib(sampler.summary().peakKiB))} MiB, ` +
+            `proxy CPU ${fmt(cpuUs[name])} µs/req)`,
           value: res.rps,
           unit: "req/s",
         });
@@ -592,14 +627,36 @@ async function stepThroughput(c: Ctx): Promise<void> {
       ...(min === null ? {} : { target: `>= ${min * 100}%`, ok: v >= min }),
     });
   };
-  ratio("mitmdeno web, UI open", "mitmdeno dump", 0.6, "mitmdeno web with the UI open / mitmdeno dump");
-  ratio("mitmdeno dump -w", "mitmdeno dump", 0.8, "mitmdeno -w / mitmdeno dump");
-  ratio(
-    "mitmdeno web (store)",
-    "mitmdeno dump",
-    0.8,
-    "mitmdeno web (recording into the store) / mitmdeno dump",
-  );
+  const cpuRatio = (a: string, b: string, label: string) => {
+    if (!cpuUs[a] || !cpuUs[b]) return;
+    report({ step: "throughput", what: label, value: cpuUs[b] / cpuUs[a] * 100, unit: "%" });
+  };
+  for (const p of c.baseline ? ["", "baseline: "] : [""]) {
+    for (const s of ["mitmdeno dump -w", "mitmdeno web (store)", "mitmdeno web, UI open"]) {
+      cpuRatio(`${p}${s}`, `${p}mitmdeno dump`, `${p}CPU/req of mitmdeno dump / CPU/req of ${s}`);
+    }
+  }
+  for (const p of c.baseline ? ["", "baseline: "] : [""]) {
+    const t = p ? null : 1; // targets apply to this checkout
+    ratio(
+      `${p}mitmdeno web, UI open`,
+      `${p}mitmdeno dump`,
+      t && 0.6,
+      `${p}mitmdeno web with the UI open / mitmdeno dump`,
+    );
+    ratio(`${p}mitmdeno dump -w`, `${p}mitmdeno dump`, t && 0.8, `${p}mitmdeno -w / mitmdeno dump`);
+    ratio(
+      `${p}mitmdeno web (store)`,
+      `${p}mitmdeno dump`,
+      t && 0.8,
+      `${p}mitmdeno web (recording into the store) / mitmdeno dump`,
+    );
+  }
+  if (c.baseline) {
+    for (const s of ["mitmdeno dump", "mitmdeno dump -w", "mitmdeno web (store)", "mitmdeno web, UI open"]) {
+      ratio(s, `baseline: ${s}`, null, `${s}: this checkout / baseline`);
+    }
+  }
   ratio("mitmdump -w", "mitmdump", null, "mitmdump -w / mitmdump");
   ratio("mitmweb, UI open", "mitmdump", null, "mitmweb with the UI open / mitmdump");
   ratio("mitmdeno web, UI open", "mitmweb, UI open", null, "mitmdeno web / mitmweb, both with the UI open");
@@ -695,6 +752,8 @@ async function main(): Promise<number> {
       warmup: { type: "string" },
       connections: { type: "string" },
       "no-mitmproxy": { type: "boolean" },
+      baseline: { type: "string" },
+      scenarios: { type: "string" },
       data: { type: "string" },
       json: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -729,6 +788,8 @@ async function main(): Promise<number> {
     filterFlows: num(values["filter-flows"], 100000),
     rssFlows: num(values["rss-flows"], 1000000),
     mitmproxy: !values["no-mitmproxy"],
+    baseline: values.baseline ? Deno.realPathSync(values.baseline) : null,
+    scenarios: new Set(values.scenarios?.split(",").map((s) => s.trim()) ?? ["dump", "w", "store", "ui"]),
     load: { connections: num(values.connections, 16), threads: 2, durationS: num(values.duration, 10) },
     warmupS: num(values.warmup, 2),
     browser,

@@ -2,6 +2,7 @@
 import type { Client, Server } from "./connection.ts";
 import type { Request, Response } from "../http/message.ts";
 import type { WebSocketData } from "./websocket.ts";
+import { flowId } from "./id.ts";
 
 /** An error that ended a flow. */
 export class FlowError {
@@ -27,8 +28,8 @@ export const KILLED_MESSAGE = "Connection killed.";
 export abstract class Flow {
   /** The kind of flow. */
   abstract readonly type: "http" | "tcp" | "udp" | "dns";
-  /** A unique id (UUID). */
-  id: string = crypto.randomUUID();
+  /** A unique id (a UUID: version 7, ordered by creation time, see id.ts). */
+  id: string = flowId();
   /** The client connection. */
   clientConn: Client;
   /** The server connection. */

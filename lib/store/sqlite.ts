@@ -5,10 +5,12 @@
  *   flow's record (`record.ts`, JSON without bodies); bodies in their own table, each written once and
  *   read only when asked for. A flow updated later (a mark, a comment, its response) rewrites its row,
  *   never a body it already stored.
- * - Writes are batched: the first write of a turn opens a transaction that is committed right after the
- *   turn (`setImmediate`), so a killed process loses at most the flows written in its last turn.
+ * - Writes are batched: the first write opens a transaction that is committed right after the turn
+ *   (`setImmediate`), so a killed process loses at most the flows written in its last turn; or, with
+ *   `commitDelayMs`, at most that long after the first write (the owner commits sooner when it must, see
+ *   addons/web.ts: a commit costs ~25-30 µs whatever it holds, so one per flow was a third of the time).
  *   WAL journal, `synchronous=NORMAL`: a commit is one append to the WAL, no fsync (a checkpoint, every ~40 MiB
- *   of WAL, syncs).
+ *   of WAL, syncs; `durable: false`, for a store deleted at exit, never syncs).
  * - Filters: see `query.ts` (column conditions in SQL, the filter engine inside SQLite for the rest).
  *
  * @module
@@ -21,9 +23,10 @@ import type { Message } from "../http/message.ts";
 import { flowFromRecord, type FlowRecord, flowRecord } from "./record.ts";
 import type { FlowStore, FlowSummary, Side, SortKey } from "./store.ts";
 import { compileQuery, LIGHT_COLUMNS, lightFlow } from "./query.ts";
+import { flowIdTime } from "../flow/id.ts";
 
 /** Version of the database layout (a store of an older one is migrated when opened). */
-export const SCHEMA_VERSION = "3";
+export const SCHEMA_VERSION = "4";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -87,8 +90,15 @@ const ORDER: Record<SortKey, string> = {
   comment: "comment",
 };
 
-/** FNV-1a of the id: a small integer key for the id index (ids are compared too). */
-function idHash(id: string): number {
+/**
+ * The id index's key (ids are compared too): for a time-ordered id (UUIDv7, what the proxy makes, see
+ * lib/flow/id.ts) its milliseconds and 4 random bits, so a recorded flow's index entry lands at the end of
+ * the index (one page written per commit, not one per flow); for any other id its FNV-1a hash (32 bits,
+ * never in the range of the first kind).
+ */
+export function idHash(id: string): number {
+  const ms = flowIdTime(id);
+  if (ms !== null) return ms * 16 + parseInt(id[15], 16);
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) {
     h ^= id.charCodeAt(i);
@@ -110,8 +120,22 @@ type Row = Record<string, any>;
 
 /** Options for {@link SqliteStore.open}. */
 export interface SqliteStoreOptions {
-  /** Commit after each turn by itself (default true; tests may commit by hand). */
+  /** Commit by itself (default true; tests may commit by hand). */
   autoCommit?: boolean;
+  /**
+   * With autoCommit: commit at most this many ms after a transaction's first write (a timer) instead of
+   * right after the turn (0, the default). The owner calls {@link SqliteStore.commit} when it needs a
+   * write to be durable sooner.
+   */
+  commitDelayMs?: number;
+  /** Called after each commit (also one by the timer). */
+  onCommit?: () => void;
+  /**
+   * false for a store deleted at exit (`synchronous = OFF`): what is committed still survives the process
+   * being killed (the OS has it), only not a crash of the OS, and a checkpoint does not wait for the disk
+   * (its fsyncs stalled the proxy for 40-370 ms every ~7k flows on a busy disk). Default true.
+   */
+  durable?: boolean;
 }
 
 /** {@link FlowStore} over one SQLite file (or ":memory:"). */
@@ -119,8 +143,11 @@ export class SqliteStore implements FlowStore {
   readonly path: string;
   readonly #db: DatabaseSync;
   readonly #autoCommit: boolean;
+  readonly #commitDelayMs: number;
+  readonly #onCommit: (() => void) | null;
   #inTx = false;
   #commitScheduled = false;
+  #commitTimer: ReturnType<typeof setTimeout> | null = null;
   /** Body rows of messages this store wrote or read. */
   #bodyRefs = new WeakMap<Message, BodyRef>();
   /** Filters registered for the SQL function, by slot. */
@@ -133,6 +160,8 @@ export class SqliteStore implements FlowStore {
     this.path = path;
     this.#db = db;
     this.#autoCommit = options.autoCommit ?? true;
+    this.#commitDelayMs = options.commitDelayMs ?? 0;
+    this.#onCommit = options.onCommit ?? null;
     const p = (sql: string) => db.prepare(sql);
     this.#st = {
       seqOf: p("SELECT seq FROM flows WHERE idh = ? AND id = ?"),
@@ -202,7 +231,8 @@ export class SqliteStore implements FlowStore {
     }
     try {
       db.exec(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384; PRAGMA foreign_keys = OFF;" +
+        `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.durable === false ? "OFF" : "NORMAL"};` +
+          " PRAGMA cache_size = -16384; PRAGMA foreign_keys = OFF;" +
           // a checkpoint (with its fsync) every ~40 MiB of WAL instead of every 4 MiB: writing 20k flows took
           // 0.85 s instead of 1.25-1.5 s; the WAL file is cut back to 64 MiB after a checkpoint
           " PRAGMA wal_autocheckpoint = 10000; PRAGMA journal_size_limit = 67108864;",
@@ -210,9 +240,10 @@ export class SqliteStore implements FlowStore {
       db.exec(SCHEMA);
       const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as Row | undefined;
       if (!v) db.prepare("INSERT INTO meta(key, value) VALUES('schema', ?)").run(SCHEMA_VERSION);
-      else if (v.value === "1" || v.value === "2") {
+      else if (v.value === "1" || v.value === "2" || v.value === "3") {
         if (v.value === "1") migrateV1(db);
-        migrateV2(db);
+        if (v.value !== "3") migrateV2(db);
+        migrateV3(db);
       } else if (v.value !== SCHEMA_VERSION) {
         throw new Error(`schema version ${v.value}, this mitmdeno reads ${SCHEMA_VERSION}`);
       }
@@ -228,7 +259,13 @@ export class SqliteStore implements FlowStore {
     if (this.#inTx) return;
     this.#db.exec("BEGIN");
     this.#inTx = true;
-    if (this.#autoCommit && !this.#commitScheduled) {
+    if (!this.#autoCommit) return;
+    if (this.#commitDelayMs > 0) {
+      this.#commitTimer = setTimeout(() => {
+        this.#commitTimer = null;
+        this.commit();
+      }, this.#commitDelayMs);
+    } else if (!this.#commitScheduled) {
       this.#commitScheduled = true;
       setImmediate(() => {
         this.#commitScheduled = false;
@@ -237,10 +274,20 @@ export class SqliteStore implements FlowStore {
     }
   }
 
+  /** Whether writes are waiting for a commit. */
+  get pending(): boolean {
+    return this.#inTx;
+  }
+
   commit(): void {
+    if (this.#commitTimer !== null) {
+      clearTimeout(this.#commitTimer);
+      this.#commitTimer = null;
+    }
     if (!this.#inTx) return;
     this.#inTx = false;
     this.#db.exec("COMMIT");
+    this.#onCommit?.();
   }
 
   /** The body row for a message: reuse the stored one when the bytes are the same object. */
@@ -517,6 +564,18 @@ function migrateV2(db: DatabaseSync): void {
     ALTER TABLE flows ADD COLUMN enc INTEGER NOT NULL DEFAULT 1;
     UPDATE flows SET enc = (SELECT rec LIKE '%content-encoding%' FROM records WHERE records.seq = flows.seq);
     UPDATE meta SET value = '3' WHERE key = 'schema';
+    COMMIT;`);
+}
+
+/**
+ * Schema 4 keys time-ordered ids (UUIDv7) in the id index by their time instead of a hash (see idHash):
+ * rows of such ids written before (loaded from a file) get their new key.
+ */
+function migrateV3(db: DatabaseSync): void {
+  db.function("mitmdeno_idh", { deterministic: true }, (id) => idHash(String(id)));
+  db.exec(`BEGIN;
+    UPDATE flows SET idh = mitmdeno_idh(id) WHERE substr(id, 15, 1) = '7';
+    UPDATE meta SET value = '4' WHERE key = 'schema';
     COMMIT;`);
 }
 

@@ -158,3 +158,13 @@ Deno.test("tnetstring: streaming reader reports truncation with offset", async (
     for await (const _ of readTnetstrings(chunked(enc.encode("0:~12"), 2))) { /* */ }
   }, /incomplete length prefix.*byte offset 3/);
 });
+
+Deno.test("tnetstring: integers and length prefixes of every digit count, to the largest safe integer", () => {
+  for (const n of [0, 1, 9, 10, 99, 100, 12345, 2 ** 31, 2 ** 32 + 7, 2 ** 53 - 1]) {
+    assert.equal(s(n), `${String(n).length}:${n}#`);
+    assert.equal(s(-n), n === 0 ? "1:0#" : `${String(n).length + 1}:-${n}#`);
+    assert.equal(loads(dumps(n)), n);
+  }
+  const long = "x".repeat(123456);
+  assert.equal(s(long).slice(0, 7), "123456:");
+});

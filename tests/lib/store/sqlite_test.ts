@@ -1,7 +1,8 @@
 /** The SQLite flow store: round trips, bodies written once and read lazily, edits, filters, reopening. */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { SCHEMA_VERSION, SqliteStore } from "../../../lib/store/sqlite.ts";
+import { idHash, SCHEMA_VERSION, SqliteStore } from "../../../lib/store/sqlite.ts";
+import { flowId } from "../../../lib/flow/id.ts";
 import { requiredLiterals } from "../../../lib/store/query.ts";
 import { parseFilter } from "../../../lib/flow/filter.ts";
 import { flowToState } from "../../../lib/io/state.ts";
@@ -381,7 +382,7 @@ Deno.test("store: a schema 2 store gets the enc column from its records; body fi
     assert.deepEqual(rows.map((r) => [r.id, r.enc]), [[plain.id, 0], [gz.id, 1]]);
     assert.equal(
       (v.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value,
-      "3",
+      SCHEMA_VERSION,
     );
     v.close();
   } finally {
@@ -399,4 +400,79 @@ Deno.test("store: requiredLiterals finds the plain runs every match contains, or
   assert.equal(requiredLiterals("(foo)bar"), null);
   assert.equal(requiredLiterals("caf\u00e9"), null);
   assert.equal(requiredLiterals("a.b"), null);
+});
+
+Deno.test("store: with commitDelayMs, writes are committed by a timer (or by commit()), onCommit after each", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "mitmdeno-store-" });
+  const path = `${dir}/flows.sqlite`;
+  let commits = 0;
+  const store = SqliteStore.open(path, { commitDelayMs: 30, onCommit: () => commits++ });
+  // what another process sees: committed rows only
+  const reader = new DatabaseSync(path);
+  const visible = () => (reader.prepare("SELECT count(*) AS n FROM flows").get() as { n: number }).n;
+  try {
+    store.put(tflow({ resp: true }));
+    await new Promise((r) => setTimeout(r, 0));
+    store.put(tflow({ resp: true }));
+    assert.equal(store.pending, true);
+    assert.equal(visible(), 0, "not committed after a turn");
+    const t0 = Date.now();
+    while (store.pending && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(store.pending, false);
+    assert.equal(visible(), 2);
+    assert.equal(commits, 1, "both writes in one commit");
+    store.put(tflow({ resp: true }));
+    store.commit();
+    assert.equal(commits, 2);
+    assert.equal(visible(), 3);
+    store.commit(); // nothing pending: no callback
+    assert.equal(commits, 2);
+  } finally {
+    reader.close();
+    store.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: a schema 3 store (every id keyed by its hash) finds time-ordered ids after migration", () => {
+  const { store, path, dir } = tmpStore();
+  try {
+    const v7 = tflow({ resp: true });
+    const v4 = tflow({ resp: true });
+    v4.id = crypto.randomUUID();
+    assert.equal(v7.id[14], "7");
+    store.put(v7);
+    store.put(v4);
+    store.close();
+    // schema 3 keyed every id by its FNV-1a hash
+    const db = new DatabaseSync(path);
+    db.function("fnv", (id) => {
+      let h = 0x811c9dc5;
+      for (const ch of String(id)) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193);
+      return h | 0;
+    });
+    db.exec(
+      `BEGIN; UPDATE flows SET idh = fnv(id); UPDATE meta SET value = '3' WHERE key = 'schema'; COMMIT;`,
+    );
+    db.close();
+    const again = SqliteStore.open(path, { autoCommit: false });
+    try {
+      assert.equal(again.get(v7.id)?.id, v7.id);
+      assert.equal(again.get(v4.id)?.id, v4.id);
+      assert.equal(again.seqOf(v7.id), 1);
+    } finally {
+      again.close();
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: the id index key of a time-ordered id grows with its time; other ids get a 32-bit hash", () => {
+  const a = idHash(flowId(1_764_000_000_000));
+  const b = idHash(flowId(1_764_000_000_001));
+  assert.ok(b > a && a > 2 ** 32, `${a} ${b}`);
+  const h = idHash(crypto.randomUUID());
+  assert.ok(Number.isInteger(h) && h >= -(2 ** 31) && h < 2 ** 31);
+  assert.ok(idHash("not-a-uuid") < 2 ** 31);
 });
