@@ -7,7 +7,9 @@
  * frame from either side is forwarded and answered, both connections close, and `websocket_end` fires.
  *
  * Hooks: `websocket_start` (before any message), `websocket_message` per message (injected ones too),
- * `websocket_end` once. Messages are handled strictly one after the other (a hook, or zlib, holds the ones
+ * `websocket_end` once. With `websocket_keep_messages` `auto` (the default) a message stays recorded only
+ * while something needs the history (a recorder, the web UI, a `websocket_end` hook), else only during its
+ * own hooks, so a long connection costs no memory per message; `all` keeps every message, as mitmproxy. Messages are handled strictly one after the other (a hook, or zlib, holds the ones
  * after it), so their order is kept in both directions.
  *
  * @module
@@ -302,13 +304,36 @@ export class WebSocketLayer extends Layer {
     this.#record(src, new WebSocketMessage(opcode, src === this.#client, content), lengths);
   }
 
-  /** Record `m`, run `websocket_message`, then forward it unless dropped. */
+  /**
+   * Record `m`, run `websocket_message`, then forward it unless dropped. Unless past messages are wanted
+   * (see {@link #keepsHistory}), `m` leaves `flow.websocket.messages` once its hooks are done.
+   */
   #record(src: Side, m: WebSocketMessage, lengths: number[]): void {
     this.ws.messages.push(m);
     this.#hold(new StartHook("websocket_message", this.flow, this.flow), () => {
+      if (!this.#keepsHistory()) this.#forget(m);
       if (this.flow.killed) return this.#kill();
       if (!m.dropped) this.#send(this.#other(src), m, lengths);
     });
+  }
+
+  /**
+   * Whether the messages handled stay in the flow (`websocket_keep_messages`): always with `all` (as in
+   * mitmproxy), never with `current`; with `auto` while an addon wants them (a recorder, the web UI, a
+   * `websocket_end` hook: see `AddonManager.wantsWebSocketHistory`), asked after each message's hooks.
+   */
+  #keepsHistory(): boolean {
+    const core = this.context.core;
+    const keep = core.limits.websocketKeep;
+    return keep === "all" || (keep !== "current" && core.master.addons.wantsWebSocketHistory(this.flow));
+  }
+
+  /** Take `m` out of the flow's messages (usually the last one: messages are handled one at a time). */
+  #forget(m: WebSocketMessage): void {
+    const msgs = this.ws.messages;
+    const i = msgs.length > 0 && msgs[msgs.length - 1] === m ? msgs.length - 1 : msgs.lastIndexOf(m);
+    if (i === msgs.length - 1 && i >= 0) msgs.pop();
+    else if (i >= 0) msgs.splice(i, 1);
   }
 
   #send(dst: Side, m: WebSocketMessage, lengths: number[]): void {
