@@ -35,6 +35,7 @@ import {
   wsOut,
 } from "./wire.ts";
 import { applyTcpChanges, packTcpFlow } from "./tcpwire.ts";
+import { wsDeltaText } from "./wsflows.ts";
 import type { Flow } from "../../flow/flow.ts";
 import type { TCPFlow } from "../../flow/tcp.ts";
 import { moduleGraph, sandboxReads } from "./imports.ts";
@@ -522,7 +523,9 @@ export class Script {
       if (buf.byteLength >= TRANSFER_MIN) transfer.push(buf);
     };
     // connection records to sync need structured clone
-    const fast = m.conns || m.drop ? undefined : { text: JSON.stringify(m), a: null, b: body, slow };
+    const fast = m.conns || m.drop
+      ? undefined
+      : { text: wsDeltaText(m.id, event, m.d, m.kd), a: null, b: body, slow };
     if (!fast) slow();
     return host.call(m, transfer, `the ${event} hook`, this.#timeoutMs, fast).then((r) => {
       host.wsFlows.settle(flow, key, r.kept === true);

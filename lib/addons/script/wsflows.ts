@@ -30,6 +30,34 @@ import type { HTTPFlow } from "../../flow/flow.ts";
 import type { Message, Request, Response } from "../../http/message.ts";
 import type { FlowSnapshot, WireFlow, WireMessageFields, WireWebSocket } from "./wire.ts";
 
+/**
+ * The JSON text of a `wsm` message (see protocol.ts), written by hand: it is built for every message of
+ * every hooked WebSocket, and `JSON.stringify` of the nested object costs several times as much.
+ */
+export function wsDeltaText(id: number, event: string, d: WsDelta, kd: number[] | undefined): string {
+  const w = d.ws;
+  let ms = "";
+  for (const m of w.messages) {
+    ms += `${ms ? "," : ""}{"type":${m.type | 0},"fromClient":${!!m.fromClient},"timestamp":${
+      num(m.timestamp)
+    },"dropped":${!!m.dropped},"injected":${!!m.injected},"body":${m.body | 0}}`;
+  }
+  const closedBy = w.closedByClient === null ? "null" : String(!!w.closedByClient);
+  const reason = w.closeReason === null ? "null" : JSON.stringify(w.closeReason);
+  return `{"t":"wsm","id":${id},"event":"${event}","d":{"k":${d.k},"c":${d.c},"s":${d.s},"ws":{"total":${
+    w.total | 0
+  },"first":${w.first | 0},"messages":[${ms}],"closedByClient":${closedBy},"closeCode":${
+    w.closeCode === null ? "null" : num(w.closeCode)
+  },"closeReason":${reason},"timestampEnd":${w.timestampEnd === null ? "null" : num(w.timestampEnd)}}}${
+    kd ? `,"kd":[${kd.join(",")}]` : ""
+  }}`;
+}
+
+/** A number as JSON (not finite: null, as JSON.stringify writes it). */
+function num(n: number): string {
+  return Number.isFinite(n) ? String(n) : "null";
+}
+
 /** Flows a proxy keeps cached per worker. */
 export const WS_CACHE_CAPACITY = 256;
 

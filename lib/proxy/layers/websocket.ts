@@ -28,12 +28,13 @@ import {
   encodeFrame,
   fragment,
   type Frame,
+  isUtf8,
   joinFragments,
+  MaskKeys,
   MessageReader,
   Opcode,
   parseClose,
   type RawMessage,
-  strictUtf8,
   WebSocketError,
 } from "../../websocket/frame.ts";
 import { Deflater, Inflater, parseExtensions } from "../../websocket/deflate.ts";
@@ -87,6 +88,8 @@ export class WebSocketLayer extends Layer {
   #draining: Side | null = null;
   #ended = false;
   #maxMessage: number | null = null;
+  /** Keys for the frames we mask (those to the server). */
+  readonly #keys = new MaskKeys();
 
   /** `clientInitial`/`serverInitial`: bytes that came after the handshake, in the same reads. */
   constructor(
@@ -277,7 +280,9 @@ export class WebSocketLayer extends Layer {
       })`,
       "debug",
     );
-    if (!dst.closeSent) this.emit(new SendData(dst.conn, encodeFrame(true, f.opcode, f.payload, dst.mask)));
+    if (!dst.closeSent) {
+      this.emit(new SendData(dst.conn, encodeFrame(true, f.opcode, f.payload, dst.mask, false, this.#keys)));
+    }
   }
 
   #message(src: Side, raw: RawMessage): void {
@@ -298,7 +303,7 @@ export class WebSocketLayer extends Layer {
   }
 
   #received(src: Side, opcode: number, content: Uint8Array, lengths: number[]): void {
-    if (opcode === Opcode.TEXT && strictUtf8(content) === null) {
+    if (opcode === Opcode.TEXT && !isUtf8(content)) {
       return this.#protocolError(src, new WebSocketError(1007, "text message is not valid UTF-8"));
     }
     this.#record(src, new WebSocketMessage(opcode, src === this.#client, content), lengths);
@@ -362,6 +367,7 @@ export class WebSocketLayer extends Layer {
         p,
         dst.mask,
         compressed && i === 0,
+        this.#keys,
       )
     );
     this.emit(new SendData(dst.conn, frames.length === 1 ? frames[0] : concat(frames)));

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { sandboxed, type TestContext, twebsocketflow, WebSocketMessage } from "../../../../testing.ts";
-import { WsFlowRefs } from "../../../../lib/addons/script/wsflows.ts";
+import { wsDeltaText, WsFlowRefs } from "../../../../lib/addons/script/wsflows.ts";
 import { ConnRefs, type ConnSync, packFlow } from "../../../../lib/addons/script/wire.ts";
 import { Response } from "../../../../lib/http/message.ts";
 import type { HTTPFlow } from "../../../../lib/flow/flow.ts";
@@ -145,5 +145,40 @@ export function websocket_message(flow: HTTPFlow) {
       "seen 1 five comment=by the proxy x=from script",
       "seen 1 binary comment=by the proxy x=from script",
     ]);
+  });
+});
+
+Deno.test("wsflows: the wsm text written by hand is the JSON of the message", () => {
+  const d = {
+    k: 3,
+    c: 1,
+    s: 2,
+    ws: {
+      total: 5,
+      first: 4,
+      messages: [{
+        type: 1,
+        fromClient: true,
+        timestamp: 1764740000.123456,
+        dropped: false,
+        injected: true,
+        body: 64,
+      }],
+      closedByClient: null,
+      closeCode: null,
+      closeReason: null,
+      timestampEnd: null,
+    },
+  };
+  const m = { t: "wsm", id: 7, event: "websocket_message", d };
+  assert.deepEqual(JSON.parse(wsDeltaText(7, "websocket_message", d, undefined)), m);
+  const closed = {
+    ...d,
+    ws: { ...d.ws, closedByClient: false, closeCode: 1000, closeReason: 'bye "\n', timestampEnd: 2.5 },
+  };
+  assert.deepEqual(JSON.parse(wsDeltaText(7, "websocket_message", closed, [1, 2])), {
+    ...m,
+    d: closed,
+    kd: [1, 2],
   });
 });
