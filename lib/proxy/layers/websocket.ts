@@ -69,7 +69,13 @@ interface Side {
   /** Frames we send to this side are masked (it is the server). */
   mask: boolean;
   closeSent: boolean;
+  /** Frames for this side not written yet (see {@link WebSocketLayer.flush}), and their size. */
+  out: Uint8Array[];
+  outBytes: number;
 }
+
+/** Frames for one side are written at once when this much waits, else when the layer's turn ends. */
+const OUT_HIGH = 64 * 1024;
 
 /** Relays and records the messages of one WebSocket connection. */
 export class WebSocketLayer extends Layer {
@@ -90,6 +96,8 @@ export class WebSocketLayer extends Layer {
   #maxMessage: number | null = null;
   /** Keys for the frames we mask (those to the server). */
   readonly #keys = new MaskKeys();
+  /** Sides with frames queued, in the order they were first written to. */
+  #dirty: Side[] = [];
 
   /** `clientInitial`/`serverInitial`: bytes that came after the handshake, in the same reads. */
   constructor(
@@ -164,6 +172,8 @@ export class WebSocketLayer extends Layer {
           : null,
         mask: !fromClient,
         closeSent: false,
+        out: [],
+        outBytes: 0,
       };
     };
     this.#client = side(ctx.client, "client");
@@ -217,6 +227,7 @@ export class WebSocketLayer extends Layer {
     } finally {
       this.#pumping = false;
     }
+    this.#flush();
     if (this.#readingPaused && !this.#busy && this.#queue.length === 0 && !this.#ended) {
       this.#setReading(true);
     }
@@ -257,6 +268,34 @@ export class WebSocketLayer extends Layer {
     return true;
   }
 
+  /**
+   * Queue frames for `side`. What one pass of the layer sends to a side (the messages of one read whose
+   * hooks did not wait, forwarded pings, a close) goes out as one write when the pass ends
+   * ({@link #flush}): each write is a syscall, the largest cost of relaying small messages.
+   */
+  #write(side: Side, frame: Uint8Array): void {
+    if (!side.out.length) this.#dirty.push(side);
+    side.out.push(frame);
+    side.outBytes += frame.length;
+    if (side.outBytes >= OUT_HIGH) this.#flushSide(side);
+  }
+
+  /** Write what is queued, one SendData per side, the side written to first first. */
+  #flush(): void {
+    if (!this.#dirty.length) return;
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const s of dirty) this.#flushSide(s);
+  }
+
+  #flushSide(side: Side): void {
+    const out = side.out;
+    if (!out.length) return;
+    side.out = [];
+    side.outBytes = 0;
+    this.emit(new SendData(side.conn, out.length === 1 ? out[0] : concat(out)));
+  }
+
   #other(side: Side): Side {
     return side === this.#client ? this.#server : this.#client;
   }
@@ -281,7 +320,7 @@ export class WebSocketLayer extends Layer {
       "debug",
     );
     if (!dst.closeSent) {
-      this.emit(new SendData(dst.conn, encodeFrame(true, f.opcode, f.payload, dst.mask, false, this.#keys)));
+      this.#write(dst, encodeFrame(true, f.opcode, f.payload, dst.mask, false, this.#keys));
     }
   }
 
@@ -370,7 +409,7 @@ export class WebSocketLayer extends Layer {
         this.#keys,
       )
     );
-    this.emit(new SendData(dst.conn, frames.length === 1 ? frames[0] : concat(frames)));
+    for (const f of frames) this.#write(dst, f);
   }
 
   /**
@@ -388,7 +427,7 @@ export class WebSocketLayer extends Layer {
     for (const side of [this.#server, this.#client]) {
       if (!side.closeSent && (side !== src || frame)) {
         side.closeSent = true;
-        this.emit(new SendData(side.conn, encodeClose(code, reason, side.mask)));
+        this.#write(side, encodeClose(code, reason, side.mask));
       }
     }
     this.#end();
@@ -407,6 +446,7 @@ export class WebSocketLayer extends Layer {
     this.#queue = [];
     this.ws.setInjector(null);
     if (this.#readingPaused) this.#setReading(true);
+    this.#flush();
     for (const s of [this.#server, this.#client]) {
       this.emit(new CloseConnection(s.conn));
       s.inflater?.close();

@@ -98,16 +98,42 @@ Deno.test("websocket layer: bytes right after the 101 and several messages in on
   pb.in(new DataReceived(t.client, two));
   const h1 = pb.take() as StartHook;
   assert.equal(h1.name, "websocket_message");
-  // while the hook runs, nothing else goes out
+  // while the hook runs, nothing else goes out; "one" goes out when the layer's pass ends (after it
+  // started the hook of "two", which waits)
   pb.done().reply(undefined, h1 as unknown as BlockingCommand<unknown>)
+    .out(hook("websocket_message"))
     .out(
       cmd(SendData, (c: SendData) => c.conn === server && dec.decode(frames(c, true)[0].payload) === "one"),
     )
-    .out(hook("websocket_message")).reply()
+    .reply()
     .out(
       cmd(SendData, (c: SendData) => c.conn === server && dec.decode(frames(c, true)[0].payload) === "two"),
     )
     .done();
+});
+
+Deno.test("websocket layer: messages of one read whose hooks do not wait go out in one write, in order", () => {
+  const t = tctx({ websocket_keep_messages: "all" });
+  const pb = new Playbook(new HttpLayer(t.ctx, { mode: "regular", rewriteHost: false }), { autoHooks: true });
+  pb.in(new Start()).out(wakeup(60_000)).in(data(t.client, HANDSHAKE));
+  const o = pb.take() as OpenConnection;
+  const server: Server = o.conn;
+  pb.reply(null).out(send(() => server, /^GET/)).out(wakeup(1000)).in(data(server, ACCEPT + "\r\n"))
+    .out(send(t.client, /^HTTP\/1.1 101/));
+  const burst = new Uint8Array([
+    ...encodeFrame(true, Opcode.TEXT, enc.encode("a"), true),
+    ...encodeFrame(true, Opcode.PING, enc.encode("p"), true),
+    ...encodeFrame(true, Opcode.TEXT, enc.encode("b"), true),
+    ...encodeFrame(true, Opcode.BINARY, Uint8Array.of(7), true),
+  ]);
+  pb.in(new DataReceived(t.client, burst));
+  const one = pb.take() as SendData;
+  assert.equal(one.conn, server);
+  assert.deepEqual(
+    frames(one, true).map((f) => [f.opcode, dec.decode(f.payload)]),
+    [[Opcode.TEXT, "a"], [Opcode.PING, "p"], [Opcode.TEXT, "b"], [Opcode.BINARY, "\x07"]],
+  );
+  pb.done();
 });
 
 Deno.test("websocket layer: fragmented messages keep their fragmentation unless changed; pings pass at once", () => {
