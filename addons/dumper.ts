@@ -330,6 +330,11 @@ export class Dumper {
     );
   }
 
+  /** The dumper prints each message at its own hook: it needs no past ones (see `websocket_keep_messages`). */
+  websocketHistory(): boolean {
+    return false;
+  }
+
   /** `WebSocket connection closed by client: 1000 bye`, or an error line for abnormal closes (as mitmdump). */
   websocket_end(f: HTTPFlow): void {
     const ws = f.websocket;

@@ -217,6 +217,11 @@ export class Save {
     await this.#save(flow);
   }
 
+  /** While recording, every message of a WebSocket stays in its flow (see `websocket_keep_messages`). */
+  websocketHistory(): boolean {
+    return this.#writer !== null && !this.#failed;
+  }
+
   tcp_start(flow: TCPFlow): void {
     if (this.#writer) this.#active.add(flow);
   }

@@ -78,6 +78,11 @@ export class SaveHar {
     this.#keep(flow);
   }
 
+  /** With `hardump` set, every message of a WebSocket stays in its flow (see `websocket_keep_messages`). */
+  websocketHistory(): boolean {
+    return !!ctx.options.hardump;
+  }
+
   async done(): Promise<void> {
     const path = ctx.options.hardump as string;
     if (!path) return;

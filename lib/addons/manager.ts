@@ -278,6 +278,26 @@ export class AddonManager {
   }
 
   /**
+   * Whether some addon needs the past messages of the open WebSocket `flow` (see the option
+   * `websocket_keep_messages`): an addon with a `websocket_end` handler does (in mitmproxy it sees every
+   * message there) unless it says otherwise with a `websocketHistory` member, `false` or a function of the
+   * flow (e.g. the save addon needs them only while it records).
+   */
+  wantsWebSocketHistory(flow: Flow): boolean {
+    for (const [a] of this.handlers("websocket_end")) {
+      const w = a.websocketHistory;
+      if (w === false) continue;
+      if (typeof w !== "function") return true;
+      try {
+        if (w.call(a, flow)) return true;
+      } catch {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
    * Fire `event` on every addon in order, awaiting async handlers. Errors are logged; OptionsError
    * from `configure` is re-thrown so option updates can roll back.
    */

@@ -69,6 +69,14 @@ export const CORE_OPTIONS: OptionSpec[] = [
     help: "Send a PING to keep idle HTTP/2 connections alive, in seconds. 0 to disable.",
   },
   { name: "websocket", type: "bool", default: true, help: "Enable/disable WebSocket support." },
+  {
+    name: "websocket_keep_messages",
+    type: "str",
+    default: "auto",
+    choices: ["auto", "all", "current"],
+    help:
+      "Which messages of an open WebSocket stay in flow.websocket.messages: all (mitmproxy's behaviour), current (only the one whose websocket_message hooks run, so memory stays bounded on long connections), or auto: all while something needs the history (-w/save_stream_file, hardump, the web UI, a script or addon with a websocket_end hook), else current.",
+  },
   { name: "rawtcp", type: "bool", default: true, help: "Enable/disable raw TCP connections." },
   {
     name: "body_size_limit",

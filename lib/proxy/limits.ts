@@ -25,6 +25,8 @@ export interface Limits {
   lenientHeaders: boolean;
   /** Lower-case HTTP/2 field names before sending (`normalize_outbound_headers`). */
   normalizeOutbound: boolean;
+  /** Which messages of an open WebSocket flow are kept (`websocket_keep_messages`). */
+  websocketKeep: "auto" | "all" | "current";
 }
 
 /** Read the limits from the options. */
@@ -42,5 +44,6 @@ export function readLimits(o: Options): Limits {
     connectAddr: o.has("connect_addr") ? o.connect_addr || null : null,
     lenientHeaders: !o.validate_inbound_headers,
     normalizeOutbound: o.has("normalize_outbound_headers") ? o.normalize_outbound_headers !== false : true,
+    websocketKeep: o.has("websocket_keep_messages") ? o.websocket_keep_messages : "auto",
   };
 }

@@ -60,8 +60,32 @@ export function isControl(op: number): boolean {
 }
 
 /**
+ * Masking keys, drawn from the system's random source a few hundred at a time (one `getRandomValues` and
+ * no fresh buffer per frame: each cost about as much as masking a small message).
+ */
+export class MaskKeys {
+  readonly #pool = new Uint8Array(1024);
+  #at = this.#pool.length;
+
+  /** Write the next random 4-byte key into `out` at `offset`. */
+  next(out: Uint8Array, offset: number): void {
+    if (this.#at === this.#pool.length) {
+      crypto.getRandomValues(this.#pool);
+      this.#at = 0;
+    }
+    const p = this.#pool;
+    const i = this.#at;
+    out[offset] = p[i];
+    out[offset + 1] = p[i + 1];
+    out[offset + 2] = p[i + 2];
+    out[offset + 3] = p[i + 3];
+    this.#at = i + 4;
+  }
+}
+
+/**
  * One frame as bytes. `mask`: mask the payload with a random key (a client's frames must be masked, a
- * server's must not).
+ * server's must not), from `keys` if given.
  */
 export function encodeFrame(
   fin: boolean,
@@ -69,6 +93,7 @@ export function encodeFrame(
   payload: Uint8Array,
   mask: boolean,
   rsv1 = false,
+  keys?: MaskKeys,
 ): Uint8Array {
   const n = payload.length;
   const lenBytes = n < 126 ? 0 : n < 65536 ? 2 : 8;
@@ -98,9 +123,18 @@ export function encodeFrame(
     out.set(payload, head);
     return out;
   }
-  const key = crypto.getRandomValues(new Uint8Array(4));
-  out.set(key, head - 4);
-  for (let i = 0; i < n; i++) out[head + i] = payload[i] ^ key[i & 3];
+  const k = head - 4;
+  if (keys) keys.next(out, k);
+  else out.set(crypto.getRandomValues(new Uint8Array(4)), k);
+  const k0 = out[k], k1 = out[k + 1], k2 = out[k + 2], k3 = out[k + 3];
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    out[head + i] = payload[i] ^ k0;
+    out[head + i + 1] = payload[i + 1] ^ k1;
+    out[head + i + 2] = payload[i + 2] ^ k2;
+    out[head + i + 3] = payload[i + 3] ^ k3;
+  }
+  for (; i < n; i++) out[head + i] = payload[i] ^ out[k + (i & 3)];
   return out;
 }
 
@@ -136,6 +170,16 @@ export function strictUtf8(b: Uint8Array): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Whether `b` is valid UTF-8 (a text message must be). ASCII, the usual case, is checked in a plain loop,
+ * much cheaper for small messages than a decoder call; anything else goes to the strict decoder.
+ */
+export function isUtf8(b: Uint8Array): boolean {
+  const n = b.length;
+  for (let i = 0; i < n; i++) if (b[i] >= 0x80) return strictUtf8(b.subarray(i)) !== null;
+  return true;
 }
 
 /** Code and reason of a received close frame; a bad payload is a {@link WebSocketError}. */
@@ -257,15 +301,27 @@ export class FrameReader {
     const total = head + (masked ? 4 : 0) + len;
     if (this.#len < total) return null;
     this.#take(head);
-    // copies (not Buffer#slice, which is a view): the payload is unmasked in place, word by word
-    const key = masked ? Uint8Array.from(this.#take(4)) : null;
-    let payload = len ? this.#take(len) : new Uint8Array(0);
-    if (key) {
+    if (!masked) return { fin, rsv1, opcode, payload: len ? this.#take(len) : new Uint8Array(0) };
+    const key = this.#take(4);
+    const k0 = key[0], k1 = key[1], k2 = key[2], k3 = key[3];
+    const src = len ? this.#take(len) : new Uint8Array(0);
+    // unmasked into a copy (the received bytes stay as they came): word by word when large, else bytewise
+    // into a slice of node's pool (a fresh buffer costs more than unmasking a small payload)
+    if (len >= 4096) {
       const copy = new Uint8Array(len);
-      copy.set(payload);
-      payload = copy;
-      unmask(payload, key);
+      copy.set(src);
+      unmask(copy, Uint8Array.of(k0, k1, k2, k3));
+      return { fin, rsv1, opcode, payload: copy };
     }
+    const payload = allocBytes(len);
+    let i = 0;
+    for (; i + 4 <= len; i += 4) {
+      payload[i] = src[i] ^ k0;
+      payload[i + 1] = src[i + 1] ^ k1;
+      payload[i + 2] = src[i + 2] ^ k2;
+      payload[i + 3] = src[i + 3] ^ k3;
+    }
+    for (; i < len; i++) payload[i] = src[i] ^ key[i & 3];
     return { fin, rsv1, opcode, payload };
   }
 }

@@ -278,6 +278,39 @@ Deno.test("websocket e2e: wss:// through CONNECT + TLS with deflate: an addon re
   }
 });
 
+Deno.test("websocket e2e: without a recorder (websocket_keep_messages auto) a flow holds only the message being handled", async () => {
+  const origin = await wsOrigin({ deflate: false });
+  const seen: number[] = [];
+  let flow: HTTPFlow | null = null;
+  // an addon with no websocket_end hook: nothing needs the history
+  const watcher = {
+    name: "watcher",
+    websocket_message(f: HTTPFlow) {
+      flow = f;
+      seen.push(f.websocket!.messages.length);
+      const m = f.websocket!.messages.at(-1)!;
+      if (m.fromClient) m.text = m.text.toUpperCase();
+    },
+  };
+  const proxy = await startInProcess([watcher]);
+  try {
+    const ws = await wsClient(proxy.port, origin.port, { deflate: false });
+    for (let i = 0; i < 50; i++) {
+      ws.send(`message ${i}`);
+      assert.equal(String((await nextMessage(ws)).data), `MESSAGE ${i}`);
+    }
+    const c = closed(ws);
+    ws.close(1000);
+    await c;
+    assert.equal(seen.length, 100);
+    assert.ok(seen.every((n) => n === 1), `messages seen per hook: ${seen}`);
+    assert.equal(flow!.websocket!.messages.length, 0);
+  } finally {
+    await proxy.stop();
+    await origin.close();
+  }
+});
+
 Deno.test("websocket e2e: the websocket option off relays raw: no messages recorded, echo still works", async () => {
   const origin = await wsOrigin({ deflate: true });
   const rec = recorder();

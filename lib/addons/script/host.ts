@@ -24,6 +24,7 @@ import { Outbox, unpackEnvelope } from "./outbox.ts";
 import type { WorkerPermissions } from "./spec.ts";
 import { ConnRefs } from "./wire.ts";
 import { RingWriter } from "./ring.ts";
+import { WsFlowRefs } from "./wsflows.ts";
 import { describeError, escapeControl, LOG_LEVELS, type LogLevel } from "../log.ts";
 
 const SANDBOX = new URL("./sandbox.ts", import.meta.url).href;
@@ -116,6 +117,8 @@ export class WorkerHost {
   readonly ready: Promise<void>;
   /** The connection records this worker has. */
   readonly conns = new ConnRefs();
+  /** The WebSocket flows this worker keeps between hooks (see wsflows.ts). */
+  readonly wsFlows = new WsFlowRefs();
   /** The fast lane to this worker (see ring.ts). */
   readonly ring = new RingWriter();
   readonly #port: MessagePort;
@@ -340,7 +343,7 @@ export class WorkerHost {
   #sendFailed(m: Sequenced<HostMessage>, e: unknown): void {
     // the worker handles messages in sequence: it must not wait for this one forever
     if (m.q !== undefined && !this.#dead) this.#port.postMessage({ t: "skip", q: m.q });
-    if (m.t === "flow" || m.t === "update" || m.t === "conn") this.conns.clear();
+    if (m.t === "flow" || m.t === "wsm" || m.t === "update" || m.t === "conn") this.conns.clear();
     if (m.t === "reply" || m.t === "ring" || m.t === "skip") return; // not calls of ours
     const p = this.#pending.get(m.id);
     if (!p) return;

@@ -5,6 +5,7 @@
 import type { OptionSpec } from "../options.ts";
 import type { LogLevel } from "../log.ts";
 import type { ConnSync, FlowChanges, PackedFlow, WireConn, WireRequest, WireResponse } from "./wire.ts";
+import type { WsDelta } from "./wsflows.ts";
 
 /** A whole flow from a script, for `replay.client`: its request and response with their bodies. */
 export interface ReplayFlow {
@@ -41,8 +42,24 @@ export type HostMessage =
   }
   /** Run a hook without arguments (`running`, `done`). */
   | { t: "event"; id: number; event: string }
-  /** Run a flow hook (connection records the worker lacks come along). */
-  | ({ t: "flow"; id: number; event: string } & PackedFlow & ConnSync)
+  /**
+   * Run a flow hook (connection records the worker lacks come along). `k`: keep the (WebSocket) flow
+   * under this key after the hook if it allows (see wsflows.ts); `kd`: cached flows to forget first.
+   */
+  | ({ t: "flow"; id: number; event: string; k?: number; kd?: number[] } & PackedFlow & ConnSync)
+  /**
+   * Run a WebSocket hook on the flow the worker keeps under `d.k`, with the new message (its content in
+   * `bytes`, from the ring, or `buf`); see wsflows.ts.
+   */
+  | ({
+    t: "wsm";
+    id: number;
+    event: string;
+    d: WsDelta;
+    kd?: number[];
+    buf?: ArrayBuffer;
+    bytes?: Uint8Array;
+  } & ConnSync)
   /** Run `update(flows)`. */
   | ({ t: "update"; id: number; flows: PackedFlow[] } & ConnSync)
   /** Run a connection hook: client_* get `client`, server_* get `{ server, client }` (record keys). */
@@ -109,6 +126,8 @@ export type WorkerMessage =
     t: "reply";
     id: number;
     changes?: FlowChanges | null;
+    /** The worker keeps the WebSocket flow it was sent under a key (see wsflows.ts). */
+    kept?: boolean;
     conn?: { client?: WireConn; server?: WireConn };
     declared?: { options: OptionSpec[]; commands: { path: string; help: string }[] };
     value?: unknown;

@@ -22,14 +22,20 @@ import {
   applyFlowChanges,
   attachBodies,
   CLIENT_HOOKS,
+  copyBytes,
+  EMPTY_METADATA,
   FLOW_HOOKS,
+  type FlowChanges,
   flowMessageText,
   LIFECYCLE_HOOKS,
   packFlow,
   SERVER_HOOKS,
   TCP_HOOKS,
+  TRANSFER_MIN,
+  wsOut,
 } from "./wire.ts";
 import { applyTcpChanges, packTcpFlow } from "./tcpwire.ts";
+import { wsDeltaText } from "./wsflows.ts";
 import type { Flow } from "../../flow/flow.ts";
 import type { TCPFlow } from "../../flow/tcp.ts";
 import { moduleGraph, sandboxReads } from "./imports.ts";
@@ -458,6 +464,12 @@ export class Script {
     const tcp = TCP_HOOKS.has(event);
     if (flow?.type !== (tcp ? "tcp" : "http")) return;
     if (tcp) this.#handed(flow as TCPFlow, event);
+    const wsMessage = !tcp && event === "websocket_message" && !!(flow as HTTPFlow).websocket;
+    if (wsMessage) {
+      // the worker may hold the flow already: then only the new message crosses (see wsflows.ts)
+      const key = host.wsFlows.lookup(flow as HTTPFlow);
+      if (key !== null) return this.#wsDelta(host, event, flow as HTTPFlow, key);
+    }
     const refs = host.conns;
     const transfer: Transferable[] = [];
     const m = { t: "flow", id: host.nextId(), event } as Extract<HostMessage, { t: "flow" }>;
@@ -466,6 +478,13 @@ export class Script {
       : packFlow(flow as HTTPFlow, event, refs, m, transfer, false);
     refs.flushDrops(m);
     const { packed } = p;
+    let key: number | undefined;
+    if (!tcp) {
+      if (wsMessage && !packed.md) key = m.k = host.wsFlows.add(flow as HTTPFlow, p.wire!);
+      else if (event === "websocket_end") host.wsFlows.forget(flow as HTTPFlow);
+      const kd = host.wsFlows.takeDrops();
+      if (kd) m.kd = kd;
+    }
     // through the ring when possible, else by postMessage with the bodies in a buffer
     const slow = () => {
       attachBodies(p, transfer);
@@ -473,23 +492,59 @@ export class Script {
       if (packed.md) m.md = packed.md;
       if (packed.buf) m.buf = packed.buf;
     };
-    const text = flowMessageText(m.id, event, packed, m);
+    const text = flowMessageText(m.id, event, packed, m, m);
     const fast = text === null ? undefined : { text, a: p.reqBody, b: p.respBody, slow };
     if (!fast) slow();
     return host.call(m, transfer, `the ${event} hook`, this.#timeoutMs, fast).then((r) => {
+      if (key !== undefined) host.wsFlows.settle(flow as HTTPFlow, key, r.kept === true);
       const c = r.changes;
       if (!c) return;
-      try {
-        if (tcp) applyTcpChanges(flow as TCPFlow, c, p.metadata, refs, p.first);
-        else applyFlowChanges(flow as HTTPFlow, c, p.metadata, refs);
-      } catch (e) {
-        this.#log.error(
-          `${event}: the script's changes were refused (the flow goes on unchanged): ${describeError(e)}`,
-        );
-        return;
-      }
-      for (const w of c.warnings ?? []) this.#log.warn(`${event}: ${w}`);
+      if (tcp) this.#apply(event, () => applyTcpChanges(flow as TCPFlow, c, p.metadata, refs, p.first), c);
+      else this.#apply(event, () => applyFlowChanges(flow as HTTPFlow, c, p.metadata, refs), c);
     }, (e) => void this.#callFailed(host, e, event));
+  }
+
+  /**
+   * A WebSocket hook on a flow the worker keeps under `key`: only the WebSocket part crosses (the new
+   * message, its content as the body), see wsflows.ts.
+   */
+  #wsDelta(host: WorkerHost, event: string, flow: HTTPFlow, key: number): Promise<void> {
+    const refs = host.conns;
+    const m = { t: "wsm", id: host.nextId(), event } as Extract<HostMessage, { t: "wsm" }>;
+    const { ws, body } = wsOut(flow.websocket!, event);
+    m.d = { k: key, c: refs.ref(flow.clientConn, m), s: refs.ref(flow.serverConn, m), ws };
+    refs.flushDrops(m);
+    const kd = host.wsFlows.takeDrops();
+    if (kd) m.kd = kd;
+    const transfer: Transferable[] = [];
+    const slow = () => {
+      if (!body?.byteLength) return;
+      const buf = m.buf = copyBytes(body);
+      if (buf.byteLength >= TRANSFER_MIN) transfer.push(buf);
+    };
+    // connection records to sync need structured clone
+    const fast = m.conns || m.drop
+      ? undefined
+      : { text: wsDeltaText(m.id, event, m.d, m.kd), a: null, b: body, slow };
+    if (!fast) slow();
+    return host.call(m, transfer, `the ${event} hook`, this.#timeoutMs, fast).then((r) => {
+      host.wsFlows.settle(flow, key, r.kept === true);
+      const c = r.changes;
+      if (c) this.#apply(event, () => applyFlowChanges(flow, c, EMPTY_METADATA, refs), c);
+    }, (e) => void this.#callFailed(host, e, event));
+  }
+
+  /** Apply a hook's changes with `apply`; refused ones are logged (the flow goes on unchanged). */
+  #apply(event: string, apply: () => void, c: FlowChanges): void {
+    try {
+      apply();
+    } catch (e) {
+      this.#log.error(
+        `${event}: the script's changes were refused (the flow goes on unchanged): ${describeError(e)}`,
+      );
+      return;
+    }
+    for (const w of c.warnings ?? []) this.#log.warn(`${event}: ${w}`);
   }
 
   async #invokeOn(host: WorkerHost, event: string, arg: unknown): Promise<void> {

@@ -178,10 +178,40 @@ export interface WireWebSocket {
   timestampEnd: number | null;
 }
 
-/** What a WebSocket hook changed: messages by index (content, type, dropped), and messages to inject. */
+/**
+ * What a WebSocket hook changed: messages by index (content, type, dropped), and messages to inject. A new
+ * content that is valid UTF-8 comes as `text` (then the whole reply can cross as JSON text), else as
+ * `content`.
+ */
 export interface WsChanges {
-  messages?: [number, { content?: ArrayBuffer; type?: number; dropped?: boolean }][];
+  messages?: [number, WsMessageChanges][];
   inject?: [toClient: boolean, content: ArrayBuffer, isText: boolean][];
+}
+
+/** The changes to one WebSocket message. */
+export interface WsMessageChanges {
+  content?: ArrayBuffer;
+  text?: string;
+  type?: number;
+  dropped?: boolean;
+}
+
+/** Whether WebSocket changes hold no buffers (they can cross as JSON text). */
+export function wsChangesPlain(d: WsChanges): boolean {
+  if (d.inject) return false;
+  for (const [, m] of d.messages ?? []) if (m.content !== undefined) return false;
+  return true;
+}
+
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** `bytes` as text if they are valid UTF-8 (exactly: a BOM is kept), else null. */
+function strictText(bytes: Uint8Array): string | null {
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    return null;
+  }
 }
 
 /** Connection records to register or forget before a message is handled. */
@@ -614,6 +644,8 @@ export interface Packed {
   respBody: Uint8Array | null;
   /** TCP flows: the index of the first message sent (the script may change only those it saw). */
   first?: number;
+  /** HTTP flows: the flow as sent (its header lists are the live ones: copy them to keep them). */
+  wire?: WireFlow;
 }
 
 /**
@@ -646,31 +678,9 @@ export function packFlow(
   let respBody = bodies.response && flow.response ? flow.response.rawContent : null;
   let ws: WireWebSocket | undefined;
   if (flow.websocket && event.startsWith("websocket_")) {
-    const all = flow.websocket.messages;
-    const first = WS_ALL_MESSAGES.has(event) ? 0 : Math.max(0, all.length - 1);
-    const sent = all.slice(first);
-    const d = flow.websocket;
-    ws = {
-      total: all.length,
-      first,
-      messages: sent.map((m) => ({
-        type: m.type,
-        fromClient: m.fromClient,
-        timestamp: m.timestamp,
-        dropped: m.dropped,
-        injected: m.injected,
-        body: m.content.byteLength,
-      })),
-      closedByClient: d.closedByClient,
-      closeCode: d.closeCode,
-      closeReason: d.closeReason,
-      timestampEnd: d.timestampEnd,
-    };
-    respBody = sent.length === 1
-      ? sent[0].content
-      : sent.length
-      ? concatBytes(sent.map((m) => m.content))
-      : null;
+    const out = wsOut(flow.websocket, event);
+    ws = out.ws;
+    respBody = out.body;
   }
   if (bodies.request) request.body = reqBody ? reqBody.byteLength : null;
   if (bodies.response && response) response.body = respBody ? respBody.byteLength : null;
@@ -695,9 +705,46 @@ export function packFlow(
     packed.md = metadata;
     break;
   }
-  const out = { packed, metadata, reqBody, respBody };
+  const out: Packed = { packed, metadata, reqBody, respBody, wire };
   if (copyBodies) attachBodies(out, transfer);
   return out;
+}
+
+/**
+ * The WebSocket part of a flow as `event` sees it: the messages it gets (the newest for
+ * `websocket_message`, all for `websocket_end`) and their contents back to back (null: none).
+ */
+export function wsOut(d: WebSocketData, event: string): { ws: WireWebSocket; body: Uint8Array | null } {
+  const all = d.messages;
+  const first = WS_ALL_MESSAGES.has(event) ? 0 : Math.max(0, all.length - 1);
+  const sent = first === 0 ? all : all.slice(first);
+  const messages = new Array<WireWsMessage>(sent.length);
+  for (let i = 0; i < sent.length; i++) {
+    const m = sent[i];
+    messages[i] = {
+      type: m.type,
+      fromClient: m.fromClient,
+      timestamp: m.timestamp,
+      dropped: m.dropped,
+      injected: m.injected,
+      body: m.content.byteLength,
+    };
+  }
+  const ws: WireWebSocket = {
+    total: all.length,
+    first,
+    messages,
+    closedByClient: d.closedByClient,
+    closeCode: d.closeCode,
+    closeReason: d.closeReason,
+    timestampEnd: d.timestampEnd,
+  };
+  const body = sent.length === 1
+    ? sent[0].content
+    : sent.length
+    ? concatBytes(sent.map((m) => m.content))
+    : null;
+  return { ws, body };
 }
 
 /**
@@ -720,9 +767,18 @@ export function attachBodies(p: Packed, transfer: Transferable[]): void {
  * cross as text: no metadata and no connection records to sync (those need structured clone). Null
  * otherwise. `event` is a hook name (an identifier: no escaping needed).
  */
-export function flowMessageText(id: number, event: string, p: PackedFlow, sync: ConnSync): string | null {
+export function flowMessageText(
+  id: number,
+  event: string,
+  p: PackedFlow,
+  sync: ConnSync,
+  cache?: { k?: number; kd?: number[] },
+): string | null {
   if (p.md || sync.conns || sync.drop) return null;
-  return `{"t":"flow","id":${id},"event":"${event}","f":${p.json}}`;
+  let more = "";
+  if (cache?.k !== undefined) more += `,"k":${cache.k}`;
+  if (cache?.kd) more += `,"kd":[${cache.kd.join(",")}]`;
+  return `{"t":"flow","id":${id},"event":"${event}"${more},"f":${p.json}}`;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -841,50 +897,58 @@ export function unpackFlow(p: PackedFlow, table: ConnTable): { flow: HTTPFlow; s
   flow.timestampCreated = w.timestampCreated;
   flow.error = w.error ? new FlowError(w.error.msg, w.error.timestamp) : null;
   flow.response = w.response ? responseIn(w.response, bodyIn(w.response.body, bytes, reqLen ?? 0)) : null;
-  let wsSent: WebSocketMessage[] | null = null;
-  if (w.ws) {
-    const d = new WebSocketData();
-    let off = reqLen ?? 0;
-    wsSent = w.ws.messages.map((m) => {
-      const content = bytesAt(bytes, off, m.body);
-      off += m.body;
-      return new WebSocketMessage(m.type, m.fromClient, content, m.timestamp, m.dropped, m.injected);
-    });
-    d.messages = [...wsSent];
-    d.closedByClient = w.ws.closedByClient;
-    d.closeCode = w.ws.closeCode;
-    d.closeReason = w.ws.closeReason;
-    d.timestampEnd = w.ws.timestampEnd;
-    const injected: WsChanges["inject"] = [];
-    if (w.live && w.ws.timestampEnd === null) {
-      d.setInjector((m) => injected.push([!m.fromClient, copyBytes(m.content), m.isText]));
-    }
-    flow.websocket = d;
-    wsInjected.set(flow, injected);
-  }
-  return {
-    flow,
-    snapshot: {
-      wire: w,
-      metadata: p.md ?? null,
-      request,
-      requestRaw: request.rawContent,
-      response: flow.response,
-      responseRaw: flow.response?.rawContent ?? null,
-      client,
-      server,
-      ...(wsSent && w.ws
-        ? {
-          ws: {
-            first: w.ws.first,
-            messages: wsSent,
-            contents: wsSent.map((m) => m.content),
-            types: wsSent.map((m) => m.type),
-          },
-        }
-        : {}),
-    },
+  const snapshot: FlowSnapshot = {
+    wire: w,
+    metadata: p.md ?? null,
+    request,
+    requestRaw: request.rawContent,
+    response: flow.response,
+    responseRaw: flow.response?.rawContent ?? null,
+    client,
+    server,
   };
+  if (w.ws) {
+    flow.websocket = new WebSocketData();
+    snapshot.ws = wsIn(flow, w.live, w.ws, bytes, reqLen ?? 0);
+  }
+  return { flow, snapshot };
+}
+
+/**
+ * Worker side: give `flow.websocket` (an existing one: a cached flow, see wsflows.ts) the WebSocket part
+ * of a message, the contents from `bytes` at `off`; returns what the diff compares against.
+ */
+export function wsIn(
+  flow: HTTPFlow,
+  live: boolean,
+  w: WireWebSocket,
+  bytes: Uint8Array | undefined,
+  off: number,
+): NonNullable<FlowSnapshot["ws"]> {
+  const d = flow.websocket!;
+  const sent = new Array<WebSocketMessage>(w.messages.length);
+  const contents = new Array<Uint8Array>(sent.length);
+  const types = new Array<number>(sent.length);
+  for (let i = 0; i < sent.length; i++) {
+    const m = w.messages[i];
+    const content = contents[i] = bytesAt(bytes, off, m.body);
+    off += m.body;
+    types[i] = m.type;
+    sent[i] = new WebSocketMessage(m.type, m.fromClient, content, m.timestamp, m.dropped, m.injected);
+  }
+  d.messages = sent.slice();
+  d.closedByClient = w.closedByClient;
+  d.closeCode = w.closeCode;
+  d.closeReason = w.closeReason;
+  d.timestampEnd = w.timestampEnd;
+  const injected: NonNullable<WsChanges["inject"]> = [];
+  d.setInjector(
+    live && w.timestampEnd === null
+      ? (m) => injected.push([!m.fromClient, copyBytes(m.content), m.isText])
+      : null,
+  );
+  wsInjected.set(flow, injected);
+  return { first: w.first, messages: sent, contents, types };
 }
 
 function streamFlag(m: Message, warnings: string[]): boolean {
@@ -1017,9 +1081,13 @@ export function flowDiff(flow: HTTPFlow, snap: FlowSnapshot, transfer: ArrayBuff
     const d: WsChanges = {};
     const sw = snap.ws;
     sw.messages.forEach((m, i) => {
-      let mc: { content?: ArrayBuffer; type?: number; dropped?: boolean } | null = null;
+      let mc: WsMessageChanges | null = null;
       const content = m.content instanceof Uint8Array ? m.content : utf8Bytes(String(m.content));
-      if (!bytesEqual(content, sw.contents[i])) (mc ??= {}).content = copyBytes(content);
+      if (!bytesEqual(content, sw.contents[i])) {
+        const text = m.type === 1 ? strictText(content) : null;
+        if (text !== null) (mc ??= {}).text = text;
+        else (mc ??= {}).content = copyBytes(content);
+      }
       if (m.type !== sw.types[i]) (mc ??= {}).type = m.type;
       if (m.dropped) (mc ??= {}).dropped = true;
       if (mc) (d.messages ??= []).push([sw.first + i, mc]);
@@ -1128,6 +1196,7 @@ function checkChanges(c: FlowChanges): void {
     if (!Number.isInteger(i) || i < 0) bad("WebSocket message index", i);
     if (m.type !== undefined && m.type !== 1 && m.type !== 2) bad("WebSocket message type", m.type);
     if (m.content !== undefined && !(m.content instanceof ArrayBuffer)) bad("WebSocket message content", "?");
+    if (m.text !== undefined && typeof m.text !== "string") bad("WebSocket message text", "?");
   }
   for (const x of c.ws?.inject ?? []) {
     if (!Array.isArray(x) || !(x[1] instanceof ArrayBuffer)) bad("WebSocket injection", "?");
@@ -1182,6 +1251,7 @@ export function applyFlowChanges(
       const target = msgs[i];
       if (!target) continue;
       if (m.content !== undefined) target.content = new Uint8Array(m.content);
+      else if (m.text !== undefined) target.content = utf8Bytes(m.text);
       if (m.type !== undefined) target.type = m.type;
       if (m.dropped) target.drop();
     }

@@ -45,12 +45,17 @@ import {
   discardFlowChanges,
   type FlowChanges,
   flowDiff,
+  type FlowSnapshot,
   isSupportedHook,
   requestOut,
   responseOut,
   unpackFlow,
   type WireFlow,
+  wsChangesPlain,
+  wsIn,
 } from "./wire.ts";
+import { WsFlowTable } from "./wsflows.ts";
+import type { Client, Server } from "../../flow/connection.ts";
 import { tcpFlowDiff, unpackTcpFlow, type WireTcpFlow } from "./tcpwire.ts";
 import { type Flow, HTTPFlow } from "../../flow/flow.ts";
 import { injectTcp, injectWebSocket } from "../../proxy/inject.ts";
@@ -225,6 +230,8 @@ function* walk(addons: Addon[]): Generator<Addon> {
 let roots: Addon[] = [];
 /** The connection records the proxy sent. */
 const conns = new ConnTable();
+/** The WebSocket flows kept between hooks (see wsflows.ts). */
+const wsFlows = new WsFlowTable();
 const names = new WeakMap<Addon, string>();
 
 function nameOf(a: Addon): string {
@@ -268,8 +275,37 @@ async function dispatch(event: string, args: unknown[]): Promise<boolean> {
 /** Whether `c` is JSON-safe: no bodies, metadata or connection fields (which may hold any cloneable). */
 function isPlain(c: FlowChanges): boolean {
   return !c.metadata && !c.client && !c.server && !c.requestReplace && c.responseReplace === undefined &&
-    c.request?.body === undefined && c.response?.body === undefined && c.ws === undefined &&
-    c.tcp === undefined;
+    c.request?.body === undefined && c.response?.body === undefined &&
+    (c.ws === undefined || wsChangesPlain(c.ws)) && c.tcp === undefined;
+}
+
+/**
+ * Reply to a flow hook: no or plain changes (headers, fields, text messages) as JSON text, much cheaper
+ * than a clone of pairs; `kept`: the worker keeps the WebSocket flow (see wsflows.ts).
+ */
+function reply(id: number, changes: FlowChanges | null, transfer: ArrayBuffer[], kept: boolean): void {
+  const k = kept ? `,"kept":true` : "";
+  if (!changes) outbox.sendText(`{"t":"reply","id":${id}${k}}`);
+  else if (isPlain(changes)) {
+    outbox.sendText(`{"t":"reply","id":${id}${k},"changes":${JSON.stringify(changes)}}`);
+  } else post({ t: "reply", id, changes, ...(kept ? { kept } : {}) }, transfer);
+}
+
+/**
+ * After a WebSocket hook: keep the flow under `key` if the hook succeeded and changed nothing but messages
+ * (the proxy's flow then equals this one but for them); else the proxy sends it whole next time.
+ */
+function keepWs(
+  key: number,
+  flow: HTTPFlow,
+  snapshot: FlowSnapshot,
+  ok: boolean,
+  changes: FlowChanges | null,
+): boolean {
+  if (!ok || !flow.websocket) return false;
+  if (changes) { for (const k in changes) if (k !== "ws" && k !== "warnings") return false; }
+  wsFlows.keep(key, flow, snapshot);
+  return true;
 }
 
 async function handle(m: HostMessage): Promise<void> {
@@ -354,17 +390,35 @@ async function handle(m: HostMessage): Promise<void> {
           });
         }
       } else {
+        wsFlows.drop(m.kd);
         const { flow, snapshot } = unpackFlow(m, conns);
         const ok = await dispatch(m.event, [flow]);
         if (ok) changes = flowDiff(flow, snapshot, transfer);
         else discardFlowChanges(snapshot);
+        if (m.k !== undefined) {
+          return reply(m.id, changes, transfer, keepWs(m.k, flow, snapshot, ok, changes));
+        }
       }
-      // no or plain changes (headers, fields) as JSON text: much cheaper than a clone of pairs
-      if (!changes) outbox.sendText(`{"t":"reply","id":${m.id}}`);
-      else if (isPlain(changes)) {
-        outbox.sendText(`{"t":"reply","id":${m.id},"changes":${JSON.stringify(changes)}}`);
-      } else post({ t: "reply", id: m.id, changes }, transfer);
-      return;
+      return reply(m.id, changes, transfer, false);
+    }
+    case "wsm": {
+      conns.sync(m);
+      wsFlows.drop(m.kd);
+      const d = m.d;
+      const cached = wsFlows.take(d.k);
+      if (!cached) return post({ t: "reply", id: m.id, error: `no cached flow ${d.k}` });
+      const { flow, snapshot } = cached;
+      const client = conns.get(d.c);
+      const server = conns.get(d.s);
+      if (client !== snapshot.client) flow.clientConn = (snapshot.client = client).conn as Client;
+      if (server !== snapshot.server) flow.serverConn = (snapshot.server = server).conn as Server;
+      snapshot.ws = wsIn(flow, flow.live, d.ws, m.bytes ?? (m.buf ? new Uint8Array(m.buf) : undefined), 0);
+      const transfer: ArrayBuffer[] = [];
+      const ok = await dispatch(m.event, [flow]);
+      let changes = null;
+      if (ok) changes = flowDiff(flow, snapshot, transfer);
+      else discardFlowChanges(snapshot);
+      return reply(m.id, changes, transfer, keepWs(d.k, flow, snapshot, ok, changes));
     }
     case "update": {
       conns.sync(m);

@@ -7,7 +7,9 @@
  * frame from either side is forwarded and answered, both connections close, and `websocket_end` fires.
  *
  * Hooks: `websocket_start` (before any message), `websocket_message` per message (injected ones too),
- * `websocket_end` once. Messages are handled strictly one after the other (a hook, or zlib, holds the ones
+ * `websocket_end` once. With `websocket_keep_messages` `auto` (the default) a message stays recorded only
+ * while something needs the history (a recorder, the web UI, a `websocket_end` hook), else only during its
+ * own hooks, so a long connection costs no memory per message; `all` keeps every message, as mitmproxy. Messages are handled strictly one after the other (a hook, or zlib, holds the ones
  * after it), so their order is kept in both directions.
  *
  * @module
@@ -26,12 +28,13 @@ import {
   encodeFrame,
   fragment,
   type Frame,
+  isUtf8,
   joinFragments,
+  MaskKeys,
   MessageReader,
   Opcode,
   parseClose,
   type RawMessage,
-  strictUtf8,
   WebSocketError,
 } from "../../websocket/frame.ts";
 import { Deflater, Inflater, parseExtensions } from "../../websocket/deflate.ts";
@@ -66,7 +69,13 @@ interface Side {
   /** Frames we send to this side are masked (it is the server). */
   mask: boolean;
   closeSent: boolean;
+  /** Frames for this side not written yet (see {@link WebSocketLayer.flush}), and their size. */
+  out: Uint8Array[];
+  outBytes: number;
 }
+
+/** Frames for one side are written at once when this much waits, else when the layer's turn ends. */
+const OUT_HIGH = 64 * 1024;
 
 /** Relays and records the messages of one WebSocket connection. */
 export class WebSocketLayer extends Layer {
@@ -85,6 +94,10 @@ export class WebSocketLayer extends Layer {
   #draining: Side | null = null;
   #ended = false;
   #maxMessage: number | null = null;
+  /** Keys for the frames we mask (those to the server). */
+  readonly #keys = new MaskKeys();
+  /** Sides with frames queued, in the order they were first written to. */
+  #dirty: Side[] = [];
 
   /** `clientInitial`/`serverInitial`: bytes that came after the handshake, in the same reads. */
   constructor(
@@ -159,6 +172,8 @@ export class WebSocketLayer extends Layer {
           : null,
         mask: !fromClient,
         closeSent: false,
+        out: [],
+        outBytes: 0,
       };
     };
     this.#client = side(ctx.client, "client");
@@ -212,6 +227,7 @@ export class WebSocketLayer extends Layer {
     } finally {
       this.#pumping = false;
     }
+    this.#flush();
     if (this.#readingPaused && !this.#busy && this.#queue.length === 0 && !this.#ended) {
       this.#setReading(true);
     }
@@ -252,6 +268,34 @@ export class WebSocketLayer extends Layer {
     return true;
   }
 
+  /**
+   * Queue frames for `side`. What one pass of the layer sends to a side (the messages of one read whose
+   * hooks did not wait, forwarded pings, a close) goes out as one write when the pass ends
+   * ({@link #flush}): each write is a syscall, the largest cost of relaying small messages.
+   */
+  #write(side: Side, frame: Uint8Array): void {
+    if (!side.out.length) this.#dirty.push(side);
+    side.out.push(frame);
+    side.outBytes += frame.length;
+    if (side.outBytes >= OUT_HIGH) this.#flushSide(side);
+  }
+
+  /** Write what is queued, one SendData per side, the side written to first first. */
+  #flush(): void {
+    if (!this.#dirty.length) return;
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const s of dirty) this.#flushSide(s);
+  }
+
+  #flushSide(side: Side): void {
+    const out = side.out;
+    if (!out.length) return;
+    side.out = [];
+    side.outBytes = 0;
+    this.emit(new SendData(side.conn, out.length === 1 ? out[0] : concat(out)));
+  }
+
   #other(side: Side): Side {
     return side === this.#client ? this.#server : this.#client;
   }
@@ -275,7 +319,9 @@ export class WebSocketLayer extends Layer {
       })`,
       "debug",
     );
-    if (!dst.closeSent) this.emit(new SendData(dst.conn, encodeFrame(true, f.opcode, f.payload, dst.mask)));
+    if (!dst.closeSent) {
+      this.#write(dst, encodeFrame(true, f.opcode, f.payload, dst.mask, false, this.#keys));
+    }
   }
 
   #message(src: Side, raw: RawMessage): void {
@@ -296,19 +342,42 @@ export class WebSocketLayer extends Layer {
   }
 
   #received(src: Side, opcode: number, content: Uint8Array, lengths: number[]): void {
-    if (opcode === Opcode.TEXT && strictUtf8(content) === null) {
+    if (opcode === Opcode.TEXT && !isUtf8(content)) {
       return this.#protocolError(src, new WebSocketError(1007, "text message is not valid UTF-8"));
     }
     this.#record(src, new WebSocketMessage(opcode, src === this.#client, content), lengths);
   }
 
-  /** Record `m`, run `websocket_message`, then forward it unless dropped. */
+  /**
+   * Record `m`, run `websocket_message`, then forward it unless dropped. Unless past messages are wanted
+   * (see {@link #keepsHistory}), `m` leaves `flow.websocket.messages` once its hooks are done.
+   */
   #record(src: Side, m: WebSocketMessage, lengths: number[]): void {
     this.ws.messages.push(m);
     this.#hold(new StartHook("websocket_message", this.flow, this.flow), () => {
+      if (!this.#keepsHistory()) this.#forget(m);
       if (this.flow.killed) return this.#kill();
       if (!m.dropped) this.#send(this.#other(src), m, lengths);
     });
+  }
+
+  /**
+   * Whether the messages handled stay in the flow (`websocket_keep_messages`): always with `all` (as in
+   * mitmproxy), never with `current`; with `auto` while an addon wants them (a recorder, the web UI, a
+   * `websocket_end` hook: see `AddonManager.wantsWebSocketHistory`), asked after each message's hooks.
+   */
+  #keepsHistory(): boolean {
+    const core = this.context.core;
+    const keep = core.limits.websocketKeep;
+    return keep === "all" || (keep !== "current" && core.master.addons.wantsWebSocketHistory(this.flow));
+  }
+
+  /** Take `m` out of the flow's messages (usually the last one: messages are handled one at a time). */
+  #forget(m: WebSocketMessage): void {
+    const msgs = this.ws.messages;
+    const i = msgs.length > 0 && msgs[msgs.length - 1] === m ? msgs.length - 1 : msgs.lastIndexOf(m);
+    if (i === msgs.length - 1 && i >= 0) msgs.pop();
+    else if (i >= 0) msgs.splice(i, 1);
   }
 
   #send(dst: Side, m: WebSocketMessage, lengths: number[]): void {
@@ -337,9 +406,10 @@ export class WebSocketLayer extends Layer {
         p,
         dst.mask,
         compressed && i === 0,
+        this.#keys,
       )
     );
-    this.emit(new SendData(dst.conn, frames.length === 1 ? frames[0] : concat(frames)));
+    for (const f of frames) this.#write(dst, f);
   }
 
   /**
@@ -357,7 +427,7 @@ export class WebSocketLayer extends Layer {
     for (const side of [this.#server, this.#client]) {
       if (!side.closeSent && (side !== src || frame)) {
         side.closeSent = true;
-        this.emit(new SendData(side.conn, encodeClose(code, reason, side.mask)));
+        this.#write(side, encodeClose(code, reason, side.mask));
       }
     }
     this.#end();
@@ -376,6 +446,7 @@ export class WebSocketLayer extends Layer {
     this.#queue = [];
     this.ws.setInjector(null);
     if (this.#readingPaused) this.#setReading(true);
+    this.#flush();
     for (const s of [this.#server, this.#client]) {
       this.emit(new CloseConnection(s.conn));
       s.inflater?.close();

@@ -5,6 +5,8 @@ import {
   encodeFrame,
   fragment,
   FrameReader,
+  isUtf8,
+  MaskKeys,
   MessageReader,
   Opcode,
   parseClose,
@@ -149,4 +151,27 @@ Deno.test("frame: unmask in place, aligned or not", () => {
   off.set(copy.subarray(0, 39 > copy.length ? copy.length : 39));
   unmask(off, key);
   for (let i = 0; i < copy.length; i++) assert.equal(off[i], copy[i] ^ key[i & 3]);
+});
+
+Deno.test("frame: masking with pooled keys round-trips at every length around the word boundaries; isUtf8", () => {
+  const keys = new MaskKeys();
+  const seen = new Set<string>();
+  for (let n = 0; n < 300; n++) {
+    const payload = Uint8Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff);
+    const bytes = encodeFrame(true, Opcode.BINARY, payload, true, false, keys);
+    const r = new FrameReader({ masked: true, rsv1: false, maxPayload: null });
+    r.push(bytes);
+    const f = r.next()!;
+    assert.deepEqual([...f.payload], [...payload]);
+    const head = n < 126 ? 2 : 4;
+    seen.add([...bytes.subarray(head, head + 4)].join());
+  }
+  // the keys differ from frame to frame (1024 random bytes per refill)
+  assert.ok(seen.size > 290);
+  const enc2 = new TextEncoder();
+  assert.equal(isUtf8(enc2.encode("plain ascii")), true);
+  assert.equal(isUtf8(enc2.encode("ascii, then ünïcödé €")), true);
+  assert.equal(isUtf8(Uint8Array.of(0x61, 0xff, 0xfe)), false);
+  assert.equal(isUtf8(Uint8Array.of(0x61, 0xe2, 0x82)), false);
+  assert.equal(isUtf8(new Uint8Array(0)), true);
 });

@@ -37,9 +37,12 @@ function frames(c: SendData, toServer: boolean) {
   return out;
 }
 
-/** A playbook up to the WebSocket layer: handshake through the HTTP layer, hooks in mitmproxy's order. */
+/**
+ * A playbook up to the WebSocket layer: handshake through the HTTP layer, hooks in mitmproxy's order. Every
+ * message is kept (`websocket_keep_messages` all) unless `sets` says otherwise.
+ */
 function upgraded(opts: { extensions?: string; sets?: Record<string, unknown>; serverRest?: string } = {}) {
-  const t = tctx(opts.sets);
+  const t = tctx({ websocket_keep_messages: "all", ...opts.sets });
   const pb = new Playbook(new HttpLayer(t.ctx, { mode: "regular", rewriteHost: false }));
   pb.in(new Start()).out(wakeup(60_000)).in(data(t.client, HANDSHAKE))
     .out(hook("requestheaders")).reply()
@@ -95,16 +98,42 @@ Deno.test("websocket layer: bytes right after the 101 and several messages in on
   pb.in(new DataReceived(t.client, two));
   const h1 = pb.take() as StartHook;
   assert.equal(h1.name, "websocket_message");
-  // while the hook runs, nothing else goes out
+  // while the hook runs, nothing else goes out; "one" goes out when the layer's pass ends (after it
+  // started the hook of "two", which waits)
   pb.done().reply(undefined, h1 as unknown as BlockingCommand<unknown>)
+    .out(hook("websocket_message"))
     .out(
       cmd(SendData, (c: SendData) => c.conn === server && dec.decode(frames(c, true)[0].payload) === "one"),
     )
-    .out(hook("websocket_message")).reply()
+    .reply()
     .out(
       cmd(SendData, (c: SendData) => c.conn === server && dec.decode(frames(c, true)[0].payload) === "two"),
     )
     .done();
+});
+
+Deno.test("websocket layer: messages of one read whose hooks do not wait go out in one write, in order", () => {
+  const t = tctx({ websocket_keep_messages: "all" });
+  const pb = new Playbook(new HttpLayer(t.ctx, { mode: "regular", rewriteHost: false }), { autoHooks: true });
+  pb.in(new Start()).out(wakeup(60_000)).in(data(t.client, HANDSHAKE));
+  const o = pb.take() as OpenConnection;
+  const server: Server = o.conn;
+  pb.reply(null).out(send(() => server, /^GET/)).out(wakeup(1000)).in(data(server, ACCEPT + "\r\n"))
+    .out(send(t.client, /^HTTP\/1.1 101/));
+  const burst = new Uint8Array([
+    ...encodeFrame(true, Opcode.TEXT, enc.encode("a"), true),
+    ...encodeFrame(true, Opcode.PING, enc.encode("p"), true),
+    ...encodeFrame(true, Opcode.TEXT, enc.encode("b"), true),
+    ...encodeFrame(true, Opcode.BINARY, Uint8Array.of(7), true),
+  ]);
+  pb.in(new DataReceived(t.client, burst));
+  const one = pb.take() as SendData;
+  assert.equal(one.conn, server);
+  assert.deepEqual(
+    frames(one, true).map((f) => [f.opcode, dec.decode(f.payload)]),
+    [[Opcode.TEXT, "a"], [Opcode.PING, "p"], [Opcode.TEXT, "b"], [Opcode.BINARY, "\x07"]],
+  );
+  pb.done();
 });
 
 Deno.test("websocket layer: fragmented messages keep their fragmentation unless changed; pings pass at once", () => {
@@ -244,4 +273,92 @@ Deno.test("websocket layer: a killed flow closes both connections", () => {
   pb.reply().out(close(() => server)).out(close(t.client)).out(hook("websocket_end")).reply().done();
   assert.ok(flow.websocket!.timestampEnd);
   void WebSocketLayer;
+});
+
+/** One client message through the layer; returns the flow's message count after its hooks. */
+function oneMessage(
+  pb: Playbook,
+  t: ReturnType<typeof tctx>,
+  server: Server,
+  flow: HTTPFlow,
+  text: string,
+): number {
+  pb.in(new DataReceived(t.client, encodeFrame(true, Opcode.TEXT, enc.encode(text), true)))
+    .out(hook("websocket_message", () => flow.websocket!.messages.at(-1)!.text === text)).reply()
+    .out(
+      cmd(SendData, (c: SendData) => c.conn === server && dec.decode(frames(c, true)[0].payload) === text),
+    );
+  return flow.websocket!.messages.length;
+}
+
+Deno.test("websocket layer: websocket_keep_messages auto without a recorder keeps only the message in its hooks", () => {
+  const { t, pb, server, flow } = upgraded({ sets: { websocket_keep_messages: "auto" } });
+  // the hook still sees its message as the last one; afterwards the flow holds none
+  for (const text of ["one", "two", "three"]) assert.equal(oneMessage(pb, t, server, flow, text), 0);
+  // a message changed and dropped by its hook: changed and dropped on the wire, then forgotten too
+  pb.in(new DataReceived(t.client, encodeFrame(true, Opcode.TEXT, enc.encode("x"), true)))
+    .out(hook("websocket_message"));
+  flow.websocket!.messages.at(-1)!.drop();
+  pb.reply().done();
+  assert.equal(flow.websocket!.messages.length, 0);
+  pb.in(new DataReceived(t.client, encodeClose(1000, "", true)));
+  pb.take();
+  pb.take();
+  pb.out(close(() => server)).out(close(t.client)).out(hook("websocket_end")).reply().done();
+});
+
+Deno.test("websocket layer: websocket_keep_messages auto keeps every message for a websocket_end hook, current never", async () => {
+  // an addon with websocket_end (it sees the whole history in mitmproxy): kept
+  {
+    const { t, pb, server, flow } = upgraded({ sets: { websocket_keep_messages: "auto" } });
+    await t.master.addons.add({ name: "ender", websocket_end() {} });
+    assert.equal(oneMessage(pb, t, server, flow, "a"), 1);
+    assert.equal(oneMessage(pb, t, server, flow, "b"), 2);
+  }
+  // one that says it needs no history (as the dumper does), or only while it records (as the save addon)
+  {
+    const { t, pb, server, flow } = upgraded({ sets: { websocket_keep_messages: "auto" } });
+    let recording = false;
+    await t.master.addons.add(
+      { name: "quiet", websocket_end() {}, websocketHistory: false },
+      { name: "recorder", websocket_end() {}, websocketHistory: (f: HTTPFlow) => recording && f === flow },
+    );
+    assert.equal(oneMessage(pb, t, server, flow, "a"), 0);
+    recording = true;
+    assert.equal(oneMessage(pb, t, server, flow, "b"), 1);
+  }
+  // current: not even for a websocket_end hook
+  {
+    const { t, pb, server, flow } = upgraded({ sets: { websocket_keep_messages: "current" } });
+    await t.master.addons.add({ name: "ender", websocket_end() {} });
+    assert.equal(oneMessage(pb, t, server, flow, "a"), 0);
+  }
+  // all: as mitmproxy, whatever the addons
+  {
+    const { t, pb, server, flow } = upgraded({ sets: { websocket_keep_messages: "all" } });
+    assert.equal(oneMessage(pb, t, server, flow, "a"), 1);
+    assert.equal(oneMessage(pb, t, server, flow, "b"), 2);
+  }
+});
+
+Deno.test("websocket layer: the dump tool's own addons need no history unless recording (save, hardump)", async () => {
+  const { Dumper } = await import("../../../../addons/dumper.ts");
+  const { Save } = await import("../../../../addons/save.ts");
+  const { SaveHar } = await import("../../../../addons/savehar.ts");
+  const t = tctx();
+  await t.master.addons.add(new Dumper(), new Save(), new SaveHar());
+  const flow = { type: "http" } as unknown as HTTPFlow;
+  assert.equal(t.master.addons.wantsWebSocketHistory(flow), false);
+  await t.master.options.update({ hardump: "/tmp/never-written.har" });
+  assert.equal(t.master.addons.wantsWebSocketHistory(flow), true);
+  await t.master.options.update({ hardump: "" });
+  const dir = await Deno.makeTempDir();
+  try {
+    await t.master.options.update({ save_stream_file: `${dir}/out.flows` });
+    assert.equal(t.master.addons.wantsWebSocketHistory(flow), true);
+    await t.master.options.update({ save_stream_file: null });
+    assert.equal(t.master.addons.wantsWebSocketHistory(flow), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
