@@ -18,6 +18,7 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     connectAddr: null,
     lenientHeaders: false,
     normalizeOutbound: true,
+    websocketKeep: "auto",
   });
   await m.options.update({
     body_size_limit: "2k",
@@ -31,6 +32,7 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     validate_inbound_headers: false,
     normalize_outbound_headers: false,
     connect_addr: "127.0.0.1",
+    websocket_keep_messages: "all",
   });
   assert.deepEqual(readLimits(m.options), {
     maxHeadSize: 1000,
@@ -44,5 +46,6 @@ Deno.test("readLimits: sizes in bytes, timeouts in milliseconds, null sizes stay
     connectAddr: "127.0.0.1",
     lenientHeaders: true,
     normalizeOutbound: false,
+    websocketKeep: "all",
   });
 });
