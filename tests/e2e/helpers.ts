@@ -3,6 +3,7 @@
  * Everything binds to 127.0.0.1 on ephemeral ports and is stopped by the test that started it.
  */
 import net from "node:net";
+import { Buffer } from "node:buffer";
 import { RUNTIME_FLAGS } from "../../scripts/runtime_flags.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -279,4 +280,47 @@ export function rssMiB(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/**
+ * Sequential keep-alive GETs of `/k9/<conn>/<n>` on one connection through an HTTP proxy (for the kill -9
+ * tests); `got` lists the paths whose complete response arrived, in order.
+ */
+export function keepAliveClient(proxyPort: number, originPort: number, conn: number) {
+  const got: string[] = [];
+  const sock = net.connect(proxyPort, "127.0.0.1");
+  let buf = Buffer.alloc(0);
+  let n = 0;
+  let current = "";
+  let stopped = false;
+  const send = () => {
+    if (stopped) return;
+    current = `/k9/${conn}/${n++}`;
+    sock.write(
+      `GET http://127.0.0.1:${originPort}${current} HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\n\r\n`,
+    );
+  };
+  sock.on("connect", send);
+  sock.on("data", (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    // a bounded number of responses per read
+    for (let i = 0; i < 1000; i++) {
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const head = buf.subarray(0, end).toString("latin1");
+      const len = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+      if (buf.length < end + 4 + len) return;
+      buf = buf.subarray(end + 4 + len);
+      got.push(current);
+      send();
+    }
+  });
+  sock.on("error", () => {});
+  return {
+    got,
+    stop: () => {
+      stopped = true;
+      sock.destroy();
+    },
+  };
 }

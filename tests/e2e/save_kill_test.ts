@@ -6,51 +6,10 @@
  * 50 ms timer).
  */
 import assert from "node:assert/strict";
-import net from "node:net";
-import { Buffer } from "node:buffer";
 import { readFlows } from "../../lib/io/flowfile.ts";
-import { startProxy } from "./helpers.ts";
+import { keepAliveClient, startProxy } from "./helpers.ts";
 
 const CONNECTIONS = 4;
-
-/** Sequential keep-alive GETs on one connection through the proxy; the paths of completed responses. */
-function keepAliveClient(proxyPort: number, originPort: number, conn: number) {
-  const got: string[] = [];
-  const sock = net.connect(proxyPort, "127.0.0.1");
-  let buf = Buffer.alloc(0);
-  let n = 0;
-  let current = "";
-  let stopped = false;
-  const send = () => {
-    if (stopped) return;
-    current = `/k9/${conn}/${n++}`;
-    sock.write(
-      `GET http://127.0.0.1:${originPort}${current} HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\n\r\n`,
-    );
-  };
-  sock.on("connect", send);
-  sock.on("data", (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    for (let i = 0; i < 1000; i++) {
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const head = buf.subarray(0, end).toString("latin1");
-      const len = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-      if (buf.length < end + 4 + len) return;
-      buf = buf.subarray(end + 4 + len);
-      got.push(current);
-      send();
-    }
-  });
-  sock.on("error", () => {});
-  return {
-    got,
-    stop: () => {
-      stopped = true;
-      sock.destroy();
-    },
-  };
-}
 
 Deno.test("save: kill -9 under keep-alive load loses at most the last flow of each connection", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mitmdeno-save-kill-" });

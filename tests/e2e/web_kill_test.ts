@@ -5,51 +5,12 @@
  * store that only committed on its timer would lose every flow of the last few dozen milliseconds.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
 import { DatabaseSync } from "node:sqlite";
 import { dirname } from "node:path";
+import { keepAliveClient } from "./helpers.ts";
 import { startWeb } from "./web_helpers.ts";
 
 const CONNECTIONS = 4;
-
-/** Sequential keep-alive GETs on one connection through the proxy; the paths of completed responses. */
-function keepAliveClient(proxyPort: number, originPort: number, conn: number) {
-  const got: string[] = [];
-  const sock = net.connect(proxyPort, "127.0.0.1");
-  let buf = Buffer.alloc(0);
-  let n = 0;
-  let current = "";
-  let stopped = false;
-  const send = () => {
-    if (stopped) return;
-    current = `/k9/${conn}/${n++}`;
-    sock.write(
-      `GET http://127.0.0.1:${originPort}${current} HTTP/1.1\r\nHost: 127.0.0.1:${originPort}\r\n\r\n`,
-    );
-  };
-  sock.on("connect", send);
-  sock.on("data", (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    for (;;) {
-      const end = buf.indexOf("\r\n\r\n");
-      if (end < 0) return;
-      const head = buf.subarray(0, end).toString("latin1");
-      const len = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-      if (buf.length < end + 4 + len) return;
-      buf = buf.subarray(end + 4 + len);
-      got.push(current);
-      send();
-    }
-  });
-  sock.on("error", () => {});
-  return {
-    got,
-    stop: () => {
-      stopped = true;
-      sock.destroy();
-    },
-  };
-}
 
 Deno.test("web: kill -9 under keep-alive load loses at most the last flow of each connection", async () => {
   const dir = await Deno.makeTempDir({ prefix: "mitmdeno-web-kill-" });

@@ -85,6 +85,15 @@ const req = (path: string): [string, string][] => [[":method", "GET"], [":scheme
   "example.com",
 ], [":path", path]];
 
+/** The head of a POST of `size` bytes (the body follows). */
+const post = (path: string, size: number): [string, string][] => [
+  [":method", "POST"],
+  [":scheme", "https"],
+  [":authority", "example.com"],
+  [":path", path],
+  ["content-length", String(size)],
+];
+
 Deno.test("http layer over h2: an intercepted stream blocks no other; both share one h2 server connection", () => {
   const { client, server, servers, held, pump } = setup("h2");
   client.h2.sendHeaders(1, req("/slow"), true);
@@ -158,13 +167,7 @@ Deno.test("http layer over h2: a full HTTP/1 server connection holds back only t
     sets: { stream_large_bodies: "1k" },
   });
   const size = 3 << 20;
-  client.h2.sendHeaders(1, [
-    [":method", "POST"],
-    [":scheme", "https"],
-    [":authority", "example.com"],
-    [":path", "/upload"],
-    ["content-length", String(size)],
-  ], false);
+  client.h2.sendHeaders(1, post("/upload", size), false);
   pump();
   assert.equal(servers.length, 1);
   const upload = servers[0];
@@ -195,13 +198,7 @@ Deno.test("http layer over h2: a full HTTP/1 server connection holds back only t
 Deno.test("http layer over h2: a full HTTP/2 server connection holds back the streams that feed it, not the client connection", () => {
   const { pb, client, server, servers, pump } = setup("h2", { sets: { stream_large_bodies: "1k" } });
   const size = 3 << 20;
-  client.h2.sendHeaders(1, [
-    [":method", "POST"],
-    [":scheme", "https"],
-    [":authority", "example.com"],
-    [":path", "/upload"],
-    ["content-length", String(size)],
-  ], false);
+  client.h2.sendHeaders(1, post("/upload", size), false);
   pump();
   assert.equal(servers.length, 1);
   const upstream = servers[0];
@@ -227,13 +224,7 @@ Deno.test("http layer over h2: a full HTTP/2 server connection holds back the st
   assert.ok(client.h2.queuedOn(1) >= size - (1 << 20), "the upload is still held");
   // an upload that joins the full connection is held back as well: beyond the window credited while its
   // head went through the hooks (received data is credited until the stream is bound), nothing more
-  client.h2.sendHeaders(5, [
-    [":method", "POST"],
-    [":scheme", "https"],
-    [":authority", "example.com"],
-    [":path", "/second"],
-    ["content-length", String(size)],
-  ], false);
+  client.h2.sendHeaders(5, post("/second", size), false);
   client.h2.sendData(5, new Uint8Array(size).fill(121), true);
   pump();
   assert.ok(client.h2.queuedOn(5) >= size - (2 << 20), `queued ${client.h2.queuedOn(5)}`);
