@@ -15,12 +15,13 @@
  */
 import { setImmediate } from "node:timers";
 import type { HTTPFlow } from "../flow/flow.ts";
-import type { TCPFlow } from "../flow/tcp.ts";
+import { TCPFlow } from "../flow/tcp.ts";
 import type { Filter } from "../flow/filter.ts";
-import { dumps, dumpsView, type TNetDict, TnetstringError, TnetstringReader } from "./tnetstring.ts";
+import { dumpsView, type TNetDict, TnetstringError, TnetstringReader } from "./tnetstring.ts";
 import { FLOW_FORMAT_VERSION, migrateFlow, MigrationContext } from "./compat.ts";
 import { flowFromState, flowToState, tcpFlowFromState } from "./state.ts";
 import { HarError, harToFlows } from "./har.ts";
+import { encodeHttpFlowView } from "./flow_encode.ts";
 
 /** A flow file could not be read; `offset` is the byte offset of the bad item (null if unknown). */
 export class FlowReadError extends Error {
@@ -307,7 +308,16 @@ export class FlowWriter {
 
   /** Serialize one flow (to bytes) without writing it. */
   encode(flow: HTTPFlow | TCPFlow): Uint8Array {
-    return dumps(flowToState(flow, this.#version));
+    return this.#encodeView(flow).slice();
+  }
+
+  /** The flow's bytes as a view into a scratch buffer (see dumpsView): the current format's HTTP flows
+   * are written straight from the flow (flow_encode.ts), anything else through its state dict. */
+  #encodeView(flow: HTTPFlow | TCPFlow): Uint8Array {
+    if (this.#version === FLOW_FORMAT_VERSION && flow.type === "http" && !(flow instanceof TCPFlow)) {
+      return encodeHttpFlowView(flow);
+    }
+    return dumpsView(flowToState(flow, this.#version));
   }
 
   /**
@@ -322,7 +332,7 @@ export class FlowWriter {
     if (this.#batching && this.#file) {
       let data: Uint8Array;
       try {
-        data = dumpsView(flowToState(flow, this.#version));
+        data = this.#encodeView(flow);
       } catch (e) {
         return Promise.reject(e);
       }
@@ -331,7 +341,7 @@ export class FlowWriter {
     if (this.#file && !this.#pending) {
       const file = this.#file;
       try {
-        const data = dumpsView(flowToState(flow, this.#version));
+        const data = this.#encodeView(flow);
         let off = 0;
         while (off < data.length) off += file.writeSync(data.subarray(off));
         this.#good += data.length;

@@ -89,7 +89,8 @@ function headersToState(h: Headers): Uint8Array[][] {
   return h.fields.map(([k, v]) => [binToBytes(k), binToBytes(v)]);
 }
 
-function addrToState(a: Address | null | undefined): TNetValue {
+/** An address as state: `[host, port, ...]` with the host a string and the rest numbers. */
+export function addrToState(a: Address | null | undefined): TNetValue {
   if (!a) return null;
   return a.map((x, i) => (i === 0 ? String(x) : Number(x)));
 }
@@ -161,7 +162,8 @@ function responseToState(r: Response): State {
   };
 }
 
-function websocketToState(ws: any): State | null {
+/** A flow's WebSocket data as state (duck-typed, see the module notes), or null. */
+export function websocketToState(ws: any): State | null {
   if (ws == null) return null;
   const msgs: any[] = Array.isArray(ws.messages) ? ws.messages : [];
   return {
@@ -181,7 +183,7 @@ function websocketToState(ws: any): State | null {
 }
 
 /** Make metadata serializable: drop functions/symbols/undefined, use toJSON where present. */
-function toSerializable(v: unknown, depth = 0): TNetValue | undefined {
+export function toSerializable(v: unknown, depth = 0): TNetValue | undefined {
   if (depth > 64) return undefined;
   if (v === null) return null;
   switch (typeof v) {

@@ -111,7 +111,11 @@ export function parsePyFloat(s: string): number {
 
 const encoder = new TextEncoder();
 
-class ReverseWriter {
+/**
+ * Builds a tnetstring from its end towards its start (a value's length prefix is known once the value is
+ * written): for encoders of a fixed shape (lib/io/flow_encode.ts) next to the generic {@link dumps}.
+ */
+export class ReverseWriter {
   buf: Uint8Array;
   pos: number;
   constructor(buf: Uint8Array = new Uint8Array(4096)) {
@@ -151,6 +155,23 @@ class ReverseWriter {
     this.pos = start;
     return true;
   }
+  /**
+   * Writes a binary (latin1) string as its bytes; returns false if it has chars above U+00FF (nothing
+   * written then; see binToBytes in state.ts, which encodes such a string as UTF-8).
+   */
+  latin1(s: string): boolean {
+    const n = s.length;
+    this.ensure(n);
+    const start = this.pos - n;
+    const buf = this.buf;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0xff) return false;
+      buf[start + i] = c;
+    }
+    this.pos = start;
+    return true;
+  }
   /** Write the decimal digits of a non-negative safe integer; returns how many (no string made: a length
    * prefix per value, String(n) was a tenth of a flow's encoding time). */
   uint(n: number): number {
@@ -181,7 +202,8 @@ function isPlainObject(v: object): v is Record<string, TNetValue> {
   return p === Object.prototype || p === null;
 }
 
-function writeValue(w: ReverseWriter, value: TNetValue): void {
+/** Write one value (any {@link TNetValue}) in front of what `w` holds. */
+export function writeValue(w: ReverseWriter, value: TNetValue): void {
   const before = w.size;
   if (value === null || value === undefined) {
     w.byte(0x7e); // ~
@@ -271,7 +293,8 @@ function writeValue(w: ReverseWriter, value: TNetValue): void {
   throw new TypeError(`cannot serialize ${Object.prototype.toString.call(value)} as tnetstring`);
 }
 
-function writeFloat(w: ReverseWriter, x: number): void {
+/** Write a float (Python's repr of it) in front of what `w` holds. */
+export function writeFloat(w: ReverseWriter, x: number): void {
   const s = pyFloatRepr(x);
   w.byte(0x5e); // ^
   w.ascii(s);
@@ -297,10 +320,18 @@ export function dumps(value: TNetValue): Uint8Array {
  * overwrites: write it out at once (this saves a copy per flow when streaming to a file).
  */
 export function dumpsView(value: TNetValue): Uint8Array {
+  return writeView((w) => writeValue(w, value));
+}
+
+/**
+ * Run `write` on a writer over the internal scratch buffer and return a view of what it wrote, valid
+ * until the next `dumps`/`dumpsView`/`writeView` call (see {@link dumpsView}).
+ */
+export function writeView(write: (w: ReverseWriter) => void): Uint8Array {
   const w = new ReverseWriter(scratch);
   scratch = EMPTY;
   try {
-    writeValue(w, value);
+    write(w);
   } catch (e) {
     scratch = w.buf.length <= SCRATCH_MAX ? w.buf : new Uint8Array(SCRATCH_MIN);
     throw e;
