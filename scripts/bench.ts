@@ -146,6 +146,25 @@ async function main(): Promise<number> {
       { label: "mitmdeno / direct", numerator: "mitmdeno", denominator: "direct" },
       { label: "mitmdeno / mitmdump", numerator: "mitmdeno", denominator: "mitmdump" },
       { label: "mitmdump / direct", numerator: "mitmdump", denominator: "direct" },
+      // the reference rows (scripts/bench/reference_scenarios.ts): what a C proxy reaches on this machine
+      { label: "haproxy / direct", numerator: "haproxy", denominator: "direct" },
+      { label: "mitmdeno / haproxy", numerator: "mitmdeno", denominator: "haproxy" },
+      { label: "stream-haproxy / stream-direct", numerator: "stream-haproxy", denominator: "stream-direct" },
+      {
+        label: "stream-mitmdeno / stream-haproxy",
+        numerator: "stream-mitmdeno",
+        denominator: "stream-haproxy",
+      },
+      {
+        label: "stream-haproxy-tls / stream-direct-tls",
+        numerator: "stream-haproxy-tls",
+        denominator: "stream-direct-tls",
+      },
+      {
+        label: "stream-mitmdeno-tls / stream-haproxy-tls",
+        numerator: "stream-mitmdeno-tls",
+        denominator: "stream-haproxy-tls",
+      },
       { label: "mitmdeno-ws / ws-direct", numerator: "mitmdeno-ws", denominator: "ws-direct" },
       { label: "mitmdeno-ws / mitmdump-ws", numerator: "mitmdeno-ws", denominator: "mitmdump-ws" },
       {

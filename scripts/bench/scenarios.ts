@@ -19,6 +19,7 @@ import { tlsScenario } from "./tls_scenarios.ts";
 import { h2Scenario } from "./h2_scenarios.ts";
 import { wsScenario } from "./ws_scenarios.ts";
 import { socks5Scenario, upstreamScenario } from "./mode_scenarios.ts";
+import { haproxyScenario, haproxyStreamScenario } from "./reference_scenarios.ts";
 import type { WrkLoad, WrkResult, WrkTarget } from "./wrk.ts";
 import { RUNTIME_FLAGS } from "../runtime_flags.ts";
 
@@ -243,6 +244,7 @@ export function defaultScenarios(): Scenario[] {
     directScenario,
     mitmdenoScenario("mitmdeno"),
     mitmdumpScenario("mitmdump"),
+    haproxyScenario("haproxy"),
     mitmdenoScenario("mitmdeno-addon", ["-s", "addons/examples/add_header.ts"], {
       default: false,
       requiredFiles: ["addons/examples/add_header.ts"],
@@ -261,6 +263,8 @@ export function defaultScenarios(): Scenario[] {
     streamScenario("stream-direct-tls", null, true),
     streamScenario("stream-mitmdeno-tls", "mitmdeno", true),
     streamScenario("stream-mitmdump-tls", "mitmdump", true, { default: false }),
+    haproxyStreamScenario("stream-haproxy", false),
+    haproxyStreamScenario("stream-haproxy-tls", true),
     h2Scenario("h2-direct", null, false),
     h2Scenario("mitmdeno-h2", "mitmdeno", false),
     h2Scenario("mitmdump-h2", "mitmdump", false),

@@ -24,7 +24,10 @@ export const STREAM_BYTES = 1024 ** 3;
 
 let originPromise: Promise<{ http: number; https: number; ca: string; dir: string }> | null = null;
 
-function streamOrigin(ctx: RunContext) {
+/** The shared stream origin (started by the first scenario that needs it): its ports, CA file and dir. */
+export function streamOrigin(
+  ctx: RunContext,
+): Promise<{ http: number; https: number; ca: string; dir: string }> {
   originPromise ??= (async () => {
     const dir = Deno.makeTempDirSync({ prefix: "mitmdeno-bench-stream-" });
     const proc = spawnManaged([
@@ -41,10 +44,20 @@ function streamOrigin(ctx: RunContext) {
   return originPromise;
 }
 
-/** Download STREAM_BYTES with curl; the result's `rps` is MB/s. */
-async function download(run: RunContext, tls: boolean, bytes: number): Promise<WrkResult> {
+/**
+ * Download `bytes` with curl from the stream origin (through `run.proxy` when set), or from `base`
+ * (e.g. a reverse proxy in front of the origin); the result's `rps` is MB/s.
+ */
+export async function download(
+  run: RunContext,
+  tls: boolean,
+  bytes: number,
+  base?: string,
+): Promise<WrkResult> {
   const o = await streamOrigin(run);
-  const url = tls
+  const url = base
+    ? `${base}/bytes/${bytes}`
+    : tls
     ? `https://localhost:${o.https}/bytes/${bytes}`
     : `http://127.0.0.1:${o.http}/bytes/${bytes}`;
   const args = [
@@ -56,7 +69,7 @@ async function download(run: RunContext, tls: boolean, bytes: number): Promise<W
     "-w",
     "%{http_code} %{size_download} %{time_total}",
   ];
-  if (tls) args.push(run.proxy ? "-k" : "--cacert", ...(run.proxy ? [] : [o.ca]));
+  if (tls) args.push(run.proxy || base ? "-k" : "--cacert", ...(run.proxy || base ? [] : [o.ca]));
   if (run.proxy) args.push("-x", `http://${run.proxy.host}:${run.proxy.port}`);
   const out = await new Deno.Command("curl", { args: [...args, url], stdout: "piped", stderr: "piped" })
     .output();
