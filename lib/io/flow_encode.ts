@@ -105,16 +105,15 @@ function bin(w: ReverseWriter, s: string): void {
   w.uint(w.size - before - 2);
 }
 
-function float(w: ReverseWriter, x: number | null | undefined): void {
-  if (x == null) w.bytes(NULL);
-  else writeFloat(w, x);
-}
-
-function binList(w: ReverseWriter, items: readonly string[]): void {
-  if (items.length === 0) return w.bytes(EMPTY_LIST);
-  const b = close(w, 0x5d);
-  for (let i = items.length - 1; i >= 0; i--) bin(w, items[i]);
-  open(w, b);
+/** A dict entry whose value is a list of binary strings. */
+function binListEntry(w: ReverseWriter, k: Uint8Array, items: readonly string[]): void {
+  if (items.length === 0) w.bytes(EMPTY_LIST);
+  else {
+    const b = close(w, 0x5d);
+    for (let i = items.length - 1; i >= 0; i--) bin(w, items[i]);
+    open(w, b);
+  }
+  w.bytes(k);
 }
 
 function headers(w: ReverseWriter, h: Headers): void {
@@ -135,25 +134,32 @@ function entry(w: ReverseWriter, k: Uint8Array, value: TNetValue): void {
   w.bytes(k);
 }
 
+/** A dict entry whose value is a binary string (null when `s` is). */
+function binEntry(w: ReverseWriter, k: Uint8Array, s: string | null): void {
+  if (s == null) w.bytes(NULL);
+  else bin(w, s);
+  w.bytes(k);
+}
+
+/** A dict entry whose value is a float (null when `x` is). */
+function floatEntry(w: ReverseWriter, k: Uint8Array, x: number | null | undefined): void {
+  if (x == null) w.bytes(NULL);
+  else writeFloat(w, x);
+  w.bytes(k);
+}
+
 /** The fields every connection has, up to timestamp_tls_setup (written after what follows them). */
 function connFields(w: ReverseWriter, c: Connection, timestampStart: number | null): void {
-  float(w, c.timestampTlsSetup);
-  w.bytes(K.timestampTlsSetup);
-  float(w, c.timestampEnd);
-  w.bytes(K.timestampEnd);
-  float(w, timestampStart);
-  w.bytes(K.timestampStart);
+  floatEntry(w, K.timestampTlsSetup, c.timestampTlsSetup);
+  floatEntry(w, K.timestampEnd, c.timestampEnd);
+  floatEntry(w, K.timestampStart, timestampStart);
   entry(w, K.sni, c.sni);
   entry(w, K.tlsVersion, c.tlsVersion);
   entry(w, K.cipherList, c.cipherList);
   entry(w, K.cipher, c.cipher);
-  binList(w, c.alpnOffers);
-  w.bytes(K.alpnOffers);
-  if (c.alpn == null) w.bytes(NULL);
-  else bin(w, c.alpn);
-  w.bytes(K.alpn);
-  binList(w, c.certificateList);
-  w.bytes(K.certificateList);
+  binListEntry(w, K.alpnOffers, c.alpnOffers);
+  binEntry(w, K.alpn, c.alpn);
+  binListEntry(w, K.certificateList, c.certificateList);
   entry(w, K.tls, c.tls);
   entry(w, K.error, c.error);
   entry(w, K.transportProtocol, c.transportProtocol);
@@ -165,9 +171,7 @@ function connFields(w: ReverseWriter, c: Connection, timestampStart: number | nu
 function client(w: ReverseWriter, c: Client): void {
   const b = close(w, 0x7d);
   entry(w, K.proxyMode, c.proxyMode);
-  if (c.mitmcert == null) w.bytes(NULL);
-  else bin(w, c.mitmcert);
-  w.bytes(K.mitmcert);
+  binEntry(w, K.mitmcert, c.mitmcert);
   connFields(w, c, c.timestampStart ?? 0);
   open(w, b);
 }
@@ -175,8 +179,7 @@ function client(w: ReverseWriter, c: Client): void {
 function server(w: ReverseWriter, c: Server): void {
   const b = close(w, 0x7d);
   entry(w, K.via, c.via ? [String(c.via[0]), addrToState(c.via[1])] : null);
-  float(w, c.timestampTcpSetup);
-  w.bytes(K.timestampTcpSetup);
+  floatEntry(w, K.timestampTcpSetup, c.timestampTcpSetup);
   entry(w, K.address, addrToState(c.address));
   connFields(w, c, c.timestampStart);
   open(w, b);
@@ -184,30 +187,23 @@ function server(w: ReverseWriter, c: Server): void {
 
 /** The fields requests and responses share, written after what follows them. */
 function messageFields(w: ReverseWriter, m: Request | Response): void {
-  float(w, m.timestampEnd);
-  w.bytes(K.timestampEnd);
-  float(w, m.timestampStart);
-  w.bytes(K.timestampStart);
+  floatEntry(w, K.timestampEnd, m.timestampEnd);
+  floatEntry(w, K.timestampStart, m.timestampStart);
   if (m.trailers) headers(w, m.trailers);
   else w.bytes(NULL);
   w.bytes(K.trailers);
   entry(w, K.content, m.rawContent);
   headers(w, m.headers);
   w.bytes(K.headers);
-  bin(w, m.httpVersion);
-  w.bytes(K.httpVersion);
+  binEntry(w, K.httpVersion, m.httpVersion);
 }
 
 function request(w: ReverseWriter, r: Request): void {
   const b = close(w, 0x7d);
-  bin(w, r.path);
-  w.bytes(K.path);
-  bin(w, r.authority);
-  w.bytes(K.authority);
-  bin(w, r.scheme);
-  w.bytes(K.scheme);
-  bin(w, r.method);
-  w.bytes(K.method);
+  binEntry(w, K.path, r.path);
+  binEntry(w, K.authority, r.authority);
+  binEntry(w, K.scheme, r.scheme);
+  binEntry(w, K.method, r.method);
   entry(w, K.port, r.port);
   entry(w, K.host, r.host);
   messageFields(w, r);
@@ -216,8 +212,7 @@ function request(w: ReverseWriter, r: Request): void {
 
 function response(w: ReverseWriter, r: Response): void {
   const b = close(w, 0x7d);
-  bin(w, r.reason);
-  w.bytes(K.reason);
+  binEntry(w, K.reason, r.reason);
   entry(w, K.statusCode, r.statusCode);
   messageFields(w, r);
   open(w, b);
@@ -243,8 +238,7 @@ export function writeHttpFlow(w: ReverseWriter, flow: HTTPFlow): void {
   w.bytes(K.response);
   request(w, flow.request);
   w.bytes(K.request);
-  float(w, flow.timestampCreated);
-  w.bytes(K.timestampCreated);
+  floatEntry(w, K.timestampCreated, flow.timestampCreated);
   entry(w, K.comment, flow.comment);
   const md = flow.metadata;
   if (
@@ -265,8 +259,7 @@ export function writeHttpFlow(w: ReverseWriter, flow: HTTPFlow): void {
   const err = flow.error;
   if (err) {
     const e = close(w, 0x7d);
-    float(w, err.timestamp);
-    w.bytes(K.timestamp);
+    floatEntry(w, K.timestamp, err.timestamp);
     entry(w, K.msg, err.msg);
     open(w, e);
   } else {

@@ -15,7 +15,7 @@
  */
 import { setImmediate } from "node:timers";
 import type { HTTPFlow } from "../flow/flow.ts";
-import { TCPFlow } from "../flow/tcp.ts";
+import type { TCPFlow } from "../flow/tcp.ts";
 import type { Filter } from "../flow/filter.ts";
 import { dumpsView, type TNetDict, TnetstringError, TnetstringReader } from "./tnetstring.ts";
 import { FLOW_FORMAT_VERSION, migrateFlow, MigrationContext } from "./compat.ts";
@@ -314,7 +314,7 @@ export class FlowWriter {
   /** The flow's bytes as a view into a scratch buffer (see dumpsView): the current format's HTTP flows
    * are written straight from the flow (flow_encode.ts), anything else through its state dict. */
   #encodeView(flow: HTTPFlow | TCPFlow): Uint8Array {
-    if (this.#version === FLOW_FORMAT_VERSION && flow.type === "http" && !(flow instanceof TCPFlow)) {
+    if (this.#version === FLOW_FORMAT_VERSION && flow.type === "http") {
       return encodeHttpFlowView(flow);
     }
     return dumpsView(flowToState(flow, this.#version));

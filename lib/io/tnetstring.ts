@@ -141,32 +141,26 @@ export class ReverseWriter {
     this.pos -= b.length;
     this.buf.set(b, this.pos);
   }
-  /** Writes an ASCII/Latin1-free string; returns false if it has non-ASCII chars (nothing written then). */
+  /** Writes an ASCII string; returns false if it has non-ASCII chars (nothing written then). */
   ascii(s: string): boolean {
-    const n = s.length;
-    this.ensure(n);
-    const start = this.pos - n;
-    const buf = this.buf;
-    for (let i = 0; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c > 0x7f) return false;
-      buf[start + i] = c;
-    }
-    this.pos = start;
-    return true;
+    return this.chars(s, 0x7f);
   }
   /**
    * Writes a binary (latin1) string as its bytes; returns false if it has chars above U+00FF (nothing
    * written then; see binToBytes in state.ts, which encodes such a string as UTF-8).
    */
   latin1(s: string): boolean {
+    return this.chars(s, 0xff);
+  }
+  /** Writes each char of `s` as one byte if none is above `max`; returns false (nothing written) otherwise. */
+  chars(s: string, max: number): boolean {
     const n = s.length;
     this.ensure(n);
     const start = this.pos - n;
     const buf = this.buf;
     for (let i = 0; i < n; i++) {
       const c = s.charCodeAt(i);
-      if (c > 0xff) return false;
+      if (c > max) return false;
       buf[start + i] = c;
     }
     this.pos = start;
