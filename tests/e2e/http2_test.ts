@@ -596,10 +596,11 @@ Deno.test("http2: an upload stalled by a slow HTTP/1 origin holds back only its 
         `whole upload ${Math.round(peak - before)} MiB (from ${Math.round(before)})`,
     );
     assert.ok(stalledPeak < 40, `RSS grew by ${Math.round(stalledPeak)} MiB while the upload was stalled`);
-    // GC lags behind on a loaded machine (76 MiB seen with CI's parallel tests), so the bound is a quarter
-    // of the body rather than the ~35 MiB measured on a quiet one
+    // GC lags behind on a loaded machine (76 and 79 MiB seen with CI's parallel tests, ~35 on a quiet one;
+    // V8 frees array buffers on a background thread), so the bound is half the body: a proxy that held the
+    // body would grow by all of it
     assert.ok(
-      peak - before < 64,
+      peak - before < size / 2 / 1024 / 1024,
       `RSS grew by ${Math.round(peak - before)} MiB (from ${Math.round(before)})`,
     );
   } finally {
