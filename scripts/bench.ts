@@ -34,6 +34,9 @@ const USAGE = `Usage: deno task bench [options]
   --baseline DIR      also run every selected mitmdeno scenario from DIR (another checkout, e.g.
                       \`git worktree add /tmp/base main\`), each right after ours, as "base:NAME",
                       and report NAME / base:NAME: old and new code compared in one run
+  --rounds N          run the selected scenarios N times round-robin (default 1); each row is then
+                      its median round, each ratio the median of the rounds' ratios: this VM's speed
+                      drifts by +-15% within minutes, and a paired median tells a real change from it
   --ready-timeout S   seconds to wait for a proxy to listen (default 30)
   --json FILE         also write results as JSON
   --strict            exit 1 if a target is MISS or N/A
@@ -92,6 +95,7 @@ async function main(): Promise<number> {
       "mitmdump-cmd": { type: "string" },
       baseline: { type: "string" },
       "ready-timeout": { type: "string" },
+      rounds: { type: "string" },
       json: { type: "string" },
       strict: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -115,6 +119,8 @@ async function main(): Promise<number> {
   if (threads > connections) throw new Error("--threads must not exceed --connections");
   const bodySize = num(values["body-size"], "body-size", 1024, 0);
   const readyTimeoutS = num(values["ready-timeout"], "ready-timeout", 30, 1);
+  const rounds = num(values.rounds, "rounds", 1, 1);
+  if (!Number.isInteger(rounds)) throw new Error(`--rounds: expected a whole number, got ${values.rounds}`);
 
   const only = list(values.only);
   const skip = new Set(list(values.skip) ?? []);
@@ -141,7 +147,7 @@ async function main(): Promise<number> {
       load,
       mitmdenoCmd: parseCommandFlag(values["proxy-cmd"]),
       mitmdumpCmd: parseCommandFlag(values["mitmdump-cmd"]),
-    }, { warmupS, readyTimeoutS, bodySize, wrk });
+    }, { warmupS, readyTimeoutS, bodySize, wrk, rounds });
     const ratios: Ratio[] = [
       { label: "mitmdeno / direct", numerator: "mitmdeno", denominator: "direct" },
       { label: "mitmdeno / mitmdump", numerator: "mitmdeno", denominator: "mitmdump" },
@@ -189,6 +195,7 @@ async function main(): Promise<number> {
         load,
         warmupS,
         bodySize,
+        rounds,
         origin,
       },
       scenarios: results,
@@ -202,7 +209,9 @@ async function main(): Promise<number> {
 
   console.log(
     `\nmitmdeno bench: ${connections} connections, ${threads} threads, ${durationS}s (+${warmupS}s warm-up), ` +
-      `${bodySize} B body, ${navigator.hardwareConcurrency} CPUs\n`,
+      `${bodySize} B body, ${navigator.hardwareConcurrency} CPUs${
+        rounds > 1 ? `, median of ${rounds} rounds` : ""
+      }\n`,
   );
   console.log(formatReport(report));
   if (values.json) {

@@ -25,6 +25,11 @@ export interface ScenarioResult {
   rss?: RssSummary;
   /** CPU seconds (user + system) the proxy's process tree used during the measured run. */
   cpuSeconds?: number;
+  /**
+   * With `--rounds N` (N > 1): the rate of every round, in round order (null: that round failed). The
+   * other fields are those of the median round.
+   */
+  rounds?: (number | null)[];
 }
 
 /** A throughput ratio between two scenarios. */
@@ -49,12 +54,53 @@ export interface BenchReport {
   targets: TargetResult[];
 }
 
-/** rps(numerator) / rps(denominator), undefined if either has no successful result. */
+/** The median of `xs` (not empty): the middle value, or the mean of the two middle ones. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * rps(numerator) / rps(denominator), undefined if either has no successful result. When both ran in
+ * several rounds, the median of the per-round ratios (each round's pair ran minutes apart at most, so
+ * a slow spell of the machine hits both sides of a pair).
+ *
+ * @example
+ * ```ts
+ * import { ratio } from "./report.ts";
+ * ratio([], "mitmdeno", "mitmdump"); // undefined: neither ran
+ * ```
+ */
 export function ratio(results: ScenarioResult[], numerator: string, denominator: string): number | undefined {
-  const rps = (n: string) => results.find((r) => r.name === n && r.status === "ok")?.result?.rps;
-  const a = rps(numerator);
-  const b = rps(denominator);
-  return a !== undefined && b !== undefined && b > 0 ? a / b : undefined;
+  const find = (n: string) => results.find((r) => r.name === n && r.status === "ok");
+  const a = find(numerator);
+  const b = find(denominator);
+  if (a?.rounds && b?.rounds) {
+    const per: number[] = [];
+    for (let i = 0; i < Math.min(a.rounds.length, b.rounds.length); i++) {
+      const x = a.rounds[i];
+      const y = b.rounds[i];
+      if (x !== null && y !== null && y > 0) per.push(x / y);
+    }
+    return per.length ? median(per) : undefined;
+  }
+  const x = a?.result?.rps;
+  const y = b?.result?.rps;
+  return x !== undefined && y !== undefined && y > 0 ? x / y : undefined;
+}
+
+/**
+ * One result for a scenario that ran in several rounds: the median round's (by rate; with an even
+ * count the lower middle one), with `rounds` holding every round's rate. A scenario that never
+ * succeeded gives its last round's result.
+ */
+export function mergeRounds(runs: ScenarioResult[]): ScenarioResult {
+  if (runs.length === 1) return runs[0];
+  const rate = (r: ScenarioResult) => r.status === "ok" && r.result ? r.result.rps : null;
+  const ok = runs.filter((r) => rate(r) !== null).sort((a, b) => rate(a)! - rate(b)!);
+  const pick = ok.length ? ok[(ok.length - 1) >> 1] : runs[runs.length - 1];
+  return { ...pick, rounds: runs.map(rate) };
 }
 
 /** Evaluate `targets` against `results`. */
@@ -138,6 +184,13 @@ export function formatReport(report: BenchReport): string {
       );
     }
     if (s.warmupErrors) notes.push(`${s.name}: ${s.warmupErrors} errors during warm-up`);
+    if (s.rounds) {
+      notes.push(
+        `${s.name}: median of ${s.rounds.length} rounds: ${
+          s.rounds.map((x) => x === null ? "failed" : x.toFixed(0)).join(", ")
+        }`,
+      );
+    }
     if (s.message) notes.push(`${s.name}: ${s.message}`);
   }
   const out = [table(rows, new Set([1, 2, 3, 4, 5]))];

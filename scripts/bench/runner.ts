@@ -8,7 +8,7 @@
 
 import { freePort, type ManagedProcess, spawnManaged, stopAll, waitForPort } from "./process.ts";
 import { probe } from "./probe.ts";
-import type { ScenarioResult } from "./report.ts";
+import { mergeRounds, type ScenarioResult } from "./report.ts";
 import { treeCpuSeconds } from "./cpu.ts";
 import { RssSampler } from "./rss.ts";
 import type { Address, BenchContext, RunContext, Scenario } from "./scenarios.ts";
@@ -26,6 +26,11 @@ export interface RunOptions {
   log?: (msg: string) => void;
   /** wrk binary. */
   wrk?: string;
+  /**
+   * Times to run the whole list, round-robin (default 1): each scenario's result is then its median
+   * round's, and ratios are medians of per-round ratios (see report.ts `ratio`).
+   */
+  rounds?: number;
 }
 
 /** A running origin server process. */
@@ -175,8 +180,8 @@ export async function runScenario(
 }
 
 /**
- * Start the origin, run `scenarios` in order with `ctx` (its `origin` is filled in), and stop every
- * child process afterwards (also on error).
+ * Start the origin, run `scenarios` in order with `ctx` (its `origin` is filled in), `opts.rounds` times
+ * over, and stop every child process afterwards (also on error).
  */
 export async function runBench(
   scenarios: Scenario[],
@@ -190,12 +195,16 @@ export async function runBench(
       `origin listening on ${origin.host}:${origin.port} (pid ${origin.proc.pid})`,
     );
     const full: BenchContext = { ...ctx, origin: { host: origin.host, port: origin.port } };
-    const results: ScenarioResult[] = [];
-    for (const s of scenarios) {
-      results.push(await runScenario(s, full, opts));
-      if (origin.proc.exited()) throw new Error("origin server exited unexpectedly");
+    const rounds = Math.max(1, opts.rounds ?? 1);
+    const runs: ScenarioResult[][] = scenarios.map(() => []);
+    for (let round = 1; round <= rounds; round++) {
+      if (rounds > 1) (opts.log ?? ((m: string) => console.error(m)))(`== round ${round} of ${rounds}`);
+      for (const [i, s] of scenarios.entries()) {
+        runs[i].push(await runScenario(s, full, opts));
+        if (origin.proc.exited()) throw new Error("origin server exited unexpectedly");
+      }
     }
-    return { results, origin: full.origin };
+    return { results: runs.map(mergeRounds), origin: full.origin };
   } finally {
     await origin?.proc.stop();
     await stopAll();

@@ -8,7 +8,15 @@ import {
   runWrk,
 } from "../../scripts/bench/wrk.ts";
 import { splitCommand } from "../../scripts/bench/process.ts";
-import { cpuPerUnitUs, evaluateTargets, type ScenarioResult } from "../../scripts/bench/report.ts";
+import {
+  cpuPerUnitUs,
+  evaluateTargets,
+  formatReport,
+  median,
+  mergeRounds,
+  ratio,
+  type ScenarioResult,
+} from "../../scripts/bench/report.ts";
 import { treeCpuSeconds } from "../../scripts/bench/cpu.ts";
 import { MITMDUMP_LISTEN, viaProxy, withListen } from "../../scripts/bench/scenarios.ts";
 import { runScenario, startOrigin } from "../../scripts/bench/runner.ts";
@@ -197,20 +205,46 @@ Deno.test("bench: command templates", () => {
   assertEquals(withListen(["x", "--port={port}"], listen, MITMDUMP_LISTEN), ["x", "--port=1234"]);
 });
 
+/** A successful scenario result at `rps` (p99 = rps, to tell rounds apart). */
+const mk = (name: string, rps: number): ScenarioResult => ({
+  name,
+  description: "",
+  status: "ok",
+  result: {
+    requests: 1,
+    durationS: 1,
+    rps,
+    bytes: 0,
+    latencyUs: { mean: 0, stdev: 0, max: 0, p50: 0, p90: 0, p99: rps },
+    errors: { connect: 0, read: 0, write: 0, timeout: 0, status: 0 },
+  },
+});
+
+Deno.test("bench: --rounds: a scenario's row is its median round, ratios are medians of paired rounds", () => {
+  assertEquals(median([3, 1, 2]), 2);
+  assertEquals(median([4, 1, 3, 2]), 2.5);
+  const failed: ScenarioResult = { name: "ours", description: "", status: "error", message: "boom" };
+  const ours = mergeRounds([mk("ours", 300), failed, mk("ours", 100), mk("ours", 200)]);
+  assertEquals(ours.rounds, [300, null, 100, 200]);
+  assertEquals(ours.result?.rps, 200);
+  // the median round's own numbers, not a mix of rounds
+  assertEquals(ours.result?.latencyUs.p99, 200);
+  // per-round ratios 3, (failed), 2, 2 -> 2; the ratio of the medians would say 200 / 60 = 3.3
+  const theirs = mergeRounds([mk("theirs", 100), mk("theirs", 60), mk("theirs", 50), mk("theirs", 100)]);
+  assertEquals(ratio([ours, theirs], "ours", "theirs"), 2);
+  // one round, as before: the plain ratio, no rounds field
+  const single = mergeRounds([mk("ours", 300)]);
+  assertEquals(single.rounds, undefined);
+  assertEquals(ratio([single, mk("theirs", 100)], "ours", "theirs"), 3);
+  // a scenario that failed in every round stays failed; its ratios are undefined
+  const never = mergeRounds([failed, failed]);
+  assertEquals(never.status, "error");
+  assertEquals(ratio([never, theirs], "ours", "theirs"), undefined);
+  const text = formatReport({ meta: {}, scenarios: [ours, theirs], ratios: [], targets: [] });
+  assert(text.includes("ours: median of 4 rounds: 300, failed, 100, 200"), text);
+});
+
 Deno.test("bench: targets PASS/MISS/N/A", () => {
-  const mk = (name: string, rps: number): ScenarioResult => ({
-    name,
-    description: "",
-    status: "ok",
-    result: {
-      requests: 1,
-      durationS: 1,
-      rps,
-      bytes: 0,
-      latencyUs: { mean: 0, stdev: 0, max: 0, p50: 0, p90: 0, p99: 0 },
-      errors: { connect: 0, read: 0, write: 0, timeout: 0, status: 0 },
-    },
-  });
   const res = evaluateTargets([mk("direct", 100), mk("mitmdeno", 40), mk("mitmdump", 2)], [
     { label: "a", numerator: "mitmdeno", denominator: "mitmdump", min: 15 },
     { label: "b", numerator: "mitmdeno", denominator: "direct", min: 0.5 },
