@@ -163,8 +163,13 @@ export function formatReport(report: BenchReport): string {
     let rss = "-";
     if (s.rss?.startKiB !== undefined) {
       const g = s.rss.growthKiB ?? 0;
+      const { peakKiB, runPeakKiB } = s.rss;
+      // the run's own peak too when start-up or warm-up went higher (by more than 1 MiB)
+      const run = peakKiB !== undefined && runPeakKiB !== undefined && peakKiB - runPeakKiB > 1024
+        ? `, in the run ${fmtKiB(runPeakKiB)}`
+        : "";
       rss = `${fmtKiB(s.rss.startKiB)}->${fmtKiB(s.rss.midKiB)}->${fmtKiB(s.rss.endKiB)} ` +
-        `(${g >= 0 ? "+" : ""}${fmtKiB(g)}, peak ${fmtKiB(s.rss.peakKiB)})`;
+        `(${g >= 0 ? "+" : ""}${fmtKiB(g)}, peak ${fmtKiB(peakKiB)}${run})`;
     }
     const errs = totalErrors(r.errors);
     rows.push([

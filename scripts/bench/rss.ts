@@ -73,8 +73,14 @@ export interface RssSummary {
   midKiB?: number;
   /** Last sample labelled "end" (else the last sample). */
   endKiB?: number;
-  /** Maximum over all samples, including periodic ones. */
+  /** Maximum over all samples, including periodic ones (start-up and warm-up too). */
   peakKiB?: number;
+  /**
+   * Maximum over the measured run only (from "start" to "end"): what the run itself needed. It differs
+   * from peakKiB when start-up costs more, e.g. the type check mitmdeno runs in a child process when it
+   * loads a script.
+   */
+  runPeakKiB?: number;
   /** endKiB - startKiB. */
   growthKiB?: number;
 }
@@ -112,12 +118,16 @@ export class RssSampler {
     const findLast = (l: string) => s.findLast((x) => x.label === l)?.kib;
     const startKiB = find("start") ?? s[0]?.kib;
     const endKiB = findLast("end") ?? s.at(-1)?.kib;
+    const from = Math.max(0, s.findIndex((x) => x.label === "start"));
+    const to = s.findLastIndex((x) => x.label === "end");
+    const run = s.slice(from, to === -1 ? s.length : to + 1);
     return {
       samples: [...s],
       startKiB,
       midKiB: find("mid"),
       endKiB,
       peakKiB: s.length ? Math.max(...s.map((x) => x.kib)) : undefined,
+      runPeakKiB: run.length ? Math.max(...run.map((x) => x.kib)) : undefined,
       growthKiB: startKiB !== undefined && endKiB !== undefined ? endKiB - startKiB : undefined,
     };
   }

@@ -22,7 +22,7 @@ import { MITMDUMP_LISTEN, viaProxy, withListen } from "../../scripts/bench/scena
 import { runScenario, startOrigin } from "../../scripts/bench/runner.ts";
 import { runWsLoad, wsScenario } from "../../scripts/bench/ws_scenarios.ts";
 import { parseH2load, parseH2loadDuration } from "../../scripts/bench/h2_scenarios.ts";
-import { readRssKiB } from "../../scripts/bench/rss.ts";
+import { readRssKiB, RssSampler } from "../../scripts/bench/rss.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -242,6 +242,32 @@ Deno.test("bench: --rounds: a scenario's row is its median round, ratios are med
   assertEquals(ratio([never, theirs], "ours", "theirs"), undefined);
   const text = formatReport({ meta: {}, scenarios: [ours, theirs], ratios: [], targets: [] });
   assert(text.includes("ours: median of 4 rounds: 300, failed, 100, 200"), text);
+});
+
+Deno.test("bench: RSS peak of the measured run apart from a start-up peak (a script's type-check child)", () => {
+  const sampler = new RssSampler(Deno.pid);
+  sampler.samples.push(
+    { label: "idle", tMs: 0, kib: 180 * 1024 },
+    { label: "tick", tMs: 1000, kib: 280 * 1024 }, // start-up: `deno check` of the script
+    { label: "start", tMs: 2200, kib: 130 * 1024 },
+    { label: "tick", tMs: 3000, kib: 185 * 1024 },
+    { label: "end", tMs: 10200, kib: 182 * 1024 },
+    { label: "tick", tMs: 10300, kib: 190 * 1024 }, // after the run: not in it
+  );
+  const rss = sampler.summary();
+  assertEquals([rss.peakKiB, rss.runPeakKiB, rss.growthKiB], [280 * 1024, 185 * 1024, 52 * 1024]);
+  const text = formatReport({ meta: {}, scenarios: [{ ...mk("ws", 1), rss }], ratios: [], targets: [] });
+  assert(text.includes("130.0->?->182.0 (+52.0, peak 280.0, in the run 185.0)"), text);
+  // the same peak in and out of the run: said once
+  const quiet = new RssSampler(Deno.pid);
+  quiet.samples.push(...sampler.samples.slice(2, 5));
+  const once = formatReport({
+    meta: {},
+    scenarios: [{ ...mk("ws", 1), rss: quiet.summary() }],
+    ratios: [],
+    targets: [],
+  });
+  assert(once.includes("130.0->?->182.0 (+52.0, peak 185.0)") && !once.includes("in the run"), once);
 });
 
 Deno.test("bench: targets PASS/MISS/N/A", () => {
