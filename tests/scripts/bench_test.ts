@@ -18,7 +18,13 @@ import {
   type ScenarioResult,
 } from "../../scripts/bench/report.ts";
 import { treeCpuSeconds } from "../../scripts/bench/cpu.ts";
-import { MITMDUMP_LISTEN, viaProxy, withListen } from "../../scripts/bench/scenarios.ts";
+import {
+  defaultScenarios,
+  defaultTargets,
+  MITMDUMP_LISTEN,
+  viaProxy,
+  withListen,
+} from "../../scripts/bench/scenarios.ts";
 import { runScenario, startOrigin } from "../../scripts/bench/runner.ts";
 import { runWsLoad, wsScenario } from "../../scripts/bench/ws_scenarios.ts";
 import { parseH2load, parseH2loadDuration } from "../../scripts/bench/h2_scenarios.ts";
@@ -268,6 +274,14 @@ Deno.test("bench: RSS peak of the measured run apart from a start-up peak (a scr
     targets: [],
   });
   assert(once.includes("130.0->?->182.0 (+52.0, peak 185.0)") && !once.includes("in the run"), once);
+});
+
+Deno.test("bench: every target's scenarios run in a plain `deno task bench` (no target is N/A by default)", () => {
+  const byDefault = new Set(defaultScenarios().filter((s) => s.default !== false).map((s) => s.name));
+  const missing = defaultTargets.flatMap((t) =>
+    [t.numerator, t.denominator].filter((n) => !byDefault.has(n)).map((n) => `${t.label}: ${n}`)
+  );
+  assertEquals(missing, []);
 });
 
 Deno.test("bench: targets PASS/MISS/N/A", () => {
