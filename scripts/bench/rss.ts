@@ -19,6 +19,16 @@ export function readRssKiB(pid: number): number | undefined {
   }
 }
 
+/** Whether `pid` has exited but was not reaped yet (state Z in /proc/<pid>/stat), or is gone. */
+export function exitedProcess(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
+  } catch {
+    return true;
+  }
+}
+
 /** PIDs of all descendants of `pid` (children, grandchildren, ...), from /proc/<pid>/stat. */
 export function descendants(pid: number): number[] {
   const parentOf = new Map<number, number>();

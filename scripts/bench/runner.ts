@@ -10,8 +10,14 @@ import { freePort, type ManagedProcess, spawnManaged, stopAll, waitForPort } fro
 import { probe } from "./probe.ts";
 import { mergeRounds, type ScenarioResult } from "./report.ts";
 import { treeCpuSeconds } from "./cpu.ts";
-import { RssSampler } from "./rss.ts";
-import type { Address, BenchContext, RunContext, Scenario } from "./scenarios.ts";
+import { descendants, exitedProcess, RssSampler } from "./rss.ts";
+import {
+  type Address,
+  type BenchContext,
+  type RunContext,
+  type Scenario,
+  SETTLE_MAX_S,
+} from "./scenarios.ts";
 import { runWrk, totalErrors, type WrkResult, type WrkTarget } from "./wrk.ts";
 
 /** Options for {@linkcode runBench}. */
@@ -141,6 +147,22 @@ export async function runScenario(
       warmupErrors = totalErrors(w.errors);
     }
     if (proc?.exited()) throw new Error(`proxy exited during warm-up`);
+    if (proc && scenario.proxy?.settleChildren) {
+      const running = () => descendants(proc!.pid).filter((p) => !exitedProcess(p)).length;
+      const t0 = Date.now();
+      while (running() > 0 && Date.now() - t0 < SETTLE_MAX_S * 1000) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const waited = Date.now() - t0;
+      if (waited >= 100) {
+        const still = running();
+        log(
+          `[${scenario.name}] waited ${waited} ms for the proxy's child processes${
+            still ? ` (${still} left)` : ""
+          }`,
+        );
+      }
+    }
     log(
       `[${scenario.name}] measuring ${ctx.load.durationS}s (${ctx.load.connections} connections, ${ctx.load.threads} threads)`,
     );

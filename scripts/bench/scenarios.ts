@@ -53,7 +53,16 @@ export interface ProxySpec {
   env?: Record<string, string>;
   /** Seconds to wait for the port to accept connections (default from `--ready-timeout`). */
   readyTimeoutS?: number;
+  /**
+   * After the warm-up, wait (at most {@linkcode SETTLE_MAX_S} s) until the proxy has no child processes
+   * before measuring: mitmdeno type-checks a script in a `deno check` child at start-up (3-4 s and
+   * ~260 MiB here), which would otherwise share the measured run's CPU and count in its RSS.
+   */
+  settleChildren?: boolean;
 }
+
+/** Longest wait for a proxy's start-up children (see {@linkcode ProxySpec.settleChildren}). */
+export const SETTLE_MAX_S = 30;
 
 /** Per-run information passed to {@linkcode Scenario.target} and {@linkcode Scenario.measure}. */
 export interface RunContext extends BenchContext {
@@ -185,6 +194,7 @@ export function mitmdenoScenario(
     proxy: {
       command: (listen, ctx) =>
         resolveDeno(withListen(ctx.mitmdenoCmd ?? MITMDENO_CMD, listen, MITMDENO_LISTEN, extraArgs)),
+      settleChildren: extraArgs.includes("-s"),
     },
     target: (run) => viaProxy(run.proxy!, run.origin),
   };

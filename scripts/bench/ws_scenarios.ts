@@ -122,6 +122,7 @@ export function wsScenario(
               opts.script ? ["-s", rewriteScript()] : [],
             ),
           ),
+        settleChildren: opts.script,
       }
       : proxy === "mitmdump"
       ? {

@@ -22,13 +22,14 @@ import {
   defaultScenarios,
   defaultTargets,
   MITMDUMP_LISTEN,
+  type Scenario,
   viaProxy,
   withListen,
 } from "../../scripts/bench/scenarios.ts";
 import { runScenario, startOrigin } from "../../scripts/bench/runner.ts";
 import { runWsLoad, wsScenario } from "../../scripts/bench/ws_scenarios.ts";
 import { parseH2load, parseH2loadDuration } from "../../scripts/bench/h2_scenarios.ts";
-import { readRssKiB, RssSampler } from "../../scripts/bench/rss.ts";
+import { descendants, exitedProcess, readRssKiB, RssSampler } from "../../scripts/bench/rss.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -386,6 +387,65 @@ Deno.test("bench: the WebSocket scenario with a rewriting script, 1 s through mi
   } finally {
     await origin.proc.stop();
   }
+});
+
+Deno.test({
+  name:
+    "bench: settleChildren waits for a proxy's start-up children (a script's type check) before measuring",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const sleepers = () =>
+      descendants(Deno.pid).filter((p) => {
+        try {
+          // once exited the sleep stays a zombie (the origin that inherits it never reaps it): not running
+          return Deno.readTextFileSync(`/proc/${p}/comm`).trim() === "sleep" && !exitedProcess(p);
+        } catch {
+          return false;
+        }
+      }).length;
+    const seen: number[] = [];
+    const logs: string[] = [];
+    const scenario = (settleChildren: boolean): Scenario => ({
+      name: "settle",
+      description: "",
+      // the "proxy": an origin whose process has a child for its first 1.5 s, as mitmdeno has its `deno check`
+      proxy: {
+        command: (listen) => [
+          "bash",
+          "-c",
+          `sleep 1.5 & exec ${Deno.execPath()} run --allow-net ${ROOT}/scripts/bench/origin.ts --host ${listen.host} --port ${listen.port}`,
+        ],
+        settleChildren,
+      },
+      target: (run) => ({ url: `http://${run.proxy!.host}:${run.proxy!.port}/` }),
+      measure: (_run, _target, durationS) => {
+        seen.push(sleepers());
+        return Promise.resolve({
+          requests: 1,
+          durationS,
+          rps: 1,
+          bytes: 0,
+          latencyUs: { mean: 0, stdev: 0, max: 0, p50: 0, p90: 0, p99: 0 },
+          errors: { connect: 0, read: 0, write: 0, timeout: 0, status: 0 },
+        });
+      },
+    });
+    const ctx = {
+      repoRoot: ROOT,
+      origin: { host: "127.0.0.1", port: 9 },
+      load: { connections: 1, threads: 1, durationS: 1 },
+    };
+    const opts = { warmupS: 0, readyTimeoutS: 30, log: (m: string) => logs.push(m) };
+    const waited = await runScenario(scenario(true), ctx, opts);
+    const unsettled = await runScenario(scenario(false), ctx, opts);
+    assertEquals([waited.status, unsettled.status], ["ok", "ok"]);
+    // without settling the child is still there when the measured run starts: the test can tell
+    assertEquals(seen, [0, 1]);
+    assert(
+      logs.some((l) => /\[settle\] waited \d+ ms for the proxy's child processes$/.test(l)),
+      logs.join("\n"),
+    );
+  },
 });
 
 Deno.test("core microbench: runs the layer stack, and side by side against a checkout (here: itself)", async () => {
