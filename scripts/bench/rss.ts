@@ -19,19 +19,13 @@ export function readRssKiB(pid: number): number | undefined {
   }
 }
 
-/** Whether `pid` has exited but was not reaped yet (state Z in /proc/<pid>/stat), or is gone. */
-export function exitedProcess(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z";
-  } catch {
-    return true;
-  }
-}
-
-/** PIDs of all descendants of `pid` (children, grandchildren, ...), from /proc/<pid>/stat. */
-export function descendants(pid: number): number[] {
+/**
+ * PIDs of all descendants of `pid` (children, grandchildren, ...), from /proc/<pid>/stat; with `running`,
+ * without those that exited and wait to be reaped (zombies, state Z).
+ */
+export function descendants(pid: number, opts: { running?: boolean } = {}): number[] {
   const parentOf = new Map<number, number>();
+  const zombies = new Set<number>();
   try {
     for (const e of Deno.readDirSync("/proc")) {
       if (!/^\d+$/.test(e.name)) continue;
@@ -40,6 +34,7 @@ export function descendants(pid: number): number[] {
         // Format: pid (comm) state ppid ...; comm may contain spaces/parens, so split after the last ')'.
         const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
         parentOf.set(Number(e.name), Number(rest[1]));
+        if (rest[0] === "Z") zombies.add(Number(e.name));
       } catch { /* raced with exit */ }
     }
   } catch {
@@ -51,7 +46,7 @@ export function descendants(pid: number): number[] {
     const p = queue.shift()!;
     for (const [child, parent] of parentOf) {
       if (parent === p) {
-        out.push(child);
+        if (!opts.running || !zombies.has(child)) out.push(child);
         queue.push(child);
       }
     }

@@ -10,7 +10,7 @@ import { freePort, type ManagedProcess, spawnManaged, stopAll, waitForPort } fro
 import { probe } from "./probe.ts";
 import { mergeRounds, type ScenarioResult } from "./report.ts";
 import { treeCpuSeconds } from "./cpu.ts";
-import { descendants, exitedProcess, RssSampler } from "./rss.ts";
+import { descendants, RssSampler } from "./rss.ts";
 import {
   type Address,
   type BenchContext,
@@ -148,7 +148,8 @@ export async function runScenario(
     }
     if (proc?.exited()) throw new Error(`proxy exited during warm-up`);
     if (proc && scenario.proxy?.settleChildren) {
-      const running = () => descendants(proc!.pid).filter((p) => !exitedProcess(p)).length;
+      const pid = proc.pid;
+      const running = () => descendants(pid, { running: true }).length;
       const t0 = Date.now();
       while (running() > 0 && Date.now() - t0 < SETTLE_MAX_S * 1000) {
         await new Promise((r) => setTimeout(r, 100));
@@ -210,17 +211,16 @@ export async function runBench(
   ctx: Omit<BenchContext, "origin">,
   opts: RunOptions & { bodySize: number },
 ): Promise<{ results: ScenarioResult[]; origin: Address }> {
+  const log = opts.log ?? ((m: string) => console.error(m));
   let origin: Origin | undefined;
   try {
     origin = await startOrigin({ bodySize: opts.bodySize });
-    (opts.log ?? ((m: string) => console.error(m)))(
-      `origin listening on ${origin.host}:${origin.port} (pid ${origin.proc.pid})`,
-    );
+    log(`origin listening on ${origin.host}:${origin.port} (pid ${origin.proc.pid})`);
     const full: BenchContext = { ...ctx, origin: { host: origin.host, port: origin.port } };
     const rounds = Math.max(1, opts.rounds ?? 1);
     const runs: ScenarioResult[][] = scenarios.map(() => []);
     for (let round = 1; round <= rounds; round++) {
-      if (rounds > 1) (opts.log ?? ((m: string) => console.error(m)))(`== round ${round} of ${rounds}`);
+      if (rounds > 1) log(`== round ${round} of ${rounds}`);
       for (const [i, s] of scenarios.entries()) {
         runs[i].push(await runScenario(s, full, opts));
         if (origin.proc.exited()) throw new Error("origin server exited unexpectedly");
