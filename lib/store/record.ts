@@ -150,17 +150,29 @@ function jsonCopy(m: Record<string, unknown>): Record<string, unknown> {
   }
 }
 
+function clientRecord(c: Client): ConnRecord {
+  const rec = connRecord(c);
+  rec.proxyMode = c.proxyMode;
+  rec.mitmcert = c.mitmcert;
+  return rec;
+}
+
+function serverRecord(c: Server): ConnRecord {
+  const rec = connRecord(c);
+  rec.address = c.address;
+  rec.timestampTcpSetup = c.timestampTcpSetup;
+  rec.via = c.via;
+  return rec;
+}
+
 /** The record of a flow (no bodies). The returned object shares arrays with the flow: serialize it at once. */
 export function flowRecord(flow: HTTPFlow): FlowRecord {
+  return flowRecordWith(flow, clientRecord(flow.clientConn), serverRecord(flow.serverConn));
+}
+
+function flowRecordWith(flow: HTTPFlow, client: ConnRecord, server: ConnRecord): FlowRecord {
   const q = flow.request;
   const r = flow.response;
-  const client = connRecord(flow.clientConn);
-  client.proxyMode = flow.clientConn.proxyMode;
-  client.mitmcert = flow.clientConn.mitmcert;
-  const server = connRecord(flow.serverConn);
-  server.address = flow.serverConn.address;
-  server.timestampTcpSetup = flow.serverConn.timestampTcpSetup;
-  server.via = flow.serverConn.via;
   const ws = flow.websocket as FlowRecord["websocket"] & { messages: any[] } | null;
   return {
     v: RECORD_VERSION,
@@ -218,6 +230,67 @@ export function flowRecord(flow: HTTPFlow): FlowRecord {
       }
       : null,
   };
+}
+
+/** A connection's record as JSON, with the record it was made from (its fields, compared by identity). */
+interface ConnJson {
+  rec: ConnRecord;
+  /** Lengths of the record's arrays when it was made (an array changed in place is seen by its length). */
+  lengths: number[];
+  json: string;
+}
+
+/**
+ * Turns flows into record JSON, the text {@link flowRecord} gives, faster: a connection's part (a third
+ * to a half of a plain flow's record, most of an HTTPS one's with its certificate chain) is serialized once
+ * and reused for the connection's next flows while none of its fields changed. One per store.
+ *
+ * @example
+ * ```ts
+ * import { tflow } from "../../testing.ts";
+ * const enc = new RecordEncoder();
+ * const f = tflow({ resp: true });
+ * JSON.parse(enc.json(f)).request.method; // "GET"
+ * ```
+ */
+export class RecordEncoder {
+  readonly #conns = new WeakMap<Connection, ConnJson>();
+
+  /** The JSON text of `flow`'s record. */
+  json(flow: HTTPFlow): string {
+    const client = this.#conn(flow.clientConn, clientRecord);
+    const server = this.#conn(flow.serverConn, serverRecord);
+    // connections left undefined: JSON.stringify leaves them out, they are appended as cached
+    const rest = JSON.stringify(flowRecordWith(flow, NO_CONN, NO_CONN));
+    return `${rest.slice(0, -1)},"client":${client},"server":${server}}`;
+  }
+
+  #conn<C extends Connection>(c: C, make: (c: C) => ConnRecord): string {
+    const cached = this.#conns.get(c);
+    if (cached !== undefined && unchanged(c, cached)) return cached.json;
+    const rec = make(c);
+    const lengths: number[] = [];
+    for (const k in rec) {
+      const v = rec[k as keyof ConnRecord];
+      if (Array.isArray(v)) lengths.push(v.length);
+    }
+    const json = JSON.stringify(rec);
+    this.#conns.set(c, { rec, lengths, json });
+    return json;
+  }
+}
+
+const NO_CONN = undefined as unknown as ConnRecord;
+
+function unchanged(c: Connection, cached: ConnJson): boolean {
+  const now = c as unknown as Record<string, unknown>;
+  let i = 0;
+  for (const k in cached.rec) {
+    const v = cached.rec[k as keyof ConnRecord];
+    if (now[k] !== v) return false;
+    if (Array.isArray(v) && v.length !== cached.lengths[i++]) return false;
+  }
+  return true;
 }
 
 function connFrom(c: Connection, r: ConnRecord): void {

@@ -20,7 +20,7 @@ import { setImmediate } from "node:timers";
 import type { HTTPFlow } from "../flow/flow.ts";
 import type { Filter } from "../flow/filter.ts";
 import type { Message } from "../http/message.ts";
-import { flowFromRecord, type FlowRecord, flowRecord } from "./record.ts";
+import { flowFromRecord, type FlowRecord, RecordEncoder } from "./record.ts";
 import type { FlowStore, FlowSummary, Side, SortKey } from "./store.ts";
 import { compileQuery, LIGHT_COLUMNS, lightFlow } from "./query.ts";
 import { flowIdTime } from "../flow/id.ts";
@@ -155,6 +155,7 @@ export class SqliteStore implements FlowStore {
   /** Per filter slot: whether its engine reads bodies (see compileQuery). */
   #filterBodies: boolean[] = [];
   readonly #st: Record<string, StatementSync>;
+  readonly #records = new RecordEncoder();
 
   private constructor(path: string, db: DatabaseSync, options: SqliteStoreOptions) {
     this.path = path;
@@ -316,7 +317,7 @@ export class SqliteStore implements FlowStore {
     const r = flow.response;
     const reqBody = this.#bodyId(q);
     const respBody = this.#bodyId(r);
-    const rec = JSON.stringify(flowRecord(flow));
+    const rec = this.#records.json(flow);
     const qraw = q.rawContent;
     const rraw = r ? r.rawContent : null;
     const peer = flow.clientConn.peername;
