@@ -167,10 +167,15 @@ function serverRecord(c: Server): ConnRecord {
 
 /** The record of a flow (no bodies). The returned object shares arrays with the flow: serialize it at once. */
 export function flowRecord(flow: HTTPFlow): FlowRecord {
-  return flowRecordWith(flow, clientRecord(flow.clientConn), serverRecord(flow.serverConn));
+  return {
+    ...recordBody(flow),
+    client: clientRecord(flow.clientConn),
+    server: serverRecord(flow.serverConn),
+  };
 }
 
-function flowRecordWith(flow: HTTPFlow, client: ConnRecord, server: ConnRecord): FlowRecord {
+/** A flow's record but its connections. */
+function recordBody(flow: HTTPFlow): Omit<FlowRecord, "client" | "server"> {
   const q = flow.request;
   const r = flow.response;
   const ws = flow.websocket as FlowRecord["websocket"] & { messages: any[] } | null;
@@ -185,8 +190,6 @@ function flowRecordWith(flow: HTTPFlow, client: ConnRecord, server: ConnRecord):
     timestampCreated: flow.timestampCreated,
     metadata: safeMetadata(flow.metadata),
     error: flow.error ? { msg: flow.error.msg, timestamp: flow.error.timestamp } : null,
-    client,
-    server,
     request: {
       httpVersion: q.httpVersion,
       headers: q.headers.fields,
@@ -260,8 +263,7 @@ export class RecordEncoder {
   json(flow: HTTPFlow): string {
     const client = this.#conn(flow.clientConn, clientRecord);
     const server = this.#conn(flow.serverConn, serverRecord);
-    // connections left undefined: JSON.stringify leaves them out, they are appended as cached
-    const rest = JSON.stringify(flowRecordWith(flow, NO_CONN, NO_CONN));
+    const rest = JSON.stringify(recordBody(flow));
     return `${rest.slice(0, -1)},"client":${client},"server":${server}}`;
   }
 
@@ -279,8 +281,6 @@ export class RecordEncoder {
     return json;
   }
 }
-
-const NO_CONN = undefined as unknown as ConnRecord;
 
 function unchanged(c: Connection, cached: ConnJson): boolean {
   const now = c as unknown as Record<string, unknown>;
