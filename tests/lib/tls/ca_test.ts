@@ -154,3 +154,40 @@ Deno.test("exportTo writes the public forms only", async () => {
     assert.ok(!new TextDecoder("latin1").decode(p12).includes("PRIVATE"));
   });
 });
+
+Deno.test("node-forge is not part of the proxy's start-up: only the PKCS#12 writer imports it, on demand", async () => {
+  // every proxy process would otherwise carry it (~3 MiB of RSS measured at idle) for files written once
+  const root = new URL("../../../", import.meta.url);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "--lock=tests/deno.lock", "main.ts"],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    roots: string[];
+    redirects: Record<string, string>;
+    modules: { specifier: string; dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[] }[];
+  };
+  const bySpec = new Map(info.modules.map((m) => [m.specifier, m]));
+  const staticNpm = new Set<string>();
+  const seen = new Set<string>();
+  const todo = [...info.roots];
+  while (todo.length) {
+    const spec = info.redirects[todo[0]] ?? todo[0];
+    todo.shift();
+    if (seen.has(spec)) continue;
+    seen.add(spec);
+    for (const d of bySpec.get(spec)?.dependencies ?? []) {
+      const target = d.code?.specifier;
+      if (!target || d.isDynamic) continue;
+      if (target.startsWith("npm:")) staticNpm.add(target.replace(/@[^@/]+$/, ""));
+      else todo.push(target);
+    }
+  }
+  assert.ok(seen.size > 50, `the walk saw only ${seen.size} modules`);
+  assert.ok(!staticNpm.has("npm:node-forge"), `statically imported: ${[...staticNpm].join(", ")}`);
+  const ca = [...bySpec.values()].find((m) => m.specifier.endsWith("/lib/tls/ca.ts"));
+  assert.ok(ca?.dependencies?.some((d) => d.code?.specifier.startsWith("npm:node-forge") && d.isDynamic));
+});
