@@ -4,7 +4,7 @@
  * by a minimal in-memory driver (hooks run for real). Measures JS cost per request; `--profile` prints the
  * functions with the most self time (node:inspector).
  *
- * Usage: `deno run -A --v8-flags=--max-semi-space-size=4,--expose-gc scripts/core_microbench.ts [--n 100000] [--profile]`
+ * Usage: `deno run -A --v8-flags=--max-semi-space-size=4,--expose-gc,--no-concurrent-array-buffer-sweeping scripts/core_microbench.ts [--n 100000] [--profile]`
  * (`--bare`: without the dump addons; `--heap`: bytes allocated per request by function, from V8's sampling
  * heap profiler, collected objects included: a figure the machine's load does not move; `--alloc`: the total,
  * with `--max-semi-space-size=128,--min-semi-space-size=128` so that nothing is collected meanwhile;

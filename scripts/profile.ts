@@ -3,7 +3,7 @@
  * sampling profiler on (node:inspector), for `--seconds` after a warm-up, while the caller puts load on it
  * (e.g. wrk through `--listen-port`), then prints the functions with the most self time.
  *
- * Usage: `deno run -A --v8-flags=--max-semi-space-size=4,--expose-gc scripts/profile.ts --seconds 10 -- [mitmdeno args]`
+ * Usage: `deno run -A --v8-flags=--max-semi-space-size=4,--expose-gc,--no-concurrent-array-buffer-sweeping scripts/profile.ts --seconds 10 -- [mitmdeno args]`
  * @module
  */
 import { Session } from "node:inspector";
