@@ -23,15 +23,11 @@ import { reasonPhrase } from "../lib/http/status.ts";
 import { ctx } from "../lib/addons/ctx.ts";
 import { OptionsError } from "../lib/addons/options.ts";
 import { type Filter, parseFilterOrNull } from "../lib/addons/filter_option.ts";
-import {
-  availableViews,
-  cutAfterNLines,
-  escapeControlCharacters,
-  highlight,
-  MITMPROXY_ONLY_VIEWS,
-  prettifyMessage,
-} from "../lib/contentviews/mod.ts";
-import { bytesToEscapedStr } from "../lib/contentviews/text.ts";
+import { bytesToEscapedStr, cutAfterNLines, escapeControlCharacters } from "../lib/contentviews/text.ts";
+import { MITMPROXY_ONLY_VIEWS, VIEW_NAMES } from "../lib/contentviews/names.ts";
+
+/** The content views (with their npm packages), loaded once bodies are shown (`flow_detail` 3 and up). */
+type ContentViews = typeof import("../lib/contentviews/mod.ts");
 
 /** Where dumper output goes (one call per printed flow, newlines included). */
 export type Writer = (text: string) => void;
@@ -99,6 +95,7 @@ export class Dumper {
   #write: Writer;
   #color: boolean;
   #filter: Filter | null = null;
+  #views: ContentViews | null = null;
 
   constructor(write?: Writer, color?: boolean) {
     this.#write = write ?? stdoutWriter();
@@ -120,16 +117,17 @@ export class Dumper {
       "str",
       "auto",
       "The default content view mode.",
-      [...availableViews(), ...MITMPROXY_ONLY_VIEWS].sort((a, b) => a === "auto" ? -1 : a.localeCompare(b)),
+      [...VIEW_NAMES, ...MITMPROXY_ONLY_VIEWS].sort((a, b) => a === "auto" ? -1 : a.localeCompare(b)),
     );
     loader.addOption("dumper_filter", "optional str", null, "Limit which flows are dumped.");
   }
 
-  configure(updated: Set<string>): void {
+  async configure(updated: Set<string>): Promise<void> {
     const o = ctx.options;
     if (updated.has("flow_detail") && (o.flow_detail < 0 || o.flow_detail > 4)) {
       throw new OptionsError(`Option "flow_detail": ${o.flow_detail} is out of range, expected 0 to 4`);
     }
+    if (o.flow_detail >= 3) this.#views ??= await import("../lib/contentviews/mod.ts");
     if (updated.has("content_view_lines_cutoff") && o.content_view_lines_cutoff < 1) {
       throw new OptionsError(
         `Option "content_view_lines_cutoff": ${o.content_view_lines_cutoff} is out of range, expected at least 1`,
@@ -171,6 +169,11 @@ export class Dumper {
 
   #message(m: Message, out: string[]): void {
     const o = ctx.options;
+    const views = this.#views;
+    if (!views) {
+      throw new Error("dumper: flow_detail >= 3 without the content views (configure was not awaited)");
+    }
+    const { highlight, prettifyMessage } = views;
     const viewName = o.dumper_default_contentview as string;
     const pretty = prettifyMessage(m, MITMPROXY_ONLY_VIEWS.includes(viewName) ? "auto" : viewName);
     const text = o.flow_detail === 3 ? cutAfterNLines(pretty.text, o.content_view_lines_cutoff) : pretty.text;

@@ -11,41 +11,12 @@
  * connection authenticated for the requests inside the tunnel. Valid credentials are stored in
  * `flow.metadata.proxyauth = [user, pass]` and the header is removed before the request goes upstream.
  */
-import { Buffer } from "node:buffer";
-import { createHash, timingSafeEqual } from "node:crypto";
-import bcrypt from "bcryptjs";
-import * as md5Module from "apache-md5";
-import * as cryptModule from "apache-crypt";
 import { type Client, ctx, type HTTPFlow, type Loader, OptionsError, Response } from "../mod.ts";
 import { expandHome } from "../lib/addons/spec.ts";
-
-type HashFn = (password: string, salt?: string) => string;
-// CommonJS modules: the function is the default export at run time.
-const apacheMd5 = ((md5Module as any).default ?? md5Module) as HashFn;
-const apacheCrypt = ((cryptModule as any).default ?? cryptModule) as HashFn;
+import { safeEqual } from "../lib/auth/safe_equal.ts";
 
 /** Checks a user name and password. */
 export type Validator = (user: string, pass: string) => boolean;
-
-function safeEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-/** Verify `password` against one htpasswd hash. Throws for hash schemes mitmdeno cannot check. */
-export function verifyHtpasswdHash(password: string, hash: string): boolean {
-  if (/^\$2[abxy]\$/.test(hash)) return bcrypt.compareSync(password, hash.replace(/^\$2[xy]\$/, "$2b$"));
-  if (hash.startsWith("$apr1$") || hash.startsWith("$1$")) return safeEqual(apacheMd5(password, hash), hash);
-  if (hash.startsWith("{SHA}")) {
-    return safeEqual(`{SHA}${createHash("sha1").update(password).digest("base64")}`, hash);
-  }
-  if (/^\$\d\$/.test(hash) || hash.startsWith("$")) {
-    throw new Error(`unsupported hash scheme ${hash.slice(0, hash.indexOf("$", 1) + 1)}`);
-  }
-  if (/^[./0-9A-Za-z]{13}$/.test(hash)) return safeEqual(apacheCrypt(password, hash.slice(0, 2)), hash);
-  return safeEqual(password, hash);
-}
 
 /** Parse an htpasswd file's text into user -> hash; throws Error for malformed lines. */
 export function parseHtpasswd(text: string): Map<string, string> {
@@ -64,7 +35,7 @@ export function parseHtpasswd(text: string): Map<string, string> {
 }
 
 /** Parse a `proxyauth` option value into a validator; throws OptionsError naming the option. */
-export function makeValidator(spec: string): Validator {
+export async function makeValidator(spec: string): Promise<Validator> {
   if (spec === "any") return () => true;
   if (spec.startsWith("@")) {
     const path = expandHome(spec.slice(1));
@@ -82,6 +53,8 @@ export function makeValidator(spec: string): Validator {
     } catch (e) {
       throw new OptionsError(`Option "proxyauth": ${path}: ${(e as Error).message}`);
     }
+    // bcrypt, apr1 and crypt (three npm packages) are loaded only for an htpasswd file
+    const { verifyHtpasswdHash } = await import("../lib/auth/htpasswd_hash.ts");
     return (user, pass) => {
       const h = users.get(user);
       if (h === undefined) return false;
@@ -170,10 +143,10 @@ export class ProxyAuth {
     );
   }
 
-  configure(updated: Set<string>): void {
+  async configure(updated: Set<string>): Promise<void> {
     if (!updated.has("proxyauth")) return;
     const spec = ctx.options.proxyauth as string | null;
-    this.validator = spec ? makeValidator(spec) : null;
+    this.validator = spec ? await makeValidator(spec) : null;
   }
 
   socks5_auth(data: Socks5AuthData): void {

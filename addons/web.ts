@@ -142,7 +142,7 @@ export class WebAddon {
     this.#master.onLog((e) => this.#log(e));
   }
 
-  configure(updated: Set<string>): void {
+  async configure(updated: Set<string>): Promise<void> {
     const o = ctx.options;
     if (updated.has("web_port") && (o.web_port < 0 || o.web_port > 65535)) {
       throw new OptionsError(`Option "web_port": ${o.web_port} is not a port (0-65535)`);
@@ -157,6 +157,7 @@ export class WebAddon {
       } catch (e) {
         throw new OptionsError(`Option "web_password": ${(e as Error).message}`);
       }
+      await this.auth.prepare();
     }
     if (updated.has("view_filter")) {
       const f = compileUiFilter(o.view_filter);

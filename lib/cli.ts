@@ -4,7 +4,6 @@
  * mitmproxy's short aliases. Precedence: `--set` first, then `<confdir>/config.yaml`, then flags.
  */
 import { parseArgs } from "node:util";
-import { parse as parseYaml } from "yaml";
 import { Master } from "./master.ts";
 import { OptionsError, type OptionSpec } from "./addons/options.ts";
 import { ProxyServer } from "./proxy/server.ts";
@@ -246,7 +245,9 @@ async function readConfigFile(confdir: string): Promise<{ file: string; sets: st
     }
     let data: unknown;
     try {
-      data = parseYaml(text);
+      // loaded only when a config file exists: the package is not part of every start-up
+      const { parse } = await import("yaml");
+      data = parse(text);
     } catch (e) {
       throw new OptionsError(`Error reading ${file}: ${(e as Error).message}`);
     }

@@ -1,6 +1,7 @@
 /** Form views: URL-encoded bodies, multipart forms and a request's query string, shown as YAML. */
 import type { ContentView } from "./types.ts";
-import { mergeRepeatedKeys, yamlDump } from "./text.ts";
+import { mergeRepeatedKeys } from "./text.ts";
+import { yamlDump } from "./yaml_dump.ts";
 import { parseMultipart } from "../http/multipart.ts";
 import { latin1 } from "../http/bytes.ts";
 

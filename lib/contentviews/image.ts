@@ -4,7 +4,8 @@
  */
 import { inflateSync } from "node:zlib";
 import type { ContentView } from "./types.ts";
-import { mergeRepeatedKeys, yamlDump } from "./text.ts";
+import { mergeRepeatedKeys } from "./text.ts";
+import { yamlDump } from "./yaml_dump.ts";
 import { latin1 } from "../http/bytes.ts";
 
 type Parts = [string, string][];

@@ -1,7 +1,7 @@
 /** The MsgPack view (with the `@msgpack/msgpack` decoder), shown as YAML like mitmproxy_rs's. */
 import { decode } from "@msgpack/msgpack";
 import type { ContentView } from "./types.ts";
-import { yamlDump } from "./text.ts";
+import { yamlDump } from "./yaml_dump.ts";
 
 function plain(v: unknown): unknown {
   if (v instanceof Uint8Array) return v;

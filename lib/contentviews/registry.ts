@@ -32,16 +32,7 @@ export const VIEWS: readonly ContentView[] = [
   msgpack,
 ];
 
-/** mitmproxy's views that mitmdeno does not have (yet): accepted as names, "auto" is used instead. */
-export const MITMPROXY_ONLY_VIEWS: readonly string[] = [
-  "dns",
-  "grpc",
-  "http/3 frames",
-  "mqtt",
-  "protobuf",
-  "socket.io",
-  "wbxml",
-];
+export { MITMPROXY_ONLY_VIEWS } from "./names.ts";
 
 const BY_NAME = new Map(VIEWS.map((v) => [v.name.toLowerCase(), v]));
 

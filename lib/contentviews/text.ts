@@ -1,5 +1,4 @@
 /** Text helpers the content views share (mitmproxy's `strutils` and `contentviews._utils`). */
-import { stringify } from "yaml";
 
 /** Replace control characters (except tab, CR and LF when `keepSpacing`) with ".", as mitmproxy shows text. */
 export function escapeControlCharacters(text: string, keepSpacing = true): string {
@@ -85,13 +84,6 @@ export function mergeRepeatedKeys(items: Iterable<[string, string]>): Map<string
     else out.set(k, [old, v]);
   }
   return out;
-}
-
-/** YAML text for a mapping or list, or "" for an empty one (mitmproxy dumps these views as YAML). */
-export function yamlDump(value: unknown): string {
-  if (value == null) return "";
-  if ((value instanceof Map && value.size === 0) || (Array.isArray(value) && value.length === 0)) return "";
-  return stringify(value, { singleQuote: true, indentSeq: false, lineWidth: 0 });
 }
 
 /** Bytes as text for display: printable ASCII kept, other bytes as `\xNN` (mitmproxy's `bytes_to_escaped_str`). */

@@ -1,6 +1,6 @@
 /** The ZIP view: the names of the files in an archive, from its central directory. */
 import type { ContentView } from "./types.ts";
-import { yamlDump } from "./text.ts";
+import { yamlDump } from "./yaml_dump.ts";
 
 /** File names of a ZIP archive (throws when there is no valid end-of-central-directory record). */
 export function zipFileNames(data: Uint8Array): string[] {

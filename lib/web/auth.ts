@@ -14,17 +14,10 @@
  *
  * @module
  */
-import bcrypt from "bcryptjs";
+import { safeEqual } from "../auth/safe_equal.ts";
 
-/** Constant-time string comparison. */
-export function safeEqual(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  if (x.length !== y.length) return false;
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
-  return diff === 0;
-}
+/** bcryptjs, loaded by {@link WebAuth.prepare} only when `web_password` is a bcrypt hash. */
+type Bcrypt = typeof import("bcryptjs").default;
 
 function randomHex(bytes: number): string {
   const b = crypto.getRandomValues(new Uint8Array(bytes));
@@ -65,6 +58,7 @@ export type AuthResult =
 export class WebAuth {
   #token: string;
   #hash: string | null = null;
+  #bcrypt: Bcrypt | null = null;
   /** The cookie value proving a past valid token (random per run). */
   readonly #session = randomHex(32);
   /** The double-submit value for state-changing requests. */
@@ -94,6 +88,11 @@ export class WebAuth {
     }
   }
 
+  /** Load what checking the password needs (bcryptjs for a hash); await it before serving after a change. */
+  async prepare(): Promise<void> {
+    if (this.#hash !== null) this.#bcrypt ??= (await import("bcryptjs")).default;
+  }
+
   /** Whether a fixed password is set (then the URL printed at start carries no token). */
   get fixed(): boolean {
     return this.#hash !== null;
@@ -114,7 +113,8 @@ export class WebAuth {
     if (!candidate) return false;
     if (this.#hash) {
       try {
-        return bcrypt.compareSync(candidate, this.#hash);
+        // fail closed if prepare() was not awaited
+        return this.#bcrypt?.compareSync(candidate, this.#hash) ?? false;
       } catch {
         return false;
       }

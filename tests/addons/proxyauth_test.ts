@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { context, tclientConn, tflow } from "mitmdeno/testing";
 import bcrypt from "bcryptjs";
-import { ProxyAuth, verifyHtpasswdHash } from "../../addons/proxyauth.ts";
+import { ProxyAuth } from "../../addons/proxyauth.ts";
+import { verifyHtpasswdHash } from "../../lib/auth/htpasswd_hash.ts";
 
 const basic = (u: string, p: string) => "Basic " + btoa(`${u}:${p}`);
 

@@ -177,3 +177,9 @@ Deno.test("contentviews: cutAfterNLines and highlight", () => {
   ], ["name", "a"]]);
   assert.deepEqual(highlight("oops", "error"), [["error", "oops"]]);
 });
+
+Deno.test("names.ts lists exactly the registry's views (the dumper declares its choices from it before loading them)", async () => {
+  const { VIEW_NAMES } = await import("../../../lib/contentviews/names.ts");
+  const { availableViews } = await import("../../../lib/contentviews/mod.ts");
+  assert.deepEqual([...VIEW_NAMES], availableViews());
+});
