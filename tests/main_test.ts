@@ -20,9 +20,8 @@ Deno.test("no npm package is part of the proxy's start-up: node-forge (PKCS#12),
   const staticNpm = new Set<string>();
   const seen = new Set<string>();
   const todo = [...info.roots];
-  while (todo.length) {
-    const spec = info.redirects[todo[0]] ?? todo[0];
-    todo.shift();
+  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+    const spec = info.redirects[next] ?? next;
     if (seen.has(spec)) continue;
     seen.add(spec);
     for (const d of bySpec.get(spec)?.dependencies ?? []) {

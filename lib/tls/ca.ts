@@ -290,8 +290,8 @@ function parseCaPem(
 
 /**
  * PKCS#12 (no password, SHA-1 MAC, what forge and OpenSSL both read) with the cert and optionally the key.
- * node-forge is loaded only here: imported at start-up it costs ~3 MiB of RSS (measured: anonymous memory of an idle proxy) in every process, and
- * the .p12 files are written once, when the CA is created.
+ * node-forge is loaded only here: imported at start-up it cost every proxy process ~3 MiB of RSS (anonymous
+ * memory of an idle proxy), and the .p12 files are written once, when the CA is created.
  */
 async function pkcs12(ca: CertAuthority, withKey: boolean): Promise<Uint8Array> {
   const { default: forge } = await import("node-forge");

@@ -142,6 +142,24 @@ Deno.test("web: web_password sets the token (plain or bcrypt); a bad hash is ref
   } finally {
     await w.stop();
   }
+  // a bcrypt hash (bcryptjs is loaded by the web addon's configure only in this case)
+  const { default: bcrypt } = await import("bcryptjs");
+  const hashed = await startWeb([
+    "--set",
+    `confdir=${dir}`,
+    "--set",
+    `web_password=${bcrypt.hashSync("s3cret", 4)}`,
+  ]);
+  try {
+    assert.match(hashed.webUrl, /\/$/);
+    for (const [token, status] of [["s3cret", 200], ["wrong", 403]] as const) {
+      const r = await fetch(`${hashed.webBase}/flows`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(r.status, status, token);
+      await r.body?.cancel();
+    }
+  } finally {
+    await hashed.stop();
+  }
   const { runCli } = await import("./helpers.ts");
   const bad = await runCli(["web", "--set", `confdir=${dir}`, "--set", "web_password=$argon2id$v=19$m=1"]);
   assert.equal(bad.code, 1);
