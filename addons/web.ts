@@ -7,12 +7,12 @@
  * marks a flow dirty; once per turn dirty flows are written and the UI views are told. A flow leaves memory
  * once it has its response or error and is not intercepted.
  *
- * Commits: one per recorded flow cost as much as the rest of the recording (a commit is ~25-30 µs whatever
- * it holds), so the store commits at most {@link RECORD_COMMIT_DELAY_MS} after a write, and sooner when a
- * client connection is about to be answered while a finished flow of the same connection is not committed
- * yet (`#beforeAnswer`). A `kill -9` then loses at most the last flow of each connection (the one whose
- * response the client may have got, with no later response on that connection), as with one commit per flow.
- * An API request that reads or changes the store commits at once.
+ * Durability: the store commits at most {@link RECORD_COMMIT_DELAY_MS} after a write (a commit per flow
+ * cost as much as the rest of the recording); when a client connection is about to be answered while a
+ * finished flow of the same connection is not durable yet, the store syncs first (`#beforeAnswer`: one
+ * write of its segment file, which a reopened store indexes again). A `kill -9` then loses at most the last
+ * flow of each connection (the one whose response the client may have got, with no later response on that
+ * connection), as with one commit per flow. An API request that reads or changes the store commits at once.
  */
 import { dirname, join } from "node:path";
 import { setImmediate } from "node:timers";
@@ -256,7 +256,9 @@ export class WebAddon {
     this.store?.close();
     this.store = null;
     if (this.#temporaryStore) {
-      for (const s of ["", "-wal", "-shm"]) await Deno.remove(this.#temporaryStore + s).catch(() => {});
+      for (const s of ["", "-wal", "-shm", "-seg"]) {
+        await Deno.remove(this.#temporaryStore + s).catch(() => {});
+      }
     }
   }
 
@@ -306,15 +308,14 @@ export class WebAddon {
 
   /**
    * `f`'s client is about to get an answer (these hooks run before anything of it is sent): a finished
-   * flow of the same connection still waiting for its commit is committed first, so a `kill -9` can cost a
+   * flow of the same connection not durable yet is written and synced first, so a `kill -9` can cost a
    * connection only its last flow.
    */
   #beforeAnswer(f: HTTPFlow): void {
     const last = this.#uncommitted.get(f.clientConn);
     if (last === undefined || last === f || !this.store) return;
     if (this.#dirty.has(last)) this.#flush(false);
-    this.store.commit();
-    // written and committed now (or before: a commit with nothing pending does not call back)
+    this.store.sync();
     this.#uncommitted.delete(f.clientConn);
   }
 

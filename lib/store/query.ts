@@ -149,17 +149,16 @@ function like(col: string, lit: string): string {
 }
 
 /** The flow's record (headers and all, as JSON text) in a condition over the flows table. */
-const RECORD = "(SELECT rec FROM records WHERE records.seq = flows.seq)";
+const RECORD = "mitmdeno_rec(rec_off, rec_len)";
 /** A body that may be stored encoded (gzip, br, ...): its stored bytes say nothing about its content. */
 const MAYBE_ENCODED = "enc = 1";
 
 /** The stored body `col` (req_body, resp_body) contains every literal, ASCII case folded (bytes, NULs too). */
 function bodyHas(col: "req_body" | "resp_body", lits: string[]): string {
+  const data = `mitmdeno_body(${col}, ${col === "req_body" ? "req_len" : "resp_len"})`;
   // lower() keeps a blob's every byte (NULs included) and folds ASCII only; instr() then compares bytes
-  const has = lits.map((l) => `instr(lower(data), '${l.toLowerCase().replaceAll("'", "''")}') > 0`);
-  return `(${col} IS NOT NULL AND EXISTS (SELECT 1 FROM bodies WHERE bodies.id = ${col} AND ${
-    has.join(" AND ")
-  }))`;
+  const has = lits.map((l) => `instr(lower(${data}), '${l.toLowerCase().replaceAll("'", "''")}') > 0`);
+  return `(${col} IS NOT NULL AND ${has.join(" AND ")})`;
 }
 
 /**

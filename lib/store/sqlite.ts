@@ -1,14 +1,16 @@
 /**
  * The flow store in an embedded SQLite database (`node:sqlite`, built into Deno; no server).
  *
- * - One row per flow: the list columns (method, host, URL, status, sizes, times, marker, ...) plus the
- *   flow's record (`record.ts`, JSON without bodies); bodies in their own table, each written once and
- *   read only when asked for. A flow updated later (a mark, a comment, its response) rewrites its row,
- *   never a body it already stored.
+ * - One row per flow: the list columns (method, host, URL, status, sizes, times, marker, ...) and where
+ *   the flow's record (`record.ts`, JSON without bodies) and bodies are in the store's segment file
+ *   (`segment.ts`, `<path>-seg`, append-only): each written once, read only when asked for. A flow updated
+ *   later (a mark, a comment, its response) gets a new record and its row rewritten, never a body it
+ *   already stored; the older versions stay in the file (a backup points at one), until `clear()`.
  * - Writes are batched: the first write opens a transaction that is committed right after the turn
- *   (`setImmediate`), so a killed process loses at most the flows written in its last turn; or, with
- *   `commitDelayMs`, at most that long after the first write (the owner commits sooner when it must, see
- *   addons/web.ts: a commit costs ~25-30 µs whatever it holds, so one per flow was a third of the time).
+ *   (`setImmediate`), or with `commitDelayMs` at most that long after the first write. Durability comes
+ *   from the segment: {@link SqliteStore.sync} writes what was put (one write) and a killed process keeps
+ *   it; when the store is opened again, records past the last commit are indexed again from the file (a
+ *   torn last entry is cut off). So a commit is needed only for the list rows, in big batches.
  *   WAL journal, `synchronous=NORMAL`: a commit is one append to the WAL, no fsync (a checkpoint, every ~40 MiB
  *   of WAL, syncs; `durable: false`, for a store deleted at exit, never syncs).
  * - Filters: see `query.ts` (column conditions in SQL, the filter engine inside SQLite for the rest).
@@ -24,9 +26,10 @@ import { flowFromRecord, type FlowRecord, RecordEncoder } from "./record.ts";
 import type { FlowStore, FlowSummary, Side, SortKey } from "./store.ts";
 import { compileQuery, LIGHT_COLUMNS, lightFlow } from "./query.ts";
 import { flowIdTime } from "../flow/id.ts";
+import { FILE_HEADER, RECORD, Segment } from "./segment.ts";
 
 /** Version of the database layout (a store of an older one is migrated when opened). */
-export const SCHEMA_VERSION = "4";
+export const SCHEMA_VERSION = "5";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -63,12 +66,22 @@ CREATE TABLE IF NOT EXISTS flows(
   req_body INTEGER,
   resp_body INTEGER,
   modified INTEGER NOT NULL DEFAULT 0,
-  enc INTEGER NOT NULL DEFAULT 1
+  enc INTEGER NOT NULL DEFAULT 1,
+  rec_off INTEGER NOT NULL DEFAULT 0,
+  rec_len INTEGER NOT NULL DEFAULT 0,
+  backup TEXT
 );
 CREATE INDEX IF NOT EXISTS flows_idh ON flows(idh);
+`;
+
+/** Tables of schemas 1-4 (records and bodies inside the database), which a migration reads. */
+const LEGACY_TABLES = `
 CREATE TABLE IF NOT EXISTS records(seq INTEGER PRIMARY KEY, rec TEXT NOT NULL, backup TEXT);
 CREATE TABLE IF NOT EXISTS bodies(id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 `;
+
+/** What a row says about where its record and bodies are (`req_body`/`resp_body`: 0 empty, null none). */
+const REFS = "seq, rec_off, rec_len, req_body, req_len, resp_body, resp_len";
 
 const SUMMARY_COLUMNS =
   "seq, id, type, method, scheme, host, port, path, url, http_version, status, reason, " +
@@ -107,7 +120,7 @@ export function idHash(id: string): number {
   return h | 0;
 }
 
-/** What the store knows about a message's body: its row in `bodies` and the bytes it holds. */
+/** What the store knows about a message's body: its offset in the segment and the bytes it holds. */
 interface BodyRef {
   id: number | null;
   /** The bytes written (identity compared), or LAZY when they were never read back. */
@@ -138,10 +151,21 @@ export interface SqliteStoreOptions {
   durable?: boolean;
 }
 
-/** {@link FlowStore} over one SQLite file (or ":memory:"). */
+/** A row's backup column: where the flow's state before its first edit is in the segment. */
+interface Backup {
+  rec_off: number;
+  rec_len: number;
+  req_body: number | null;
+  req_len: number | null;
+  resp_body: number | null;
+  resp_len: number | null;
+}
+
+/** {@link FlowStore} over one SQLite file and its segment file. */
 export class SqliteStore implements FlowStore {
   readonly path: string;
   readonly #db: DatabaseSync;
+  readonly #seg: Segment;
   readonly #autoCommit: boolean;
   readonly #commitDelayMs: number;
   readonly #onCommit: (() => void) | null;
@@ -157,71 +181,79 @@ export class SqliteStore implements FlowStore {
   readonly #st: Record<string, StatementSync>;
   readonly #records = new RecordEncoder();
 
-  private constructor(path: string, db: DatabaseSync, options: SqliteStoreOptions) {
+  private constructor(path: string, db: DatabaseSync, seg: Segment, options: SqliteStoreOptions) {
     this.path = path;
     this.#db = db;
+    this.#seg = seg;
     this.#autoCommit = options.autoCommit ?? true;
     this.#commitDelayMs = options.commitDelayMs ?? 0;
     this.#onCommit = options.onCommit ?? null;
     const p = (sql: string) => db.prepare(sql);
     this.#st = {
       seqOf: p("SELECT seq FROM flows WHERE idh = ? AND id = ?"),
-      bodiesOf: p(
-        "SELECT f.seq, f.req_body, f.resp_body, r.backup FROM flows f JOIN records r ON r.seq = f.seq " +
-          "WHERE f.idh = ? AND f.id = ?",
-      ),
-      rowOf: p(
-        "SELECT f.seq, r.rec, f.req_body, f.resp_body, r.backup FROM flows f JOIN records r ON r.seq = f.seq " +
-          "WHERE f.idh = ? AND f.id = ?",
-      ),
-      recBySeq: p(
-        "SELECT f.seq, r.rec, f.req_body, f.resp_body FROM flows f JOIN records r ON r.seq = f.seq WHERE f.seq = ?",
-      ),
+      rowOf: p(`SELECT ${REFS}, backup FROM flows WHERE idh = ? AND id = ?`),
+      recBySeq: p(`SELECT ${REFS} FROM flows WHERE seq = ?`),
       summaryOf: p(`SELECT ${SUMMARY_COLUMNS} FROM flows WHERE idh = ? AND id = ?`),
       insert: p(
         "INSERT INTO flows(idh, id, type, ts, method, scheme, rhost, host, port, path, url, http_version, " +
           "status, reason, req_len, resp_len, duration, ctype, tls, marked, comment, intercepted, is_replay, " +
-          "error, ws, live, src, dst, req_body, resp_body, enc) " +
-          "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+          "error, ws, live, src, dst, req_body, resp_body, enc, rec_off, rec_len) " +
+          "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
       ),
-      insertRec: p("INSERT INTO records(seq, rec) VALUES(?, ?)"),
-      updateRec: p("UPDATE records SET rec = ? WHERE seq = ?"),
-      deleteRec: p("DELETE FROM records WHERE seq = ?"),
       update: p(
         "UPDATE flows SET ts=?, method=?, scheme=?, rhost=?, host=?, port=?, path=?, url=?, http_version=?, " +
           "status=?, reason=?, req_len=?, resp_len=?, duration=?, ctype=?, tls=?, marked=?, comment=?, " +
-          "intercepted=?, is_replay=?, error=?, ws=?, live=?, src=?, dst=?, req_body=?, resp_body=?, enc=? " +
-          "WHERE seq=?",
+          "intercepted=?, is_replay=?, error=?, ws=?, live=?, src=?, dst=?, req_body=?, resp_body=?, enc=?, " +
+          "rec_off=?, rec_len=? WHERE seq=?",
       ),
-      insertBody: p("INSERT INTO bodies(data) VALUES(?)"),
-      body: p("SELECT data FROM bodies WHERE id = ?"),
-      deleteBody: p("DELETE FROM bodies WHERE id = ?"),
       deleteFlow: p("DELETE FROM flows WHERE seq = ?"),
       count: p("SELECT count(*) AS n FROM flows"),
-      setBackup: p("UPDATE records SET backup = ? WHERE seq = ? AND backup IS NULL"),
-      dropBackup: p("UPDATE records SET backup = NULL WHERE seq = ?"),
-      setModified: p("UPDATE flows SET modified = ? WHERE seq = ?"),
+      setBackup: p("UPDATE flows SET backup = ?, modified = 1 WHERE seq = ? AND backup IS NULL"),
+      dropBackup: p("UPDATE flows SET backup = NULL, modified = 0 WHERE seq = ?"),
+      setEnd: p("INSERT OR REPLACE INTO meta(key, value) VALUES('seg_end', ?)"),
     };
     db.function("mitmdeno_match", { deterministic: false, varargs: true }, (slot, ...cols) => {
       const f = this.#filters[slot as number];
       if (!f) return 0;
       return f(lightFlow(...(cols as Parameters<typeof lightFlow>)) as HTTPFlow) ? 1 : 0;
     });
-    db.function("mitmdeno_match_record", { deterministic: false }, (slot, rec, reqBody, respBody) => {
-      const f = this.#filters[slot as number];
-      if (!f || typeof rec !== "string") return 0;
-      const row = { rec, req_body: reqBody, resp_body: respBody } as Row;
-      // a filter that reads no body gets a flow without the lazy body machinery (a third of the cost)
-      const flow = this.#filterBodies[slot as number]
-        ? this.#flowOf(row)
-        : flowFromRecord(JSON.parse(rec) as FlowRecord, { request: null, response: null });
-      return f(flow) ? 1 : 0;
+    db.function(
+      "mitmdeno_match_record",
+      { deterministic: false, varargs: true },
+      (slot, recOff, recLen, reqBody, reqLen, respBody, respLen) => {
+        const f = this.#filters[slot as number];
+        if (!f) return 0;
+        const row = {
+          rec_off: recOff,
+          rec_len: recLen,
+          req_body: reqBody,
+          req_len: reqLen,
+          resp_body: respBody,
+          resp_len: respLen,
+        } as Row;
+        // a filter that reads no body gets a flow without the lazy body machinery (a third of the cost)
+        const flow = this.#filterBodies[slot as number]
+          ? this.#flowOf(row)
+          : flowFromRecord(this.#record(row), { request: null, response: null });
+        return f(flow) ? 1 : 0;
+      },
+    );
+    // for the SQL prefilters of query.ts: a row's record text, a stored body
+    db.function(
+      "mitmdeno_rec",
+      { deterministic: true },
+      (off, len) => seg.readText(off as number, len as number),
+    );
+    db.function("mitmdeno_body", { deterministic: true }, (off, len) => {
+      if (off === null || len === null) return null;
+      return off === 0 ? new Uint8Array(0) : seg.read(off as number, len as number);
     });
   }
 
   /**
-   * Open (or create) a store. An existing file is a saved session: its flows are kept, and flows that
-   * were live when it was last written (a crash) are marked finished.
+   * Open (or create) a store. An existing file is a saved session: its flows are kept, records written
+   * after its last commit (a killed process) are indexed again, and flows that were live when it was last
+   * written (a crash) are marked finished.
    */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
     let db: DatabaseSync;
@@ -230,6 +262,8 @@ export class SqliteStore implements FlowStore {
     } catch (e) {
       throw new Error(`cannot open flow store ${path}: ${(e as Error).message}`);
     }
+    let seg: Segment | null = null;
+    let store: SqliteStore;
     try {
       db.exec(
         `PRAGMA journal_mode = WAL; PRAGMA synchronous = ${options.durable === false ? "OFF" : "NORMAL"};` +
@@ -240,20 +274,78 @@ export class SqliteStore implements FlowStore {
       );
       db.exec(SCHEMA);
       const v = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as Row | undefined;
+      const rows = (db.prepare("SELECT count(*) AS n FROM flows").get() as Row).n as number;
+      // a store with flows of this schema has its segment file; a new or older one gets one
+      const fresh = !v || v.value !== SCHEMA_VERSION || rows === 0;
+      try {
+        seg = Segment.open(`${path}-seg`, fresh);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) throw new Error(`its segment file ${path}-seg is missing`);
+        throw e;
+      }
       if (!v) db.prepare("INSERT INTO meta(key, value) VALUES('schema', ?)").run(SCHEMA_VERSION);
-      else if (v.value === "1" || v.value === "2" || v.value === "3") {
+      else if (["1", "2", "3", "4"].includes(v.value)) {
+        db.exec(LEGACY_TABLES);
         if (v.value === "1") migrateV1(db);
-        if (v.value !== "3") migrateV2(db);
-        migrateV3(db);
+        if (v.value === "1" || v.value === "2") migrateV2(db);
+        if (v.value !== "4") migrateV3(db);
+        migrateV4(db, seg);
       } else if (v.value !== SCHEMA_VERSION) {
         throw new Error(`schema version ${v.value}, this mitmdeno reads ${SCHEMA_VERSION}`);
       }
+      store = new SqliteStore(path, db, seg, options);
+      store.#recover();
       db.exec("UPDATE flows SET live = 0, intercepted = 0 WHERE live != 0 OR intercepted != 0");
     } catch (e) {
+      seg?.close();
       db.close();
       throw new Error(`cannot open flow store ${path}: ${(e as Error).message}`);
     }
-    return new SqliteStore(path, db, options);
+    return store;
+  }
+
+  /**
+   * Bring the rows in line with the segment file: rows pointing past its end (a file cut short) go, the
+   * records written after the last commit (the process was killed) are indexed again, a torn last entry
+   * is cut off.
+   */
+  #recover(): void {
+    const db = this.#db;
+    const seg = this.#seg;
+    const end = db.prepare("SELECT value FROM meta WHERE key = 'seg_end'").get() as Row | undefined;
+    let from = end ? Number(end.value) : FILE_HEADER;
+    const size = seg.size;
+    db.exec("BEGIN");
+    try {
+      if (from > size) {
+        db.prepare(
+          "DELETE FROM flows WHERE rec_off + rec_len > ?1 OR coalesce(req_body + req_len, 0) > ?1 OR " +
+            "coalesce(resp_body + resp_len, 0) > ?1",
+        ).run(size);
+        from = size;
+      }
+      const out = { torn: null as number | null };
+      const len = (off: number | null) => off === null ? null : off === 0 ? 0 : seg.lengthAt(off);
+      for (const e of seg.entries(from, out)) {
+        if (e.kind !== RECORD) continue;
+        let flow: HTTPFlow;
+        try {
+          flow = flowFromRecord(JSON.parse(seg.readText(e.offset, e.length)) as FlowRecord, {
+            request: null,
+            response: null,
+          });
+        } catch {
+          continue; // not a record this version can read: skipped, as a flow file reader does
+        }
+        this.#index(flow, e.request, e.response, len(e.request), len(e.response), e.offset, e.length);
+      }
+      if (out.torn !== null) seg.truncate(out.torn);
+      this.#st.setEnd.run(String(seg.size));
+      db.exec("COMMIT");
+    } catch (e) {
+      db.exec("ROLLBACK");
+      throw e;
+    }
   }
 
   #begin(): void {
@@ -287,11 +379,21 @@ export class SqliteStore implements FlowStore {
     }
     if (!this.#inTx) return;
     this.#inTx = false;
+    this.#seg.flush();
+    this.#st.setEnd.run(String(this.#seg.size));
     this.#db.exec("COMMIT");
     this.#onCommit?.();
   }
 
-  /** The body row for a message: reuse the stored one when the bytes are the same object. */
+  /**
+   * Make every flow put so far survive a kill of the process (not of the OS) without a commit: one write
+   * of the segment's buffer. Reopening the store indexes it again.
+   */
+  sync(): void {
+    this.#seg.flush();
+  }
+
+  /** The segment offset of a message's body (0: empty, null: none); reuses the stored one when unchanged. */
   #bodyId(m: Message | null): number | null {
     if (!m) return null;
     const ref = this.#bodyRefs.get(m);
@@ -306,7 +408,7 @@ export class SqliteStore implements FlowStore {
       this.#bodyRefs.delete(m);
       return null;
     }
-    const id = raw.length === 0 ? 0 : Number(this.#st.insertBody.run(raw).lastInsertRowid);
+    const id = raw.length === 0 ? 0 : this.#seg.appendBody(raw);
     this.#bodyRefs.set(m, { id, bytes: raw });
     return id;
   }
@@ -317,9 +419,32 @@ export class SqliteStore implements FlowStore {
     const r = flow.response;
     const reqBody = this.#bodyId(q);
     const respBody = this.#bodyId(r);
-    const rec = this.#records.json(flow);
+    const [recOff, recLen] = this.#seg.appendRecord(this.#records.json(flow), reqBody, respBody);
     const qraw = q.rawContent;
     const rraw = r ? r.rawContent : null;
+    return this.#index(
+      flow,
+      reqBody,
+      respBody,
+      qraw === null ? null : qraw.length,
+      rraw === null ? null : rraw.length,
+      recOff,
+      recLen,
+    );
+  }
+
+  /** Insert or update a flow's row (its record and bodies are in the segment at the given offsets). */
+  #index(
+    flow: HTTPFlow,
+    reqBody: number | null,
+    respBody: number | null,
+    reqLen: number | null,
+    respLen: number | null,
+    recOff: number,
+    recLen: number,
+  ): number {
+    const q = flow.request;
+    const r = flow.response;
     const peer = flow.clientConn.peername;
     const addr = flow.serverConn.address;
     const end = r?.timestampEnd ?? null;
@@ -335,8 +460,8 @@ export class SqliteStore implements FlowStore {
       q.httpVersion,
       r ? r.statusCode : null,
       r ? r.reason : null,
-      qraw === null ? null : qraw.length,
-      rraw === null ? null : rraw.length,
+      reqLen,
+      respLen,
       end === null ? null : end - q.timestampStart,
       r ? r.headers.get("content-type") ?? null : null,
       flow.clientConn.tls || q.scheme === "https" ? 1 : 0,
@@ -353,28 +478,24 @@ export class SqliteStore implements FlowStore {
       respBody,
       // a body stored encoded (gzip, br, ...): its bytes say nothing to a body filter's prefilter
       q.headers.has("content-encoding") || r?.headers.has("content-encoding") ? 1 : 0,
+      recOff,
+      recLen,
     ] as const;
     const h = idHash(flow.id);
-    const old = this.#st.bodiesOf.get(h, flow.id) as Row | undefined;
-    if (!old) {
-      const seq = Number(this.#st.insert.run(h, flow.id, flow.type, ...vals).lastInsertRowid);
-      this.#st.insertRec.run(seq, rec);
-      return seq;
-    }
+    const old = this.#st.seqOf.get(h, flow.id) as Row | undefined;
+    if (!old) return Number(this.#st.insert.run(h, flow.id, flow.type, ...vals).lastInsertRowid);
     this.#st.update.run(...vals, old.seq);
-    this.#st.updateRec.run(rec, old.seq);
-    // a replaced body goes, unless the backup still refers to it
-    for (const [was, now] of [[old.req_body, reqBody], [old.resp_body, respBody]]) {
-      if (was && was !== now && !backupBodies(old.backup).includes(was)) this.#st.deleteBody.run(was);
-    }
     return old.seq;
   }
 
+  #record(row: Row): FlowRecord {
+    return JSON.parse(this.#seg.readText(row.rec_off, row.rec_len)) as FlowRecord;
+  }
+
   #flowOf(row: Row): HTTPFlow {
-    const rec = JSON.parse(row.rec) as FlowRecord;
-    const flow = flowFromRecord(rec, {
-      request: () => this.#readBody(row.req_body),
-      response: () => this.#readBody(row.resp_body),
+    const flow = flowFromRecord(this.#record(row), {
+      request: () => this.#readBody(row.req_body, row.req_len),
+      response: () => this.#readBody(row.resp_body, row.resp_len),
     });
     this.#bodyRefs.set(flow.request, { id: row.req_body, bytes: LAZY });
     if (flow.response) this.#bodyRefs.set(flow.response, { id: row.resp_body, bytes: LAZY });
@@ -383,11 +504,10 @@ export class SqliteStore implements FlowStore {
     return flow;
   }
 
-  #readBody(id: number | null): Uint8Array | null {
-    if (id === null) return null;
-    if (id === 0) return new Uint8Array(0);
-    const row = this.#st.body.get(id) as Row | undefined;
-    return row ? row.data as Uint8Array : null;
+  #readBody(off: number | null, len: number | null): Uint8Array | null {
+    if (off === null || len === null) return null;
+    if (off === 0) return new Uint8Array(0);
+    return this.#seg.read(off, len);
   }
 
   get(id: string): HTTPFlow | null {
@@ -418,40 +538,37 @@ export class SqliteStore implements FlowStore {
   body(id: string, side: Side): Uint8Array | null {
     const row = this.#st.rowOf.get(idHash(id), id) as Row | undefined;
     if (!row) return null;
-    return this.#readBody(side === "request" ? row.req_body : row.resp_body);
+    return side === "request"
+      ? this.#readBody(row.req_body, row.req_len)
+      : this.#readBody(row.resp_body, row.resp_len);
   }
 
   backup(id: string): HTTPFlow | null {
     const row = this.#st.rowOf.get(idHash(id), id) as Row | undefined;
     if (!row?.backup) return null;
-    const b = JSON.parse(row.backup) as {
-      rec: FlowRecord;
-      req_body: number | null;
-      resp_body: number | null;
-    };
-    return this.#flowOf({ rec: JSON.stringify(b.rec), req_body: b.req_body, resp_body: b.resp_body });
+    return this.#flowOf(JSON.parse(row.backup) as Backup as Row);
   }
 
   setBackup(flow: HTTPFlow): void {
     const row = this.#st.rowOf.get(idHash(flow.id), flow.id) as Row | undefined;
     if (!row || row.backup) return;
     this.#begin();
-    this.#st.setBackup.run(
-      JSON.stringify({ rec: JSON.parse(row.rec), req_body: row.req_body, resp_body: row.resp_body }),
-      row.seq,
-    );
-    this.#st.setModified.run(1, row.seq);
+    const b: Backup = {
+      rec_off: row.rec_off,
+      rec_len: row.rec_len,
+      req_body: row.req_body,
+      req_len: row.req_len,
+      resp_body: row.resp_body,
+      resp_len: row.resp_len,
+    };
+    this.#st.setBackup.run(JSON.stringify(b), row.seq);
   }
 
   dropBackup(id: string): void {
-    const row = this.#st.bodiesOf.get(idHash(id), id) as Row | undefined;
+    const row = this.#st.rowOf.get(idHash(id), id) as Row | undefined;
     if (!row?.backup) return;
     this.#begin();
-    for (const b of backupBodies(row.backup)) {
-      if (b && b !== row.req_body && b !== row.resp_body) this.#st.deleteBody.run(b);
-    }
     this.#st.dropBackup.run(row.seq);
-    this.#st.setModified.run(0, row.seq);
   }
 
   #withFilter<T>(filter: Filter | null, fn: (where: string, slot: number) => T): T {
@@ -463,7 +580,7 @@ export class SqliteStore implements FlowStore {
       const where = [...q.where];
       if (q.needsEngine) {
         const engine = q.needsRecord
-          ? `mitmdeno_match_record(${slot}, (SELECT rec FROM records WHERE records.seq = flows.seq), req_body, resp_body)`
+          ? `mitmdeno_match_record(${slot}, rec_off, rec_len, req_body, req_len, resp_body, resp_len)`
           : `mitmdeno_match(${slot}, ${LIGHT_COLUMNS})`;
         // CASE: the engine runs only on rows the SQL conditions let through (SQLite may evaluate the terms
         // of an AND in any order, and a record parse costs far more than any of them)
@@ -509,14 +626,10 @@ export class SqliteStore implements FlowStore {
   remove(ids: string[]): number {
     let n = 0;
     for (const id of ids) {
-      const row = this.#st.rowOf.get(idHash(id), id) as Row | undefined;
+      const row = this.#st.seqOf.get(idHash(id), id) as Row | undefined;
       if (!row) continue;
       this.#begin();
-      for (const b of new Set([row.req_body, row.resp_body, ...backupBodies(row.backup)])) {
-        if (b) this.#st.deleteBody.run(b);
-      }
       this.#st.deleteFlow.run(row.seq);
-      this.#st.deleteRec.run(row.seq);
       n++;
     }
     return n;
@@ -524,7 +637,11 @@ export class SqliteStore implements FlowStore {
 
   clear(): void {
     this.commit();
-    this.#db.exec("BEGIN; DELETE FROM flows; DELETE FROM records; DELETE FROM bodies; COMMIT;");
+    // the file first: killed in between, the rows left point past its end and go when it is reopened
+    this.#seg.truncate(FILE_HEADER);
+    this.#db.exec("BEGIN; DELETE FROM flows;");
+    this.#st.setEnd.run(String(this.#seg.size));
+    this.#db.exec("COMMIT");
     this.#bodyRefs = new WeakMap();
   }
 
@@ -537,6 +654,7 @@ export class SqliteStore implements FlowStore {
     try {
       this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } catch { /* best effort */ }
+    this.#seg.close();
     this.#db.close();
   }
 }
@@ -580,11 +698,74 @@ function migrateV3(db: DatabaseSync): void {
     COMMIT;`);
 }
 
-/** The body rows a backup refers to. */
-function backupBodies(backup: string | null): number[] {
-  if (!backup) return [];
-  const b = JSON.parse(backup);
-  return [b.req_body, b.resp_body].filter((x) => typeof x === "number" && x > 0);
+/**
+ * Schema 5 moves records and bodies out of the database into the segment file (see the module doc):
+ * every record, backup and body of a schema 4 store is appended once, the rows point at them.
+ */
+function migrateV4(db: DatabaseSync, seg: Segment): void {
+  db.exec(`BEGIN;
+    ALTER TABLE flows ADD COLUMN rec_off INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE flows ADD COLUMN rec_len INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE flows ADD COLUMN backup TEXT;`);
+  const bodyRow = db.prepare("SELECT data FROM bodies WHERE id = ?");
+  const moved = new Map<number, [number, number]>();
+  const body = (id: number | null): [number | null, number | null] => {
+    if (id === null) return [null, null];
+    if (id === 0) return [0, 0];
+    let m = moved.get(id);
+    if (!m) {
+      const r = bodyRow.get(id) as Row | undefined;
+      if (!r) return [null, null];
+      const data = r.data as Uint8Array;
+      m = [data.length === 0 ? 0 : seg.appendBody(data), data.length];
+      moved.set(id, m);
+    }
+    return m;
+  };
+  const batch = db.prepare(
+    "SELECT f.seq, f.req_body, f.resp_body, r.rec, r.backup FROM flows f JOIN records r ON r.seq = f.seq " +
+      "WHERE f.seq > ? ORDER BY f.seq LIMIT 1000",
+  );
+  const update = db.prepare(
+    "UPDATE flows SET rec_off = ?, rec_len = ?, req_body = ?, resp_body = ?, backup = ? WHERE seq = ?",
+  );
+  let last = -1;
+  for (;;) {
+    const rows = batch.all(last) as Row[];
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      const [q] = body(row.req_body);
+      const [s] = body(row.resp_body);
+      const [off, len] = seg.appendRecord(row.rec, q, s);
+      let backup: string | null = null;
+      if (row.backup) {
+        const b = JSON.parse(row.backup) as {
+          rec: FlowRecord;
+          req_body: number | null;
+          resp_body: number | null;
+        };
+        const [bq, bql] = body(b.req_body);
+        const [bs, bsl] = body(b.resp_body);
+        const [boff, blen] = seg.appendRecord(JSON.stringify(b.rec), bq, bs);
+        const ref: Backup = {
+          rec_off: boff,
+          rec_len: blen,
+          req_body: bq,
+          req_len: bql,
+          resp_body: bs,
+          resp_len: bsl,
+        };
+        backup = JSON.stringify(ref);
+      }
+      update.run(off, len, q, s, backup, row.seq);
+      last = row.seq;
+    }
+  }
+  seg.flush();
+  db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('seg_end', ?)").run(String(seg.size));
+  db.exec(`DROP TABLE records; DROP TABLE bodies;
+    UPDATE meta SET value = '5' WHERE key = 'schema';
+    COMMIT;`);
 }
 
 const touched = new WeakSet<Message>();

@@ -70,6 +70,8 @@ export interface FlowStore {
   put(flow: HTTPFlow): number;
   /** Write everything pending now (also done by itself after each turn). */
   commit(): void;
+  /** Make what was put survive a kill of the process (not of the OS), cheaper than a commit. */
+  sync(): void;
   /** The flow with this id (bodies read when first accessed), or null. */
   get(id: string): HTTPFlow | null;
   /** The list row of a flow, or null. */

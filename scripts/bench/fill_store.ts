@@ -15,7 +15,7 @@ export function fillStore(path: string, n: number): void {
   try {
     if (Deno.readTextFileSync(`${path}.done`) === `${n} schema ${SCHEMA_VERSION}`) return;
   } catch { /* not made yet */ }
-  for (const s of ["", "-wal", "-shm", ".done"]) {
+  for (const s of ["", "-wal", "-shm", "-seg", ".done"]) {
     try {
       Deno.removeSync(path + s);
     } catch { /* none */ }

@@ -1,11 +1,12 @@
 /**
  * `kill -9` of a recording `mitmdeno web` under keep-alive load: every response a client got must be in
- * the store afterwards, except at most the last one of each connection. The store commits in batches (a
- * timer, and before a connection's next answer while its last flow is not committed, addons/web.ts); a
- * store that only committed on its timer would lose every flow of the last few dozen milliseconds.
+ * the store when it is opened again, except at most the last one of each connection. The store commits in
+ * batches on a timer and syncs its segment file before a connection's next answer while its last flow is
+ * not durable (addons/web.ts); a store that only committed on its timer would lose every flow of the last
+ * few dozen milliseconds.
  */
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
+import { SqliteStore } from "../../lib/store/sqlite.ts";
 import { dirname } from "node:path";
 import { keepAliveClient } from "./helpers.ts";
 import { startWeb } from "./web_helpers.ts";
@@ -57,12 +58,11 @@ async function killOnce(
     store ??= [...Deno.readDirSync(confdir)].map((e) => `${confdir}/${e.name}`)
       .find((p) => /web-flows-.*\.sqlite$/.test(p))!;
     assert.ok(store, "the temporary store is left behind by the kill");
+    // what the store holds when it is opened again (records written after its last commit indexed then)
     const stored = new Set<string>();
-    const db = new DatabaseSync(store);
+    const db = SqliteStore.open(store, { autoCommit: false });
     try {
-      for (const row of db.prepare("SELECT path FROM flows WHERE status IS NOT NULL").all()) {
-        stored.add(String((row as { path: string }).path));
-      }
+      for (const row of db.summaries(db.select(null))) if (row.status !== null) stored.add(row.path);
     } finally {
       db.close();
     }

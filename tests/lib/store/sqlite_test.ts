@@ -9,6 +9,7 @@ import { flowToState } from "../../../lib/io/state.ts";
 import { Response } from "../../../lib/http/message.ts";
 import { tflow } from "../io/_tflow.ts";
 import { treq } from "../../../testing.ts";
+import { toSchema4 } from "./_schema4.ts";
 
 const enc = new TextEncoder();
 
@@ -320,6 +321,7 @@ Deno.test("store: a schema 1 store (records inside the flows rows) is migrated w
     const flows = populate(store);
     store.setBackup(flows[0]);
     store.close();
+    toSchema4(path);
     // rebuild the schema 1 layout from what schema 2 wrote
     const db = new DatabaseSync(path);
     db.exec(`BEGIN;
@@ -365,6 +367,7 @@ Deno.test("store: a schema 2 store gets the enc column from its records; body fi
     store.put(plain);
     store.put(gz);
     store.close();
+    toSchema4(path);
     const db = new DatabaseSync(path);
     db.exec(
       `BEGIN; ALTER TABLE flows DROP COLUMN enc; UPDATE meta SET value = '2' WHERE key = 'schema'; COMMIT;`,
@@ -444,6 +447,7 @@ Deno.test("store: a schema 3 store (every id keyed by its hash) finds time-order
     store.put(v7);
     store.put(v4);
     store.close();
+    toSchema4(path);
     // schema 3 keyed every id by its FNV-1a hash
     const db = new DatabaseSync(path);
     db.function("fnv", (id) => {
@@ -475,4 +479,167 @@ Deno.test("store: the id index key of a time-ordered id grows with its time; oth
   const h = idHash(crypto.randomUUID());
   assert.ok(Number.isInteger(h) && h >= -(2 ** 31) && h < 2 ** 31);
   assert.ok(idHash("not-a-uuid") < 2 ** 31);
+});
+
+Deno.test("store: a schema 4 store (records and bodies in tables) moves them to the segment file, backups too", () => {
+  const { store, path, dir } = tmpStore();
+  try {
+    const flows = populate(store);
+    flows[1].response!.rawContent = enc.encode("first body");
+    store.put(flows[1]);
+    store.setBackup(flows[1]);
+    flows[1].response!.rawContent = enc.encode("edited body");
+    flows[1].request.headers.set("x-edit", "yes");
+    store.put(flows[1]);
+    store.close();
+    toSchema4(path);
+    const db = new DatabaseSync(path);
+    const bodies = (db.prepare("SELECT count(*) AS n FROM bodies").get() as { n: number }).n;
+    db.close();
+    assert.ok(bodies >= 6, `the schema 4 layout holds the bodies (${bodies})`);
+    const again = SqliteStore.open(path, { autoCommit: false });
+    try {
+      assert.equal(again.count(), flows.length);
+      for (const f of flows) assert.deepEqual(flowToState(again.get(f.id)!), flowToState(f));
+      assert.equal(new TextDecoder().decode(again.body(flows[1].id, "response")!), "edited body");
+      const b = again.backup(flows[1].id)!;
+      assert.equal(b.response!.text, "first body");
+      assert.equal(b.request.headers.has("x-edit"), false);
+      assert.equal(again.summary(flows[1].id)?.modified, true);
+      const ids = (f: string) => again.select(parseFilter(f)).map((s) => again.summaries([s])[0].id);
+      assert.deepEqual(ids("~bs edited"), [flows[1].id]);
+      assert.deepEqual(ids("~hq x-edit"), [flows[1].id]);
+      assert.deepEqual(ids("~bq secret"), [flows[1].id]);
+    } finally {
+      again.close();
+    }
+    const v = new DatabaseSync(path);
+    const tables = (v.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as {
+      name: string;
+    }[]).map((t) => t.name);
+    v.close();
+    assert.deepEqual(tables, ["flows", "meta"]);
+    assert.ok(Deno.statSync(`${path}-seg`).size > 0);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: flows synced but never committed survive a kill -9; one put after the sync is lost", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "mitmdeno-store-" });
+  const path = `${dir}/flows.sqlite`;
+  try {
+    const script = `${dir}/child.ts`;
+    const lib = new URL("../../../lib/store/sqlite.ts", import.meta.url).href;
+    const tf = new URL("../io/_tflow.ts", import.meta.url).href;
+    Deno.writeTextFileSync(
+      script,
+      `import { SqliteStore } from "${lib}";
+import { tflow } from "${tf}";
+const store = SqliteStore.open(${JSON.stringify(path)}, { autoCommit: false });
+const f0 = tflow({ resp: true });
+f0.response.text = "committed";
+store.put(f0);
+store.commit();
+const ids = [];
+for (let i = 0; i < 40; i++) {
+  const f = tflow({ resp: true });
+  f.request.path = "/p" + i;
+  f.response.text = "body " + i + " " + "z".repeat(i * 100);
+  store.put(f);
+  if (i === 10) { f.comment = "edited later"; store.put(f); }
+  ids.push(f.id);
+}
+store.sync();
+const lost = tflow({ resp: true });
+store.put(lost);
+console.log(JSON.stringify({ f0: f0.id, ids, lost: lost.id }));
+Deno.kill(Deno.pid, "SIGKILL");
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-lock", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.signal, "SIGKILL", new TextDecoder().decode(out.stderr));
+    const got = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+      f0: string;
+      ids: string[];
+      lost: string;
+    };
+    const store = SqliteStore.open(path, { autoCommit: false });
+    try {
+      assert.equal(store.count(), 41);
+      assert.equal(store.get(got.f0)!.response!.text, "committed");
+      got.ids.forEach((id, i) => {
+        const f = store.get(id)!;
+        assert.equal(f.request.path, `/p${i}`);
+        assert.equal(f.response!.text, `body ${i} ${"z".repeat(i * 100)}`);
+      });
+      assert.equal(store.get(got.ids[10])!.comment, "edited later");
+      assert.equal(store.get(got.lost), null);
+      assert.deepEqual(store.select(parseFilter("~bs body.3")).length, 11);
+    } finally {
+      store.close();
+    }
+    // indexed once: a second reopen finds the same
+    const again = SqliteStore.open(path, { autoCommit: false });
+    assert.equal(again.count(), 41);
+    again.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: a segment file cut short drops the rows pointing past its end; a missing one is named", () => {
+  const { store, path, dir } = tmpStore();
+  try {
+    const flows = populate(store);
+    store.commit();
+    const keep = Deno.statSync(`${path}-seg`).size;
+    const late = tflow({ resp: true });
+    late.response!.text = "late";
+    store.put(late);
+    store.close();
+    // the OS lost the file's tail (a crash), the database kept its commit
+    Deno.truncateSync(`${path}-seg`, keep + 5);
+    const again = SqliteStore.open(path, { autoCommit: false });
+    try {
+      assert.equal(again.count(), flows.length);
+      assert.equal(again.get(late.id), null);
+      for (const f of flows) assert.equal(again.get(f.id)!.request.url, f.request.url);
+      again.put(late);
+      assert.equal(again.get(late.id)!.response!.text, "late");
+    } finally {
+      again.close();
+    }
+    Deno.removeSync(`${path}-seg`);
+    assert.throws(
+      () => SqliteStore.open(path),
+      /flows\.sqlite: its segment file .*flows\.sqlite-seg is missing/,
+    );
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("store: clear() empties the segment file, and a reopened store stays empty", () => {
+  const { store, path, dir } = tmpStore();
+  try {
+    populate(store);
+    store.commit();
+    assert.ok(Deno.statSync(`${path}-seg`).size > 1000);
+    store.clear();
+    assert.equal(Deno.statSync(`${path}-seg`).size, 32);
+    const f = tflow({ resp: true });
+    store.put(f);
+    store.close();
+    const again = SqliteStore.open(path, { autoCommit: false });
+    assert.equal(again.count(), 1);
+    assert.equal(again.get(f.id)!.id, f.id);
+    again.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
