@@ -19,7 +19,7 @@
  */
 import { parseArgs } from "node:util";
 import net from "node:net";
-import { DatabaseSync } from "node:sqlite";
+import { SqliteStore } from "../lib/store/sqlite.ts";
 import {
   installSignalCleanup,
   type ManagedProcess,
@@ -713,10 +713,9 @@ async function stepKill(_c: Ctx): Promise<void> {
         for (const cl of clients) cl.stop();
         const stored = new Set<string>();
         if (kind === "web store") {
-          const db = new DatabaseSync(store);
-          for (const row of db.prepare("SELECT path FROM flows WHERE status IS NOT NULL").all()) {
-            stored.add(String((row as { path: string }).path));
-          }
+          // as the UI sees it when the store is opened again (records past the last commit indexed then)
+          const db = SqliteStore.open(store, { autoCommit: false });
+          for (const row of db.summaries(db.select(null))) if (row.status !== null) stored.add(row.path);
           db.close();
         } else {
           try {

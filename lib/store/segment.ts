@@ -201,7 +201,7 @@ export class Segment {
     return this.#bytes(offset, length).slice();
   }
 
-  /** A view of a body's bytes, valid until the next read (for a filter that only looks). */
+  /** A view of an entry's bytes, valid until the next read (for a filter that only looks). */
   peek(offset: number, length: number): Uint8Array {
     return this.#bytes(offset, length);
   }

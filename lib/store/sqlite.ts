@@ -238,15 +238,16 @@ export class SqliteStore implements FlowStore {
         return f(flow) ? 1 : 0;
       },
     );
-    // for the SQL prefilters of query.ts: a row's record text, a stored body
+    // for the SQL prefilters of query.ts: a row's record (its UTF-8 bytes: LIKE reads a blob as text, with
+    // no decoding here), a stored body; SQLite copies a returned blob, so a view of the segment's buffer will do
     db.function(
       "mitmdeno_rec",
       { deterministic: true },
-      (off, len) => seg.readText(off as number, len as number),
+      (off, len) => seg.peek(off as number, len as number),
     );
     db.function("mitmdeno_body", { deterministic: true }, (off, len) => {
       if (off === null || len === null) return null;
-      return off === 0 ? new Uint8Array(0) : seg.read(off as number, len as number);
+      return off === 0 ? new Uint8Array(0) : seg.peek(off as number, len as number);
     });
   }
 
