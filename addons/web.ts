@@ -89,10 +89,10 @@ export class WebAddon {
   #deferred = new Set<HTTPFlow>();
   #deferTimer: ReturnType<typeof setTimeout> | null = null;
   /**
-   * Per client connection, its last finished flow not committed yet (the store's timer may commit between
-   * a flow's end and its write: only a commit after the write clears it).
+   * Per client connection, its last finished flow not durable yet (the store's timer may commit between
+   * a flow's end and its write: only a commit or sync after the write clears it).
    */
-  #uncommitted = new Map<HTTPFlow["clientConn"], HTTPFlow>();
+  #notDurable = new Map<HTTPFlow["clientConn"], HTTPFlow>();
   #clients = new Set<Client>();
   #events: { e: LogEntry; id: number }[] = [];
   #eventId = 0;
@@ -298,12 +298,12 @@ export class WebAddon {
 
   #finish(f: HTTPFlow): void {
     this.#finished.add(f);
-    this.#uncommitted.set(f.clientConn, f);
+    this.#notDurable.set(f.clientConn, f);
   }
 
   /** After a commit: the flows it held are durable (a finished flow still dirty was not in it). */
   #committed(): void {
-    for (const [conn, f] of this.#uncommitted) if (!this.#dirty.has(f)) this.#uncommitted.delete(conn);
+    for (const [conn, f] of this.#notDurable) if (!this.#dirty.has(f)) this.#notDurable.delete(conn);
   }
 
   /**
@@ -312,11 +312,11 @@ export class WebAddon {
    * connection only its last flow.
    */
   #beforeAnswer(f: HTTPFlow): void {
-    const last = this.#uncommitted.get(f.clientConn);
+    const last = this.#notDurable.get(f.clientConn);
     if (last === undefined || last === f || !this.store) return;
     if (this.#dirty.has(last)) this.#flush(false);
     this.store.sync();
-    this.#uncommitted.delete(f.clientConn);
+    this.#notDurable.delete(f.clientConn);
   }
 
   #scheduleFlush(): void {

@@ -74,7 +74,7 @@ export class Segment {
     try {
       if (seg.#flushed === 0) {
         const head = new Uint8Array(FILE_HEADER);
-        new TextEncoder().encodeInto(MAGIC, head);
+        seg.#encoder.encodeInto(MAGIC, head);
         seg.#writeAll(head);
         seg.#flushed = FILE_HEADER;
       } else if (seg.#flushed < FILE_HEADER || seg.#decoder.decode(seg.#pread(0, MAGIC.length)) !== MAGIC) {
@@ -176,11 +176,11 @@ export class Segment {
     if (offset + length > this.size) {
       throw new Error(`${this.path}: ${length} bytes at ${offset} are past its end`);
     }
+    // an entry is wholly in the file or wholly in the buffer (a flush writes all of it)
     if (offset >= this.#flushed) {
       const at = offset - this.#flushed;
       return this.#buf.subarray(at, at + length);
     }
-    if (offset + length > this.#flushed) this.flush();
     const w = this.#windowAt;
     if (w >= 0 && offset >= w && offset + length <= w + this.#window.length) {
       return this.#window.subarray(offset - w, offset - w + length);

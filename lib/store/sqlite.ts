@@ -122,7 +122,7 @@ export function idHash(id: string): number {
 
 /** What the store knows about a message's body: its offset in the segment and the bytes it holds. */
 interface BodyRef {
-  id: number | null;
+  offset: number | null;
   /** The bytes written (identity compared), or LAZY when they were never read back. */
   bytes: Uint8Array | typeof LAZY;
 }
@@ -401,17 +401,17 @@ export class SqliteStore implements FlowStore {
     if (ref) {
       const desc = Object.getOwnPropertyDescriptor(m, "rawContent");
       // a lazily read body that was never touched is still what is stored
-      if (ref.bytes === LAZY && desc?.get && !lazyTouched(m)) return ref.id;
-      if (ref.bytes !== LAZY && ref.bytes === m.rawContent) return ref.id;
+      if (ref.bytes === LAZY && desc?.get && !lazyTouched(m)) return ref.offset;
+      if (ref.bytes !== LAZY && ref.bytes === m.rawContent) return ref.offset;
     }
     const raw = m.rawContent;
     if (raw === null) {
       this.#bodyRefs.delete(m);
       return null;
     }
-    const id = raw.length === 0 ? 0 : this.#seg.appendBody(raw);
-    this.#bodyRefs.set(m, { id, bytes: raw });
-    return id;
+    const offset = raw.length === 0 ? 0 : this.#seg.appendBody(raw);
+    this.#bodyRefs.set(m, { offset, bytes: raw });
+    return offset;
   }
 
   put(flow: HTTPFlow): number {
@@ -498,8 +498,8 @@ export class SqliteStore implements FlowStore {
       request: () => this.#readBody(row.req_body, row.req_len),
       response: () => this.#readBody(row.resp_body, row.resp_len),
     });
-    this.#bodyRefs.set(flow.request, { id: row.req_body, bytes: LAZY });
-    if (flow.response) this.#bodyRefs.set(flow.response, { id: row.resp_body, bytes: LAZY });
+    this.#bodyRefs.set(flow.request, { offset: row.req_body, bytes: LAZY });
+    if (flow.response) this.#bodyRefs.set(flow.response, { offset: row.resp_body, bytes: LAZY });
     markLazy(flow.request);
     if (flow.response) markLazy(flow.response);
     return flow;
